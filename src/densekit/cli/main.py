@@ -1,0 +1,58 @@
+"""Entry point: builds the typer app from the command modules and turns DensekitError into exit code 2.
+
+Command modules import heavy libraries (torch, faiss) inside their functions only, so
+``densekit --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+# Each module has register(app). Add a module here to add its commands.
+COMMAND_MODULES = [
+    "densekit.cli.models_command",
+    "densekit.cli.similarity_command",
+    "densekit.cli.collection_commands",
+]
+
+app = typer.Typer(
+    name="densekit",
+    help="Offline-first dense embeddings: similarity, collections, search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    from ..errors import DensekitError
+
+    try:
+        app(standalone_mode=False)
+    except DensekitError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Encoders turn inputs into float32 vectors. Each backend implements one batch method."""

@@ -1,0 +1,132 @@
+"""The Encoder protocol: a backend implements ``encode_batch``; this base builds the rest.
+
+The base validates input (naming the bad position), sorts by length so batches waste little work
+on padding, restores the caller's order, L2-normalises and reports progress through a callback.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..progress import ProgressCallback, report
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What a collection's manifest records about the encoder that made a space."""
+
+    model: str
+    dimension: int
+    backend: str = "torch"
+    metric: str = "ip"
+    normalized: bool = True
+    kind: str = "text"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dimension": self.dimension,
+            "backend": self.backend,
+            "metric": self.metric,
+            "normalized": self.normalized,
+            "kind": self.kind,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """Return texts as a list, or raise naming the first non-string or empty item."""
+    if isinstance(texts, str):
+        raise InvalidInputError("expected a list of strings, got a single string; wrap it in a list")
+    items = list(texts)
+    for position, text in enumerate(items):
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"item {position} is {type(text).__name__} ({text!r:.40}); expected a non-empty string"
+            )
+        if not text.strip():
+            raise InvalidInputError(f"item {position} is an empty string; expected a non-empty string")
+    return items
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+class Encoder(abc.ABC):
+    """A text encoder. Subclasses set ``model_name``/``dimension`` and implement ``encode_batch``."""
+
+    model_name: str
+    dimension: int
+    backend: str = "torch"
+    #: Longest input in tokens the model reads; longer texts are truncated by the model.
+    max_seq_length: int | None = None
+    default_batch_size: int = 32
+
+    @abc.abstractmethod
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Encode one batch of validated texts into an (n, dimension) array, not yet normalised."""
+
+    def length(self, text: str) -> int:
+        """A cheap proxy for a text's cost, used to sort batches."""
+        return len(text)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character (start, end) of each model token, for token-aware chunking."""
+        import re
+
+        return [match.span() for match in re.finditer(r"\w+|[^\w\s]", text)]
+
+    def info(self) -> EncoderInfo:
+        return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        normalize: bool = True,
+    ) -> np.ndarray:
+        """Encode texts into a float32 array of shape (len(texts), dimension).
+
+        Args:
+            texts: non-empty strings.
+            batch_size: texts per model call (default: the encoder's own).
+            progress: called as ``progress(done, total)`` after each batch.
+            normalize: L2-normalise each row, so inner product is cosine similarity.
+
+        Example:
+            >>> encoder.encode(["a cat", "a dog"]).shape
+            (2, 384)
+        """
+        items = check_texts(texts)
+        size = batch_size or self.default_batch_size
+        if size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {size}")
+        output = np.zeros((len(items), self.dimension), dtype=np.float32)
+        # Longest first: similar lengths share a batch (less padding) and the ETA is pessimistic early.
+        order = sorted(range(len(items)), key=lambda i: -self.length(items[i]))
+        report(progress, 0, len(items))
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            vectors = np.asarray(self.encode_batch([items[i] for i in chunk]), dtype=np.float32)
+            if vectors.shape != (len(chunk), self.dimension):
+                raise RuntimeError(
+                    f"{type(self).__name__}.encode_batch returned shape {vectors.shape}, "
+                    f"expected {(len(chunk), self.dimension)}"
+                )
+            output[chunk] = vectors
+            report(progress, min(start + size, len(items)), len(items))
+        return l2_normalize(output) if normalize else output
+
+    def encode_one(self, text: str, normalize: bool = True) -> np.ndarray:
+        """Encode a single text into a (dimension,) vector."""
+        return self.encode([text], normalize=normalize)[0]
