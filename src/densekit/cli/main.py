@@ -16,6 +16,10 @@ COMMAND_MODULES = [
     "densekit.cli.models_command",
     "densekit.cli.similarity_command",
     "densekit.cli.collection_commands",
+    "densekit.cli.demo_command",
+    "densekit.cli.compare_command",
+    "densekit.cli.eval_command",
+    "densekit.cli.words_command",
 ]
 
 app = typer.Typer(

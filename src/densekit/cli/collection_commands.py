@@ -1,0 +1,133 @@
+"""`densekit index | search | info | delete`: building and querying a collection from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .output import console, print_json, progress_bar
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+    app.command("search")(search)
+    app.command("info")(info)
+    app.command("delete")(delete)
+
+
+def index(
+    collection: Path = typer.Argument(..., help="Collection folder (created if missing)."),
+    paths: List[Path] = typer.Argument(..., help=".txt, .md, .jsonl files and folders (recursive)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection (default all-mpnet-base-v2); must match an existing one."),
+    index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
+    overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Index files into a collection; unchanged files are skipped, changed ones replaced."""
+    from ..collection import Collection
+    from ..collection.manifest import manifest_path
+    from ..ingest import ingest
+
+    if manifest_path(collection).exists():
+        target = Collection.open(collection, model=model)
+    else:
+        target = Collection.create(collection, model=model, index=index_kind)
+    with target:
+        with progress_bar("encoding", quiet or json_output) as progress:
+            report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress)
+        target.commit()
+        total = target.count()
+    summary = {**report.as_dict(), "collection": str(collection), "items": total}
+    if json_output:
+        print_json(summary)
+        return
+    out = console()
+    out.print(
+        f"[bold]{collection}[/]: {report.added} new, {report.replaced} changed, {report.unchanged} unchanged "
+        f"documents; {report.chunks} chunks written; {total} items in all"
+    )
+    if report.problems:
+        out.print(f"[yellow]{len(report.problems)} skipped:[/]")
+        for path, reason in report.problems:
+            out.print(f"  {path}: {reason}", markup=False, highlight=False)
+
+
+def search(
+    collection: Path = typer.Argument(..., help="Collection folder."),
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
+    mode: str = typer.Option("dense", "--mode", help="dense, sparse or hybrid."),
+    where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
+    rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
+    from ..collection import Collection
+    from ..collection.filters import parse_where_options
+
+    target = Collection.open(collection, readonly=True, model=model)
+    try:
+        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
+    finally:
+        target.close()
+    if json_output:
+        print_json({"query": query, "mode": mode, "hits": [hit.as_dict() for hit in hits]})
+        return
+    out = console()
+    if not hits:
+        out.print("no hits")
+    for rank, hit in enumerate(hits, start=1):
+        source = hit.metadata.get("file") or hit.metadata.get("source") or hit.parent or ""
+        out.print(f"[bold]{rank}.[/] [cyan]{hit.score:.3f}[/]  {hit.id}  [dim]{source}[/]", highlight=False)
+        snippet = " ".join((hit.text or "").split())
+        out.print("    " + (snippet[:300] + ("…" if len(snippet) > 300 else "")), markup=False, highlight=False)
+
+
+def info(
+    collection: Path = typer.Argument(..., help="Collection folder."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What a collection holds: items, spaces (model, dimension, index), sparse index, size."""
+    from ..collection import Collection
+
+    target = Collection.open(collection, readonly=True)
+    try:
+        details = target.info()
+    finally:
+        target.close()
+    if json_output:
+        print_json(details)
+        return
+    out = console()
+    out.print(f"[bold]{details['path']}[/]: {details['count']} items, generation {details['generation']}, "
+              f"{details['size_bytes'] / 1e6:.1f} MB")
+    for name, space in details["spaces"].items():
+        out.print(f"  space {name}: {space['model']} ({space['dimension']}-d, {space['backend']}), "
+                  f"{space['index']} index, {space['vectors']} vectors", highlight=False)
+    sparse = details.get("sparse")
+    out.print(f"  sparse: BM25 over {sparse['count']} texts" if sparse else "  sparse: none", highlight=False)
+
+
+def delete(
+    collection: Path = typer.Argument(..., help="Collection folder."),
+    ids: List[str] = typer.Argument(..., help="Item ids, or document ids (all their chunks)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete items (or whole documents) from a collection."""
+    from ..collection import Collection
+
+    with Collection.open(collection) as target:
+        removed = target.delete(ids)
+        target.commit()
+        remaining = target.count()
+    if json_output:
+        print_json({"removed": removed, "items": remaining})
+    else:
+        console().print(f"removed {removed} items; {remaining} left")

@@ -1,0 +1,392 @@
+"""A persistent collection: content, named vector spaces and a sparse index sharing one id space.
+
+Writes are staged (visible to this handle at once) and become durable and visible to other readers
+at ``commit()``, which writes new files beside the old ones and switches the manifest last.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import config
+from ..encoders.base import Encoder, check_texts
+from ..errors import CollectionError, InvalidInputError
+from ..progress import ProgressCallback
+from . import persistence
+from .lock import WriterLock
+from .manifest import new_manifest, read_manifest, write_manifest, manifest_path
+from .space import VectorSpace
+from .store import ContentStore, Item
+
+CONTENT_NAME = "content.sqlite"
+DEFAULT_SPACE = "text"
+
+
+class Collection:
+    """Items with text and metadata, searchable densely (per space), sparsely and by filters.
+
+    Example:
+        >>> with Collection.create("notes", model="sentence-transformers/all-MiniLM-L6-v2") as notes:
+        ...     notes.add(["The cat sat on the mat."], metadata=[{"lang": "en"}])
+        >>> Collection.open("notes", readonly=True).search("a cat", k=1)[0].text
+        'The cat sat on the mat.'
+    """
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], readonly: bool, lock: WriterLock | None):
+        self.folder = folder
+        self.readonly = readonly
+        self._lock = lock
+        self._manifest = manifest
+        self._manifest_stamp = persistence.stamp(folder)
+        self._encoders: dict[str, Encoder] = {}
+        self._dirty_sparse = False
+        self._sparse = None
+        self.store = ContentStore(folder / CONTENT_NAME, readonly=readonly)
+        self.spaces: dict[str, VectorSpace] = persistence.load_spaces(folder, manifest)
+        #: Test hook: called with the name of each step of a save (crash-injection tests raise from it).
+        self.on_save_step: Callable[[str], None] | None = None
+        if not readonly:
+            # A save that died before its manifest left staged rows behind: drop them.
+            self.store.discard_after(self.generation)
+
+    # --- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        model: str | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: str = "torch",
+        index: str = "auto",
+        space: str = DEFAULT_SPACE,
+        exist_ok: bool = False,
+    ) -> "Collection":
+        """Create a collection folder with one text space (opened for writing).
+
+        Args:
+            path: the collection folder (created).
+            model: model reference for the space (default: densekit's default text model).
+            encoder: an already built encoder to use instead of ``model``.
+            backend: encoder backend for ``model``.
+            index: "auto" (exact, then HNSW past the threshold), "exact", "flat" or "hnsw".
+            exist_ok: open an existing collection instead of failing.
+        """
+        folder = Path(path).expanduser()
+        if manifest_path(folder).exists():
+            if not exist_ok:
+                raise CollectionError(f"a collection already exists at {str(folder)!r}; open it instead")
+            return cls.open(folder, model=model, encoder=encoder)
+        if folder.exists() and any(folder.iterdir()):
+            raise CollectionError(f"{str(folder)!r} exists and is not an empty folder; choose a new path")
+        persistence.check_index_kind(index)
+        if encoder is None:
+            from ..encoders.factory import load_encoder
+
+            encoder = load_encoder(model, backend=backend)
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(folder)
+        lock.acquire()
+        try:
+            manifest = new_manifest()
+            collection = cls(folder, manifest, readonly=False, lock=lock)
+            collection._add_space(space, encoder, index)
+            collection.commit(force=True)
+        except BaseException:
+            lock.release()
+            raise
+        return collection
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        model: str | None = None,
+        encoder: Encoder | None = None,
+    ) -> "Collection":
+        """Open an existing collection; ``readonly=True`` takes no lock (many readers, one writer).
+
+        ``model`` or ``encoder``, when given, must be the ones the collection was built with.
+        """
+        folder = Path(path).expanduser()
+        manifest = read_manifest(folder)
+        lock = None
+        if not readonly:
+            lock = WriterLock(folder)
+            lock.acquire()
+            manifest = read_manifest(folder)  # the previous writer may have committed meanwhile
+        try:
+            collection = cls(folder, manifest, readonly=readonly, lock=lock)
+            if model is not None or encoder is not None:
+                collection._use_encoder(DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None, model, encoder)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return collection
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if error_type is None and not self.readonly:
+                self.commit()
+        finally:
+            self.close()
+
+    # --- state -------------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The committed generation the manifest names."""
+        return int(self._manifest["generation"])
+
+    @property
+    def view(self) -> int:
+        """The generation this handle reads: its own staged changes for a writer."""
+        return self.generation if self.readonly else self.generation + 1
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty_sparse or any(space.dirty for space in self.spaces.values())
+
+    def count(self) -> int:
+        self.refresh()
+        return self.store.count(self.view)
+
+    def get(self, id: str) -> Item | None:
+        self.refresh()
+        return self.store.get(id, self.view)
+
+    def info(self) -> dict[str, Any]:
+        self.refresh()
+        return persistence.describe(self)
+
+    def refresh(self) -> None:
+        """Readers pick up a newer committed generation, if a writer made one."""
+        if self.readonly and persistence.stamp(self.folder) != self._manifest_stamp:
+            persistence.reload(self)
+
+    # --- encoders ----------------------------------------------------------------------------
+    def encoder(self, space: str = DEFAULT_SPACE) -> Encoder:
+        if space not in self.spaces:
+            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
+        if space not in self._encoders:
+            self._use_encoder(space, None, None)
+        return self._encoders[space]
+
+    def _use_encoder(self, space: str | None, model: str | None, encoder: Encoder | None) -> None:
+        if space is None:
+            return
+        info = self.spaces[space].encoder_info
+        if encoder is None:
+            from ..encoders.factory import load_encoder
+
+            if model is not None and model != info["model"]:
+                self.spaces[space].check_encoder({**info, "model": model})
+            encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
+        self.spaces[space].check_encoder(encoder.info().as_dict())
+        self._encoders[space] = encoder
+
+    def _add_space(self, name: str, encoder: Encoder, index: str) -> VectorSpace:
+        from ..index.factory import create_index
+
+        if name in self.spaces:
+            raise InvalidInputError(f"space {name!r} already exists")
+        info = encoder.info().as_dict()
+        kind = persistence.resolve_kind(index, 0)
+        space = VectorSpace(name, info, index, index=create_index(kind, info["dimension"]), dirty=True)
+        self.spaces[name] = space
+        self._encoders[name] = encoder
+        return space
+
+    def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
+        """Add another vector space (e.g. CLIP images, DPR contexts); existing items are encoded into it."""
+        self._require_writer()
+        persistence.check_index_kind(index)
+        space = self._add_space(name, encoder, index)
+        for batch in self.store.iterate(self.view, kind=space.kind):
+            self._index_items(batch, spaces=[space])
+
+    # --- writes ------------------------------------------------------------------------------
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
+        items = self._make_items(texts, ids, metadata)
+        existing = self.store.rowids_for_ids([item.id for item in items], self.view)
+        if existing:
+            shown = ", ".join(repr(id_) for id_ in list(existing)[:5])
+            raise InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
+        self.add_items(items, batch_size=batch_size, progress=progress)
+        return [item.id for item in items]
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Add texts, replacing any items that have the same ids."""
+        if ids is None:
+            raise InvalidInputError("upsert needs ids")
+        items = self._make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
+        return [item.id for item in items]
+
+    def add_items(
+        self,
+        items: list[Item],
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Stage prepared items (ingestion, copies). Vectors are encoded unless given per space."""
+        self._require_writer()
+        if not items:
+            return
+        # Encode before touching storage: the slow, failure-prone step changes nothing.
+        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
+        if replace:
+            old = self.store.rowids_for_ids([item.id for item in items], self.view)
+            self._remove_rowids([rowid for rowids in old.values() for rowid in rowids])
+        rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
+        for name, space_vectors in encoded.items():
+            mask = np.array([item.kind == self.spaces[name].kind for item in items])
+            self.spaces[name].index.add(rowids[mask], space_vectors)
+            self.spaces[name].dirty = True
+        self._dirty_sparse = True
+        self._sparse = None
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items by id, and every chunk of a document by the document's id. Returns items removed."""
+        self._require_writer()
+        if isinstance(ids, str):
+            ids = [ids]
+        found = self.store.rowids_for_ids(list(ids), self.view)
+        rowids = [rowid for values in found.values() for rowid in values]
+        for id_ in ids:
+            rowids += self.store.rowids_for_parent(id_, self.view)
+        rowids = sorted(set(rowids))
+        self._remove_rowids(rowids)
+        return len(rowids)
+
+    def document_hash(self, parent: str) -> str | None:
+        return self.store.parent_hash(parent, self.view)
+
+    def _remove_rowids(self, rowids: list[int]) -> None:
+        if not rowids:
+            return
+        array = np.asarray(rowids, dtype=np.int64)
+        for space in self.spaces.values():
+            space.index.remove(array)
+            space.dirty = True
+        self.store.mark_deleted(rowids, self.view)
+        self._dirty_sparse = True
+        self._sparse = None
+
+    def encode_items(
+        self,
+        items: list[Item],
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Vectors for items in every space (given ones are checked and kept), without storing anything."""
+        encoded = {}
+        for name, space in self.spaces.items():
+            members = [item for item in items if item.kind == space.kind]
+            if vectors is not None and name in vectors:
+                given = np.asarray(vectors[name], dtype=np.float32)
+                space.check_query(given)
+                if given.shape[0] != len(members):
+                    raise InvalidInputError(
+                        f"{given.shape[0]} vectors given for space {name!r}, expected {len(members)}"
+                    )
+                encoded[name] = given
+            elif members:
+                encoded[name] = self._encode_members(name, members, batch_size, progress)
+        return encoded
+
+    def _encode_members(self, name: str, members: list[Item], batch_size, progress) -> np.ndarray:
+        encoder = self.encoder(name)
+        if self.spaces[name].kind == "text":
+            return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
+        return encoder.encode_items(members, batch_size=batch_size, progress=progress)
+
+    def _index_items(self, items: list[Item], spaces: list[VectorSpace]) -> None:
+        for space in spaces:
+            members = [item for item in items if item.kind == space.kind]
+            if members:
+                vectors = self._encode_members(space.name, members, None, None)
+                space.index.add(np.asarray([item.rowid for item in members], dtype=np.int64), vectors)
+                space.dirty = True
+
+    def _make_items(self, texts, ids, metadata) -> list[Item]:
+        texts = check_texts(texts)
+        if ids is None:
+            ids = [uuid.uuid4().hex for _ in texts]
+        ids = list(ids)
+        if len(ids) != len(texts):
+            raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
+        for position, id_ in enumerate(ids):
+            if not isinstance(id_, str) or not id_:
+                raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
+        if len(set(ids)) != len(ids):
+            duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
+            raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
+        metadata = persistence.check_metadata(metadata, len(texts))
+        return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, metadata)]
+
+    def _require_writer(self) -> None:
+        if self.readonly:
+            raise CollectionError(f"collection {str(self.folder)!r} was opened read-only")
+        if self._lock is None:
+            raise CollectionError(f"collection {str(self.folder)!r} is closed")
+
+    # --- commit ------------------------------------------------------------------------------
+    def commit(self, force: bool = False) -> None:
+        """Make staged changes durable and visible: new files beside the old, manifest switched last."""
+        self._require_writer()
+        if force or self.dirty:
+            persistence.commit(self)
+
+    save = commit
+
+    # --- search ------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, **options: Any):
+        """Search by text; see ``densekit.collection.search.search`` for the options."""
+        from .search import search
+
+        return search(self, query, k, **options)
+
+    def search_vector(self, vector: np.ndarray, k: int = 5, *, space: str = DEFAULT_SPACE, where=None):
+        """Search a space with a ready vector (made by the same model)."""
+        from .search import search_vectors
+
+        return search_vectors(self, np.atleast_2d(vector), k, space=space, where=where)[0]

@@ -1,0 +1,47 @@
+"""The manifest: the one file whose atomic replacement commits a collection's new state.
+
+It names the current generation, each vector space (model, dimension, backend, index kind and file),
+the sparse index folder and the counts. Readers trust only what it names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import CollectionError
+from .files import write_json_atomically
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+def manifest_path(folder: Path) -> Path:
+    return folder / MANIFEST_NAME
+
+
+def new_manifest() -> dict[str, Any]:
+    return {"format": FORMAT_VERSION, "generation": 0, "spaces": {}, "sparse": None, "count": 0}
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = manifest_path(folder)
+    if not path.is_file():
+        if not folder.exists():
+            raise CollectionError(f"no collection at {str(folder)!r}: the folder does not exist")
+        raise CollectionError(f"{str(folder)!r} is not a densekit collection: it has no {MANIFEST_NAME}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CollectionError(f"cannot read {str(path)!r}: {error}") from error
+    version = manifest.get("format")
+    if version != FORMAT_VERSION:
+        raise CollectionError(
+            f"{str(path)!r} has format version {version!r}; this densekit reads version {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    write_json_atomically(manifest_path(folder), manifest)

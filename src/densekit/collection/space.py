@@ -1,0 +1,87 @@
+"""A named vector space in a collection: which encoder made its vectors, and the index holding them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelMismatchError
+from ..index.base import VectorIndex
+
+
+LOAD_OVERRIDES = ("ef_search", "compact_fraction")
+
+
+@dataclass
+class VectorSpace:
+    name: str
+    encoder_info: dict[str, Any]
+    index_kind: str  # what the user asked for: "auto", "exact", "flat" or "hnsw"
+    index: VectorIndex | None = None
+    file: str | None = None  # the index file the manifest names, relative to the collection
+    dirty: bool = False
+    index_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.encoder_info["dimension"])
+
+    @property
+    def kind(self) -> str:
+        """What the space holds: 'text' or 'image' (from its encoder)."""
+        return self.encoder_info.get("kind", "text")
+
+    def manifest_entry(self) -> dict[str, Any]:
+        resolved = getattr(self.index, "kind", None) or self.index_kind
+        params = self.index.params() if hasattr(self.index, "params") else dict(self.index_params)
+        params = {key: value for key, value in params.items() if key != "kind"}
+        return {
+            "encoder": self.encoder_info,
+            "index": {"requested": self.index_kind, "kind": resolved, "params": params, "file": self.file},
+            "count": len(self.index) if self.index is not None else 0,
+        }
+
+    def check_encoder(self, info: dict[str, Any]) -> None:
+        """Refuse an encoder other than the one that built this space."""
+        for key in ("model", "dimension", "backend"):
+            if info.get(key) != self.encoder_info.get(key):
+                raise ModelMismatchError(
+                    f"space {self.name!r} was built with {self.encoder_info.get('model')!r} "
+                    f"({self.encoder_info.get('dimension')}-d, backend {self.encoder_info.get('backend')!r}); "
+                    f"got {info.get('model')!r} ({info.get('dimension')}-d, backend {info.get('backend')!r}). "
+                    "Query with the same model, or re-index into a new collection."
+                )
+
+    def check_query(self, vectors: np.ndarray) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ModelMismatchError(
+                f"space {self.name!r} holds {self.dimension}-d vectors from {self.encoder_info.get('model')!r}; "
+                f"got query vectors of shape {tuple(vectors.shape)}"
+            )
+
+
+def index_file_name(space: str, generation: int) -> str:
+    return f"spaces/{space}.{generation}.index"
+
+
+def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
+    from ..index.factory import load_index
+
+    index_entry = entry["index"]
+    params = {key: value for key, value in index_entry.get("params", {}).items() if key != "kind"}
+    # Only search-time settings are applied at load; build settings live in the index file.
+    overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
+    index = load_index(
+        index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]), **overrides
+    )
+    return VectorSpace(
+        name=name,
+        encoder_info=entry["encoder"],
+        index_kind=index_entry.get("requested", index_entry["kind"]),
+        index=index,
+        file=index_entry["file"],
+        index_params=params,
+    )

@@ -1,0 +1,215 @@
+"""The SQLite content store: items (text, metadata, source offsets) versioned by generation.
+
+Every row carries ``added_gen`` and ``deleted_gen``. A reader of generation g sees the rows with
+``added_gen <= g < deleted_gen``. The writer stages its changes at generation g+1, which nobody reads
+until the manifest says g+1; so SQLite commits at any time without exposing half a save, and a crashed
+save is undone by dropping what was staged beyond the manifest's generation.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from .filters import where_to_sql
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'text',
+    text TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    parent TEXT,
+    start INTEGER,
+    end INTEGER,
+    hash TEXT,
+    added_gen INTEGER NOT NULL,
+    deleted_gen INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_by_id ON items(id);
+CREATE INDEX IF NOT EXISTS items_by_parent ON items(parent);
+CREATE INDEX IF NOT EXISTS items_by_added ON items(added_gen);
+CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen);
+"""
+
+_VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
+_COLUMNS = "rowid, id, kind, text, metadata, parent, start, end, hash"
+
+
+@dataclass
+class Item:
+    """One stored item: a text chunk (or an image record) with its metadata."""
+
+    id: str
+    text: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    start: int | None = None
+    end: int | None = None
+    kind: str = "text"
+    hash: str | None = None
+    rowid: int = -1
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {"id": self.id, "text": self.text, "metadata": self.metadata}
+        if self.parent is not None:
+            data.update(parent=self.parent, start=self.start, end=self.end)
+        if self.kind != "text":
+            data["kind"] = self.kind
+        return data
+
+
+def _item(row: sqlite3.Row | tuple) -> Item:
+    rowid, id_, kind, text, metadata, parent, start, end, hash_ = row
+    return Item(id_, text, json.loads(metadata), parent, start, end, kind, hash_, rowid)
+
+
+class ContentStore:
+    """SQLite access for one collection folder. ``gen`` arguments select the visible snapshot."""
+
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = path
+        if readonly:
+            self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self.connection = sqlite3.connect(path, check_same_thread=False)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=FULL")
+            self.connection.executescript(SCHEMA)
+        self.connection.execute("PRAGMA busy_timeout=10000")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # --- writer side -------------------------------------------------------------------------
+    def insert(self, items: list[Item], gen: int) -> list[int]:
+        """Stage items at generation ``gen``; returns their new row ids (never reused)."""
+        rowids = []
+        with self.connection:
+            for item in items:
+                cursor = self.connection.execute(
+                    "INSERT INTO items (id, kind, text, metadata, parent, start, end, hash, added_gen)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.id,
+                        item.kind,
+                        item.text,
+                        json.dumps(item.metadata, ensure_ascii=False, sort_keys=True),
+                        item.parent,
+                        item.start,
+                        item.end,
+                        item.hash,
+                        gen,
+                    ),
+                )
+                rowids.append(int(cursor.lastrowid))
+        return rowids
+
+    def mark_deleted(self, rowids: Iterable[int], gen: int) -> None:
+        """Hide rows from generation ``gen`` on; rows staged in ``gen`` itself simply go."""
+        rows = [(int(rowid),) for rowid in rowids]
+        with self.connection:
+            self.connection.executemany(
+                "DELETE FROM items WHERE rowid = ? AND added_gen = " + str(int(gen)), rows
+            )
+            self.connection.executemany(
+                f"UPDATE items SET deleted_gen = {int(gen)} WHERE rowid = ? AND deleted_gen IS NULL", rows
+            )
+
+    def discard_after(self, gen: int) -> None:
+        """Undo everything staged beyond ``gen`` (a save that never reached its manifest)."""
+        with self.connection:
+            self.connection.execute("DELETE FROM items WHERE added_gen > ?", (gen,))
+            self.connection.execute("UPDATE items SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
+
+    def purge_before(self, gen: int) -> None:
+        """Physically drop rows deleted at or before ``gen`` (no reader of a current manifest needs them)."""
+        with self.connection:
+            self.connection.execute("DELETE FROM items WHERE deleted_gen <= ?", (gen,))
+
+    # --- reads -------------------------------------------------------------------------------
+    def rowids_for_ids(self, ids: list[str], gen: int) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for rowid, id_ in self.connection.execute(
+                f"SELECT rowid, id FROM items WHERE id IN ({marks}) AND {_VISIBLE.replace(':gen', str(int(gen)))}",
+                part,
+            ):
+                found.setdefault(id_, []).append(int(rowid))
+        return found
+
+    def rowids_for_parent(self, parent: str, gen: int) -> list[int]:
+        return [
+            int(row[0])
+            for row in self.connection.execute(
+                f"SELECT rowid FROM items WHERE parent = :parent AND {_VISIBLE}", {"parent": parent, "gen": gen}
+            )
+        ]
+
+    def parent_hash(self, parent: str, gen: int) -> str | None:
+        row = self.connection.execute(
+            f"SELECT hash FROM items WHERE parent = :parent AND {_VISIBLE} LIMIT 1", {"parent": parent, "gen": gen}
+        ).fetchone()
+        return row[0] if row else None
+
+    def get(self, id_: str, gen: int) -> Item | None:
+        row = self.connection.execute(
+            f"SELECT {_COLUMNS} FROM items WHERE id = :id AND {_VISIBLE}", {"id": id_, "gen": gen}
+        ).fetchone()
+        return _item(row) if row else None
+
+    def by_rowids(self, rowids: Iterable[int]) -> dict[int, Item]:
+        wanted = [int(rowid) for rowid in rowids]
+        found: dict[int, Item] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for row in self.connection.execute(f"SELECT {_COLUMNS} FROM items WHERE rowid IN ({marks})", part):
+                item = _item(row)
+                found[item.rowid] = item
+        return found
+
+    def count(self, gen: int, kind: str | None = None) -> int:
+        condition = "" if kind is None else " AND kind = :kind"
+        row = self.connection.execute(
+            f"SELECT COUNT(*) FROM items WHERE {_VISIBLE}{condition}", {"gen": gen, "kind": kind}
+        ).fetchone()
+        return int(row[0])
+
+    def filter_rowids(self, where: dict[str, Any] | None, gen: int) -> np.ndarray:
+        condition, parameters = where_to_sql(where)
+        sql = f"SELECT rowid FROM items WHERE {_VISIBLE.replace(':gen', str(int(gen)))} AND {condition}"
+        rows = self.connection.execute(sql, parameters).fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def iterate(self, gen: int, kind: str | None = None, batch: int = 1000) -> Iterator[list[Item]]:
+        """Visible items in row order, in lists of ``batch``."""
+        condition = "" if kind is None else " AND kind = :kind"
+        last = -1
+        while True:
+            rows = self.connection.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE rowid > :last AND {_VISIBLE}{condition}"
+                " ORDER BY rowid LIMIT :batch",
+                {"gen": gen, "kind": kind, "last": last, "batch": batch},
+            ).fetchall()
+            if not rows:
+                return
+            yield [_item(row) for row in rows]
+            last = rows[-1][0]
+
+    def parents(self, gen: int) -> dict[str, str | None]:
+        """Each source document (parent) and its content hash."""
+        return dict(
+            self.connection.execute(
+                f"SELECT parent, MAX(hash) FROM items WHERE parent IS NOT NULL AND {_VISIBLE} GROUP BY parent",
+                {"gen": gen},
+            ).fetchall()
+        )

@@ -1,0 +1,1 @@
+"""Evaluation: metric functions, dataset loaders and benchmark runners (STS, retrieval, QA)."""

@@ -1,0 +1,147 @@
+"""Intrinsic evaluation of word vectors: Google analogies, WordSim-353 and SimLex-999.
+
+The numbers are gensim's own (``evaluate_word_analogies`` / ``evaluate_word_pairs``), so they can be
+compared with published gensim results. The analogy file is evaluated one section at a time only
+to report progress; each question is independent, so the counts equal a single whole-file call.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from ...errors import InvalidInputError
+from ...progress import ProgressCallback, report
+
+ANALOGY_FILE = "questions-words.txt"
+PAIR_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+# gensim's default: questions with a word outside the 300,000 most frequent are skipped.
+RESTRICT_VOCAB = 300_000
+
+
+def gensim_data(name: str) -> str:
+    """Path of a file shipped in gensim's test data (the standard evaluation sets)."""
+    from gensim.test.utils import datapath
+
+    return datapath(name)
+
+
+def read_analogy_sections(path: str | os.PathLike) -> list[tuple[str, list[str]]]:
+    """The sections of an analogy file: [(name, [question lines])], in file order."""
+    sections: list[tuple[str, list[str]]] = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(": "):
+                sections.append((line[2:].strip(), []))
+            elif line.strip():
+                if not sections:
+                    raise InvalidInputError(f"{str(path)!r}: question before the first ': section' line")
+                sections[-1][1].append(line)
+    if not sections:
+        raise InvalidInputError(f"{str(path)!r} holds no ': section' lines; expected the word2vec analogy format")
+    return sections
+
+
+def evaluate_analogies(
+    vectors,
+    path: str | os.PathLike | None = None,
+    restrict_vocab: int = RESTRICT_VOCAB,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Analogy accuracy (3CosAdd, case-insensitive) per section and in total, as gensim computes it.
+
+    Questions with a word outside the ``restrict_vocab`` most frequent words are skipped and
+    counted in ``skipped``.
+
+    Returns:
+        {"sections": [{"section", "correct", "total", "accuracy"}...], "total": {...},
+         "questions": int, "skipped": int}
+
+    Example:
+        >>> evaluate_analogies(load_vectors("glove-6b-50d"))["total"]["accuracy"]
+    """
+    path = str(path or gensim_data(ANALOGY_FILE))
+    if not Path(path).is_file():
+        raise InvalidInputError(f"analogy file {path!r} not found; expected the word2vec questions-words format")
+    sections = read_analogy_sections(path)
+    questions = sum(len(lines) for _, lines in sections)
+    rows = []
+    done = 0
+    report(progress, 0, questions)
+    with tempfile.TemporaryDirectory(prefix="densekit-analogy-") as folder:
+        for name, lines in sections:
+            section_path = Path(folder) / "section.txt"
+            section_path.write_text(f": {name}\n" + "".join(lines), encoding="utf-8")
+            _score, results = vectors.evaluate_word_analogies(str(section_path), restrict_vocab=restrict_vocab)
+            correct, incorrect = len(results[0]["correct"]), len(results[0]["incorrect"])
+            rows.append(_accuracy_row(name, correct, correct + incorrect))
+            done += len(lines)
+            report(progress, done, questions)
+    correct = sum(row["correct"] for row in rows)
+    attempted = sum(row["total"] for row in rows)
+    return {
+        "sections": rows,
+        "total": _accuracy_row("total", correct, attempted),
+        "questions": questions,
+        "skipped": questions - attempted,
+    }
+
+
+def _accuracy_row(name: str, correct: int, total: int) -> dict[str, Any]:
+    return {"section": name, "correct": correct, "total": total, "accuracy": correct / total if total else 0.0}
+
+
+def evaluate_pairs(vectors, path: str | os.PathLike, restrict_vocab: int = RESTRICT_VOCAB) -> dict[str, Any]:
+    """Correlation between cosine similarity and human scores on a word-pair file (gensim's method).
+
+    Returns:
+        {"spearman", "pearson", "pairs", "oov_percent"}; pairs with an unknown word are skipped.
+    """
+    pearson, spearman, oov_percent = vectors.evaluate_word_pairs(str(path), restrict_vocab=restrict_vocab)
+    with open(path, encoding="utf-8") as handle:
+        pairs = sum(1 for line in handle if line.strip() and not line.startswith("#"))
+    return {
+        "spearman": float(spearman[0]),
+        "pearson": float(pearson[0]),
+        "pairs": pairs,
+        "oov_percent": float(oov_percent),
+    }
+
+
+def evaluate_vectors(
+    vectors,
+    analogies: str | os.PathLike | None = None,
+    pairs: dict[str, str | os.PathLike] | None = None,
+    restrict_vocab: int = RESTRICT_VOCAB,
+    progress: ProgressCallback | None = None,
+    skip: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Evaluate word vectors on the Google analogy set and on WordSim-353 and SimLex-999.
+
+    Args:
+        vectors: gensim KeyedVectors (see load_vectors).
+        analogies: analogy file (default: gensim's questions-words.txt).
+        pairs: {name: word-pair file} (default: gensim's wordsim353 and simlex999).
+        restrict_vocab: only the most frequent words take part (gensim's default 300,000).
+        progress: ``progress(questions_done, questions_total)`` during the analogy test.
+        skip: parts to leave out: "analogies" and/or pair-set names.
+
+    Returns:
+        {"analogies": evaluate_analogies(...), "wordsim353": {...}, "simlex999": {...}}
+
+    Example:
+        >>> report = evaluate_vectors(load_vectors("glove-6b-50d"))
+        >>> report["wordsim353"]["spearman"]
+    """
+    pair_files = pairs if pairs is not None else {name: gensim_data(file) for name, file in PAIR_FILES.items()}
+    results: dict[str, Any] = {}
+    if "analogies" not in skip:
+        results["analogies"] = evaluate_analogies(vectors, analogies, restrict_vocab, progress)
+    for name, path in pair_files.items():
+        if name not in skip:
+            if not Path(path).is_file():
+                raise InvalidInputError(f"word-pair file {str(path)!r} for {name!r} not found")
+            results[name] = evaluate_pairs(vectors, path, restrict_vocab)
+    return results

