@@ -75,7 +75,10 @@ def compare(encoder, texts: list[str], repeats: int, batch_size: int) -> dict[st
         names = list(variants) if round_number % 2 == 0 else list(reversed(variants))
         for name in names:
             rates[name].append(len(texts) / timed(variants[name]))
-    return {name: statistics.median(values) for name, values in rates.items()}
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    # Paired per-round ratios: on a shared machine load drifts between rounds, less within one.
+    medians["ratio"] = statistics.median(ours / plain for ours, plain in zip(rates["densekit"], rates["plain"]))
+    return medians
 
 
 def load(reference: str, threads: int):
@@ -96,12 +99,13 @@ def run_comparison(args) -> None:
             texts = short_texts(count) if kind == "short" else long_texts(count, encoder)
             result = compare(encoder, texts, args.repeats, args.batch_size)
             tokens = statistics.mean(encoder.count_tokens(text) for text in texts)
-            rows.append((key, kind, len(texts), round(tokens), result["densekit"], result["plain"]))
+            rows.append((key, kind, len(texts), round(tokens), result["densekit"], result["plain"], result["ratio"]))
             print(f"  done {key} {kind}", file=sys.stderr, flush=True)
     print(f"\nThroughput, sentences/s (median of {args.repeats}, interleaved), {args.threads} torch thread(s)")
-    print(f"{'model':<7} {'texts':<6} {'n':>5} {'tokens':>6} {'densekit':>9} {'plain':>9} {'ratio':>6}")
-    for key, kind, count, tokens, ours, plain in rows:
-        print(f"{key:<7} {kind:<6} {count:>5} {tokens:>6} {ours:>9.1f} {plain:>9.1f} {ours / plain:>6.3f}")
+    print(f"{'model':<7} {'texts':<6} {'n':>5} {'tokens':>6} {'densekit':>9} {'plain':>9} {'ratio':>6} {'paired':>6}")
+    for key, kind, count, tokens, ours, plain, paired in rows:
+        print(f"{key:<7} {kind:<6} {count:>5} {tokens:>6} {ours:>9.1f} {plain:>9.1f} {ours / plain:>6.3f} {paired:>6.3f}")
+    print("ratio = median densekit / median plain; paired = median of per-round ratios")
 
 
 def sweep_worker(args) -> None:

@@ -43,6 +43,18 @@ def clustered(count: int, dimension: int, clusters: int, seed: int, centres_seed
     return out
 
 
+def release_memory() -> None:
+    """Hand freed heap back to the OS so the next RSS delta measures the next index, not reuse."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def rss_bytes() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -79,6 +91,7 @@ def build(kind: str, vectors: np.ndarray, ids: np.ndarray, threads: int, **param
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    release_memory()
     before = rss_bytes()
     start = time.perf_counter()
     index = FaissIndex(vectors.shape[1], kind, **params)

@@ -25,7 +25,7 @@ def chunk_text(
     text: str,
     token_spans: Callable[[str], list[tuple[int, int]]],
     max_tokens: int,
-    overlap: int = 32,
+    overlap: int | None = None,
 ) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_tokens`` model tokens, ``overlap`` tokens shared.
 
@@ -33,7 +33,8 @@ def chunk_text(
         text: the source text.
         token_spans: gives the (start, end) characters of each model token (``Encoder.token_spans``).
         max_tokens: most tokens per chunk (the model's max sequence length less special tokens).
-        overlap: tokens repeated at the start of the next chunk so no sentence is cut off from context.
+        overlap: tokens repeated at the start of the next chunk so no sentence is cut off from context
+            (default: a quarter of ``max_tokens``, at most 32).
     Returns:
         Chunks in order; ``text[chunk.start:chunk.end] == chunk.text``.
     Example:
@@ -42,6 +43,8 @@ def chunk_text(
     """
     if max_tokens < 1:
         raise InvalidInputError(f"max_tokens must be >= 1, got {max_tokens}")
+    if overlap is None:
+        overlap = min(32, max_tokens // 4)
     if not 0 <= overlap < max_tokens:
         raise InvalidInputError(f"overlap must be in [0, max_tokens={max_tokens}), got {overlap}")
     spans = token_spans(text)

@@ -6,11 +6,10 @@ calibration, and a weighted sum of min-max normalised scores, which keeps how fa
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping, Sequence, TypeVar, Union
+from typing import Hashable, Iterable, Mapping, Sequence, Union
 
 from .errors import InvalidInputError
 
-Id = TypeVar("Id", bound=Hashable)
 ScoreList = Union[Sequence[tuple[Hashable, float]], Mapping[Hashable, float]]
 
 

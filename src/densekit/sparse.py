@@ -94,7 +94,9 @@ class SparseIndex:
         """
         id_array = np.asarray(ids)
         if id_array.ndim != 1 or (id_array.size and not np.issubdtype(id_array.dtype, np.integer)):
-            raise InvalidInputError(f"ids must be a 1-D array of integers, got dtype {id_array.dtype}, shape {id_array.shape}")
+            raise InvalidInputError(
+                f"ids must be a 1-D array of integers, got dtype {id_array.dtype}, shape {id_array.shape}"
+            )
         id_array = id_array.astype(np.int64)
         items = list(texts)
         if len(items) != len(id_array):
@@ -150,7 +152,9 @@ class SparseIndex:
             if allowed_ids.size == 0:
                 return empty
             if allowed_ids.ndim != 1 or not np.issubdtype(allowed_ids.dtype, np.integer):
-                raise InvalidInputError(f"allowed must be a 1-D array of integer ids, got dtype {allowed_ids.dtype}")
+                raise InvalidInputError(
+                    f"allowed must be a 1-D array of integer ids, got dtype {allowed_ids.dtype}"
+                )
             # bm25s multiplies every score by this mask, so masked documents score exactly zero.
             mask = np.isin(self._ids, allowed_ids).astype(np.float32)
         scores = np.asarray(self._retriever.get_scores_from_ids(token_ids, weight_mask=mask), dtype=np.float32)

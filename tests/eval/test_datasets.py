@@ -55,7 +55,7 @@ def test_corpus_problems_name_line_numbers(tmp_path):
     assert "not valid JSON" in loaded.problems[0]
     assert "'text'" in loaded.problems[1]
     assert "duplicate id 'a'" in loaded.problems[3]
-    with pytest.raises(InvalidInputError, match=rf"corpus.jsonl:2: not valid JSON"):
+    with pytest.raises(InvalidInputError, match=r"corpus.jsonl:2: not valid JSON"):
         load_corpus(path, strict=True)
 
 

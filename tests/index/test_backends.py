@@ -97,7 +97,7 @@ def oracle_vectors(oracle: ExactIndex, ids: np.ndarray) -> np.ndarray:
 def test_add_in_batches_matches_exact(kind, data):
     ids, vectors, queries = data
     index, oracle = build(kind, ids, vectors)
-    assert index.kind == kind
+    assert index.kind == kind and index.params()["kind"] == kind
     assert len(index) == SIZE
     assert set(index.ids().tolist()) == set(ids.tolist())
     np.testing.assert_allclose(index.vectors(ids[[7, 0, 2999]]), vectors[[7, 0, 2999]], atol=1e-6)

@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("search")(search)
     app.command("info")(info)
     app.command("delete")(delete)
+    app.command("check")(check)
 
 
 def index(
@@ -131,3 +132,22 @@ def delete(
         print_json({"removed": removed, "items": remaining})
     else:
         console().print(f"removed {removed} items; {remaining} left")
+
+
+def check(
+    collection: Path = typer.Argument(..., help="Collection folder."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""
+    from ..collection.check import check_collection
+
+    problems = check_collection(collection)
+    if json_output:
+        print_json({"collection": str(collection), "ok": not problems, "problems": problems})
+    elif problems:
+        for problem in problems:
+            console().print(f"[red]problem:[/] {problem}", highlight=False)
+    else:
+        console().print(f"{collection}: ok")
+    if problems:
+        raise typer.Exit(1)

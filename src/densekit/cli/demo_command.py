@@ -25,7 +25,7 @@ UNRELATED = [
 ]
 QUERIES = [
     ("dense", "mobile phone makers compete on new handsets", None),
-    ("sparse", "Chelsea Arsenal", None),
+    ("sparse", "IAAF drugs", None),
     ("hybrid", "government plans to cut taxes", None),
     ("dense", "a film wins an award", {"category": "entertainment"}),
 ]
@@ -93,7 +93,7 @@ def demo(
     for mode, query, where in QUERIES:
         label = f"{mode}: {query!r}" + (f" where {where}" if where else "")
         out.print(f"[bold]{label}[/]", highlight=False)
-        for hit in reader.search(query, k=3, mode=mode, where=where):
+        for hit in _best_chunk_per_article(reader.search(query, k=12, mode=mode, where=where))[:3]:
             title = (hit.metadata.get("title") or "")[:70]
             out.print(f"  {hit.score:7.3f}  [{hit.metadata.get('category')}] {title}", markup=False, highlight=False)
     reader.close()
@@ -107,12 +107,25 @@ def demo(
     )
 
 
+def _best_chunk_per_article(hits):
+    seen, best = set(), []
+    for hit in hits:
+        if hit.parent not in seen:
+            seen.add(hit.parent)
+            best.append(hit)
+    return best
+
+
 def _write_bbc_slice(path: Path, per_category: int) -> Path:
     """The first articles of each category as JSONL with category and title metadata."""
     rows = []
     for folder in sorted(bbc_folder().iterdir()):
         for file in sorted(folder.glob("*.txt"))[:per_category]:
-            text = file.read_text(encoding="latin-1").strip()
+            data = file.read_bytes()
+            try:
+                text = data.decode("utf-8").strip()
+            except UnicodeDecodeError:  # a few articles are Latin-1
+                text = data.decode("latin-1").strip()
             title = text.splitlines()[0].strip() if text else file.stem
             rows.append({"id": f"bbc/{folder.name}/{file.stem}", "text": text, "category": folder.name, "title": title})
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

@@ -12,7 +12,9 @@ eval_app = typer.Typer(help="Measure quality on evaluation data.", no_args_is_he
 
 @eval_app.command("sts")
 def sts(
-    file: Path = typer.Argument(..., help="STS-B style file: tab-separated, score in field 5, sentences in fields 6-7."),
+    file: Path = typer.Argument(
+        ..., help="STS-B style file: tab-separated, score in field 5, sentences in fields 6-7."
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Encoder model name or path (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
     ),

@@ -33,6 +33,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
                     _fsync_file(child)
         else:
             _fsync_file(temporary)
+        if temporary.is_dir() and path.is_dir():
+            # Left by a save that failed before its manifest: nothing names it, so it can go.
+            shutil.rmtree(path)
         os.replace(temporary, path)
     except BaseException:
         if temporary.is_dir():

@@ -131,7 +131,9 @@ def _parse_document(line: str) -> Document:
 def _parse_query(line: str) -> Query:
     record = _json_object(line)
     if "question" not in record:
-        raise _BadLine('missing field "question"; expected {"question", "relevant"} or {"question", "answers", "passage_id"}')
+        raise _BadLine(
+            'missing field "question"; expected {"question", "relevant"} or {"question", "answers", "passage_id"}'
+        )
     question = _text(record["question"], "question")
     answers: tuple[str, ...] = ()
     if "answers" in record:
@@ -156,7 +158,10 @@ def _parse_sts(line: str) -> StsPair:
     # carry extra fields after sentence2, which are ignored.
     fields = line.split("\t")
     if len(fields) < 7:
-        raise _BadLine(f"expected at least 7 tab-separated fields (genre, source, year, id, score, sentence1, sentence2), got {len(fields)}")
+        raise _BadLine(
+            "expected at least 7 tab-separated fields (genre, source, year, id, score, sentence1, "
+            f"sentence2), got {len(fields)}"
+        )
     try:
         score = float(fields[4])
     except ValueError:

@@ -123,7 +123,8 @@ def exact_search(
     """Exact top-k by inner product of ``queries`` against the rows of ``matrix`` (labelled ``ids``).
 
     Example:
-        >>> exact_search(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32), np.array([4, 9]), 1)[1].tolist()
+        >>> unit = np.eye(2, dtype=np.float32)
+        >>> exact_search(unit, unit, np.array([4, 9]), 1)[1].tolist()
         [[4], [9]]
     """
     rows_per_block = max(1, _SCORE_BLOCK_CELLS // max(1, matrix.shape[0]))
@@ -155,6 +156,10 @@ class ExactIndex(VectorIndex):
         self._count = 0
         # Ids only grow in practice, so remembering the largest skips most clash checks.
         self._max_id = -1
+
+    def params(self) -> dict[str, str]:
+        """The settings that rebuild this index, for the collection manifest (none but the kind)."""
+        return {"kind": self.kind}
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = self._check_vectors(vectors)

@@ -311,7 +311,9 @@ class FaissIndex(VectorIndex):
                 raise InvalidInputError(f"{path} holds {stored}-d vectors, expected dimension {dimension}")
             unknown = set(overrides) - {"ef_search", "compact_fraction"}
             if unknown:
-                raise InvalidInputError(f"cannot override {sorted(unknown)} at load; valid: ef_search, compact_fraction")
+                raise InvalidInputError(
+                    f"cannot override {sorted(unknown)} at load; valid: ef_search, compact_fraction"
+                )
             meta.update(overrides)
             index = cls(dimension, kind, **meta)
             index._index = faiss.deserialize_index(np.ascontiguousarray(data["index"]))

@@ -45,7 +45,19 @@ def split_sentences(text: str) -> Iterator[str]:
 
 
 def _is_wiki_dump(path: Path) -> bool:
-    return path.name.lower().endswith(WIKI_SUFFIXES)
+    """True for a MediaWiki XML export (plain, .bz2 or .gz), whatever the file is named."""
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:  # not really compressed: read it as text and let that fail or succeed
+        return False
+    return b"<mediawiki" in head
+
+
+def _walked(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith(".") and (name.endswith(TEXT_SUFFIXES + WIKI_SUFFIXES) or "pages-articles" in name)
 
 
 def _open_text(path: Path):
@@ -61,7 +73,7 @@ def _wiki_texts(path: Path) -> Iterator[str]:
     """Yield the plain text of each article in a MediaWiki XML dump, without markup or redirects."""
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    opener = bz2.open if path.name.lower().endswith(".bz2") else open
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
     with opener(path, "rb") as stream:
         for _title, markup, _page_id in extract_pages(stream):
             if not markup or markup.lstrip()[:9].upper() == "#REDIRECT":
@@ -85,9 +97,7 @@ def find_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
             found = sorted(
                 candidate
                 for candidate in path.rglob("*")
-                if candidate.is_file()
-                and not candidate.name.startswith(".")
-                and candidate.name.lower().endswith(TEXT_SUFFIXES + WIKI_SUFFIXES)
+                if candidate.is_file() and _walked(candidate)
             )
             if not found:
                 raise InvalidInputError(
@@ -127,7 +137,7 @@ class SentenceStream:
     def texts(self) -> Iterator[str]:
         """Yield documents: whole text files, or single articles of a wiki dump."""
         for path in self.files:
-            if _is_wiki_dump(path):
+            if path.name.lower().endswith((".xml", ".bz2", ".gz")) and _is_wiki_dump(path):
                 yield from _wiki_texts(path)
             else:
                 with _open_text(path) as handle:

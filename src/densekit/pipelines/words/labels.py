@@ -53,6 +53,7 @@ def place_labels(points: np.ndarray, sizes: np.ndarray, bounds: tuple[float, flo
         width, height = sizes[index]
         others = np.delete(markers, index, axis=0)
         best = None
+        found = False
         for radius in _RADII:
             for angle in _ANGLES:
                 dx, dy = math.cos(math.radians(angle)), math.sin(math.radians(angle))
@@ -69,8 +70,9 @@ def place_labels(points: np.ndarray, sizes: np.ndarray, bounds: tuple[float, flo
                 if best is None or score < best[0]:
                     best = (score, box, radius)
                 if cost == 0:
+                    found = True
                     break
-            if best is not None and best[0] - best[2] * 0.5 == 0:
+            if found:
                 break
         _, box, radius = best
         placed.append(box)

@@ -140,13 +140,6 @@ def _draw_png(path, labels, group_of, names, coordinates, colors, title) -> None
         rows = coordinates[group_array == index]
         if len(rows):
             axes.scatter(*rows.T, s=46, color=colors[index], label=name, **style)
-    # Labels sit just off their point on a translucent box, so they stay readable over other points.
-    box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "edgecolor": "none"}
-    for word, row in zip(labels, coordinates):
-        if three_d:
-            axes.text(*row, f" {word}", fontsize=10, bbox=box, zorder=3)
-        else:
-            axes.annotate(word, tuple(row), xytext=(5, 4), textcoords="offset points", fontsize=10, bbox=box, zorder=3)
     if len(names) > 1:
         axes.legend(loc="best", fontsize=10, framealpha=0.85)
     axes.set_title(title)
@@ -154,4 +147,51 @@ def _draw_png(path, labels, group_of, names, coordinates, colors, title) -> None
         axes.grid(alpha=0.25)
         axes.margins(0.12)
     figure.tight_layout()
+    _draw_labels(figure, axes, labels, coordinates)
     figure.savefig(path)
+
+
+def _draw_labels(figure, axes, labels, coordinates, fontsize: float = 10) -> None:
+    """Label each point where the label collides with nothing (labels.py), with a leader line when far."""
+    from matplotlib.font_manager import FontProperties
+
+    from .labels import LEADER_RADIUS, place_labels
+
+    figure.canvas.draw()  # fixes limits, layout and the 3-D projection, so pixel positions are final
+    renderer = figure.canvas.get_renderer()
+    if coordinates.shape[1] == 3:
+        from mpl_toolkits.mplot3d import proj3d
+
+        xs, ys, _ = proj3d.proj_transform(*coordinates.T, axes.get_proj())
+        anchors = np.column_stack([xs, ys])
+    else:
+        anchors = coordinates
+    pixels = axes.transData.transform(anchors)
+    font = FontProperties(size=fontsize)
+    pad = 3.0  # the label box's padding, in pixels, on each side
+    sizes = np.array(
+        [
+            [width + 2 * pad, height + descent + 2 * pad]
+            for width, height, descent in (
+                renderer.get_text_width_height_descent(word, font, ismath=False) for word in labels
+            )
+        ]
+    )
+    window = axes.get_window_extent(renderer)
+    offsets, radii = place_labels(pixels, sizes, (window.x0, window.y0, window.x1, window.y1))
+    box = {"boxstyle": "square,pad=0.2", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"}
+    for word, anchor, offset, radius in zip(labels, anchors, offsets, radii):
+        leader = {"arrowstyle": "-", "color": "#888888", "lw": 0.6} if radius >= LEADER_RADIUS else None
+        axes.annotate(
+            word,
+            xy=tuple(anchor),
+            xytext=(offset[0] + pad, offset[1] + pad),
+            textcoords="offset pixels",
+            ha="left",
+            va="bottom",
+            fontproperties=font,
+            bbox=box,
+            arrowprops=leader,
+            zorder=4,
+            annotation_clip=False,
+        )

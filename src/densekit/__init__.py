@@ -1,0 +1,76 @@
+"""densekit: an offline-first dense-embedding engine.
+
+Everything a user needs is importable from here; heavy libraries load on first use.
+
+    >>> import densekit
+    >>> densekit.most_similar("insects rebelled", ["bees mutinied", "it rained"])[0].text
+    'bees mutinied'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module; resolved lazily so `import densekit` does not import torch or faiss.
+_EXPORTS = {
+    "Collection": "densekit.collection",
+    "Hit": "densekit.collection",
+    "Item": "densekit.collection",
+    "check_collection": "densekit.collection.check",
+    "ingest": "densekit.ingest",
+    "Encoder": "densekit.encoders.base",
+    "HashingEncoder": "densekit.encoders.hashing",
+    "load_encoder": "densekit.encoders.factory",
+    "resolve_model": "densekit.models",
+    "known_models": "densekit.models",
+    "similarity": "densekit.pipelines.similarity",
+    "most_similar": "densekit.pipelines.similarity",
+    "SparseIndex": "densekit.sparse",
+    "CrossEncoderReranker": "densekit.rerank",
+    "DensekitError": "densekit.errors",
+    "InvalidInputError": "densekit.errors",
+    "CollectionError": "densekit.errors",
+    "ModelNotFoundError": "densekit.errors",
+    "ModelMismatchError": "densekit.errors",
+    "CollectionLockedError": "densekit.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'densekit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .collection import Collection, Hit, Item
+    from .collection.check import check_collection
+    from .encoders.base import Encoder
+    from .encoders.factory import load_encoder
+    from .encoders.hashing import HashingEncoder
+    from .errors import (
+        CollectionError,
+        CollectionLockedError,
+        DensekitError,
+        InvalidInputError,
+        ModelMismatchError,
+        ModelNotFoundError,
+    )
+    from .ingest import ingest
+    from .models import known_models, resolve_model
+    from .pipelines.similarity import most_similar, similarity
+    from .rerank import CrossEncoderReranker
+    from .sparse import SparseIndex

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from densekit.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "cats.txt").write_text("The cat sat on the warm mat by the fire.")
+    (folder / "dogs.md").write_text("Dogs love long walks in the park.")
+    (folder / "rows.jsonl").write_text(
+        json.dumps({"id": "bank", "text": "The central bank kept interest rates unchanged.", "topic": "finance"}) + "\n"
+        + json.dumps({"id": "mkt", "text": "Stock markets fell after the rate rise.", "topic": "finance"}) + "\n"
+    )
+    (folder / "broken.txt").write_bytes(b"\x00binary")
+    return folder
+
+
+def run(*arguments):
+    result = runner.invoke(app, [str(argument) for argument in arguments])
+    return result
+
+
+def test_index_search_info_delete(tmp_path, docs):
+    collection = tmp_path / "c"
+    result = run("index", collection, docs, "--model", "hashing:64", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["added_documents"] == 4 and report["items"] == 4
+    assert report["problems"][0]["reason"].startswith("binary file")
+
+    result = run("search", collection, "interest rates bank", "-k", "2", "--json")
+    hits = json.loads(result.stdout)["hits"]
+    assert result.exit_code == 0 and hits[0]["id"] == "bank#0" and hits[0]["parent"] == "bank"
+
+    result = run("search", collection, "rates", "--mode", "sparse", "--where", "topic=finance", "--json")
+    assert {hit["parent"] for hit in json.loads(result.stdout)["hits"]} == {"bank"}
+
+    result = run("search", collection, "cat mat")
+    assert result.exit_code == 0 and "cats.txt" in result.stdout
+
+    result = run("info", collection, "--json")
+    details = json.loads(result.stdout)
+    assert details["count"] == 4 and details["spaces"]["text"]["model"] == "hashing:64"
+    assert "hashing:64" in run("info", collection).stdout
+
+    result = run("index", collection, docs, "--json")
+    assert json.loads(result.stdout)["unchanged_documents"] == 4
+
+    result = run("delete", collection, "bank", "--json")
+    assert json.loads(result.stdout) == {"removed": 1, "items": 3}
+
+    result = run("check", collection)
+    assert result.exit_code == 0 and "ok" in result.stdout
+    (collection / "manifest.json").write_text((collection / "manifest.json").read_text().replace('"count": 3', '"count": 9'))
+    result = run("check", collection, "--json")
+    assert result.exit_code == 1 and "manifest counts 9 items" in result.stdout
+
+
+def test_errors_are_clean_messages(tmp_path, docs):
+    collection = tmp_path / "c"
+    run("index", collection, docs, "--model", "hashing:64", "--quiet")
+    cases = [
+        (["search", collection, "x", "--mode", "fuzzy"], "unknown search mode 'fuzzy'"),
+        (["search", collection, "x", "-k", "0"], "k must be a positive integer"),
+        (["search", tmp_path / "nope", "x"], "does not exist"),
+        (["index", collection, docs, "--model", "hashing:32"], "was built with 'hashing:64'"),
+        (["search", collection, "x", "--where", "novalue"], "not key=value"),
+    ]
+    for arguments, message in cases:
+        result = run(*arguments)
+        assert result.exit_code != 0
+        error = str(result.exception) if result.exception else result.output
+        assert message in error, (arguments, error)
+    # Through a real process: the message on stderr, exit code 2, no traceback.
+    completed = subprocess.run(
+        [sys.executable, "-m", "densekit.cli.main", *map(str, cases[0][0])], capture_output=True, text=True
+    )
+    assert completed.returncode == 2 and cases[0][1] in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_real_subprocess_end_to_end(tmp_path, docs):
+    densekit = Path(sys.executable).with_name("densekit")
+    collection = tmp_path / "c"
+    subprocess.run([densekit, "index", collection, docs, "--model", "hashing:64", "--quiet"], check=True, capture_output=True)
+    completed = subprocess.run(
+        [densekit, "search", collection, "walks in the park", "--json"], check=True, capture_output=True, text=True
+    )
+    assert json.loads(completed.stdout)["hits"][0]["metadata"]["file"] == "dogs.md"
+
+
+def test_similar_matrix_and_ranking(minilm_path):
+    texts = ["The bees decided to have a mutiny against their queen", "It will rain tomorrow."]
+    result = run("similar", *texts, "--query", "Flying stinging insects rebelled in opposition to the matriarch",
+                 "--model", minilm_path, "--json")
+    assert result.exit_code == 0, result.output
+    ranking = json.loads(result.stdout)["ranking"]
+    assert ranking[0]["index"] == 0 and ranking[0]["score"] > 0.3 > ranking[1]["score"]
+    result = run("similar", *texts, "--model", minilm_path, "--json")
+    matrix = json.loads(result.stdout)["cosine"]
+    assert matrix[0][0] == pytest.approx(1.0, abs=1e-4) and matrix[0][1] == pytest.approx(matrix[1][0], abs=1e-5)
+    assert "cosine similarity" in run("similar", *texts, "--model", minilm_path).stdout
+
+
+def test_demo_runs_on_a_small_slice(tmp_path, minilm_path):
+    result = run("demo", "--collection", tmp_path / "demo", "--per-category", "1", "--model", minilm_path)
+    assert result.exit_code == 0, result.output
+    assert "0.4" in result.stdout or "0.3" in result.stdout  # the bees sentence scores ~0.44 with MiniLM
+    assert "5 new" in result.stdout and "[entertainment]" in result.stdout
