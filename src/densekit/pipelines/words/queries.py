@@ -90,8 +90,9 @@ def analogy(
     _check_count(n)
     if not positive:
         raise InvalidInputError("an analogy needs at least one positive word, e.g. king - man + woman")
-    plus = resolve(vectors, list(positive))
-    minus = resolve(vectors, list(negative))
+    # One lookup for all terms, so an error names every unknown word at once.
+    keys = resolve(vectors, list(positive) + list(negative))
+    plus, minus = keys[: len(positive)], keys[len(positive) :]
     return [(word, float(score)) for word, score in vectors.most_similar(positive=plus, negative=minus, topn=n)]
 
 

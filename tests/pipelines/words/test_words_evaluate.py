@@ -1,0 +1,58 @@
+"""Evaluation numbers must equal gensim's own evaluate_word_analogies / evaluate_word_pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from densekit.errors import InvalidInputError
+from densekit.pipelines.words import evaluate_analogies, evaluate_vectors
+from densekit.pipelines.words.evaluate import gensim_data
+
+
+@pytest.fixture(scope="module")
+def report(trained):
+    calls = []
+    result = evaluate_vectors(trained.vectors, progress=lambda done, total: calls.append((done, total)))
+    return result, calls
+
+
+def test_analogy_numbers_equal_gensims_whole_file_call(trained, report):
+    result, _ = report
+    score, sections = trained.vectors.evaluate_word_analogies(gensim_data("questions-words.txt"))
+    by_name = {section["section"]: section for section in sections}
+    for row in result["analogies"]["sections"]:
+        expected = by_name[row["section"]]
+        assert row["correct"] == len(expected["correct"])
+        assert row["total"] == len(expected["correct"]) + len(expected["incorrect"])
+    assert result["analogies"]["total"]["accuracy"] == pytest.approx(score, abs=1e-12)
+    assert result["analogies"]["questions"] == 19544
+    assert result["analogies"]["total"]["total"] > 100  # the model can attempt a real share
+
+
+def test_pair_correlations_equal_gensims(trained, report):
+    result, _ = report
+    for name, file in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
+        pearson, spearman, oov = trained.vectors.evaluate_word_pairs(gensim_data(file))
+        assert result[name]["spearman"] == pytest.approx(spearman.statistic, abs=1e-12)
+        assert result[name]["pearson"] == pytest.approx(pearson.statistic, abs=1e-12)
+        assert result[name]["oov_percent"] == pytest.approx(oov)
+    assert result["wordsim353"]["pairs"] == 353 and result["simlex999"]["pairs"] == 999
+
+
+def test_progress_counts_questions(report):
+    _, calls = report
+    assert calls[0] == (0, 19544) and calls[-1] == (19544, 19544)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_custom_analogy_file_and_errors(toy_vectors, tmp_path):
+    path = tmp_path / "q.txt"
+    path.write_text(": royals\nman king woman queen\nman woman king queen\n: fruit\napple pear banana kiwi\n")
+    result = evaluate_analogies(toy_vectors, path)
+    assert [row["section"] for row in result["sections"]] == ["royals", "fruit"]
+    assert result["sections"][0]["correct"] == 2 and result["skipped"] == 1
+    with pytest.raises(InvalidInputError, match="not found"):
+        evaluate_analogies(toy_vectors, tmp_path / "missing.txt")
+    (tmp_path / "bad.txt").write_text("man king woman queen\n")
+    with pytest.raises(InvalidInputError, match="before the first"):
+        evaluate_analogies(toy_vectors, tmp_path / "bad.txt")
