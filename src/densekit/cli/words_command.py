@@ -56,7 +56,7 @@ def _training_bar(quiet: bool) -> Iterator[tuple]:
 
     columns = (
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         WordsColumn(),
         TextColumn("{task.fields[loss]}", style="magenta"),
         TimeElapsedColumn(),

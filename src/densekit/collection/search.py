@@ -134,7 +134,10 @@ def _dense(collection, query, depth, space, allowed) -> list[tuple[int, float]]:
     target = _space(collection, space)
     if len(target.index) == 0:
         return []
-    vector = collection.encoder(space).encode([query])
+    encoder = collection.encoder(space)
+    # Asymmetric encoders (DPR question/context, CLIP text/image) encode queries their own way.
+    encode_query = getattr(encoder, "encode_queries", None) or encoder.encode
+    vector = encode_query([query])
     target.check_query(vector)
     scores, rowids = target.index.search(vector, depth, allowed)
     return [(int(r), float(s)) for r, s in zip(rowids[0], scores[0]) if r >= 0]

@@ -74,11 +74,43 @@ function draw() {
     context.globalAlpha = Math.max(0.35, Math.min(1, fade));
     context.fillStyle = data.colors[item.point.group];
     context.beginPath(); context.arc(item.x, item.y, 5 * ratio, 0, 2 * Math.PI); context.fill();
-    context.lineWidth = 3 * ratio; context.strokeStyle = "rgba(250,250,250,0.9)";
-    context.strokeText(item.point.word, item.x + 7 * ratio, item.y - 6 * ratio);
-    context.fillStyle = "#222"; context.fillText(item.point.word, item.x + 7 * ratio, item.y - 6 * ratio);
   }
   context.globalAlpha = 1;
+  placeLabels(shown.slice().reverse(), ratio);  // nearest first: they get the best spots
+}
+function placeLabels(items, ratio) {
+  // Greedy: each label takes the first spot around its point that overlaps no placed label,
+  // with a leader line when it had to move away; zoom in to separate a very tight cluster.
+  const placed = [], height = 14 * ratio;
+  const overlaps = box => placed.some(other => box[0] < other[2] && other[0] < box[2] && box[1] < other[3] && other[1] < box[3]);
+  for (const item of items) {
+    const width = context.measureText(item.point.word).width;
+    let chosen = null;
+    for (const radius of [6, 14, 24, 36, 50]) {
+      for (const [dx, dy] of [[1, 0], [1, -1], [1, 1], [0, -1], [0, 1], [-1, -1], [-1, 1], [-1, 0]]) {
+        const left = item.x + dx * radius * ratio - (dx < 0 ? width : dx === 0 ? width / 2 : 0);
+        const top = item.y + dy * radius * ratio - (dy < 0 ? height : dy === 0 ? height / 2 : 0);
+        const box = [left, top, left + width, top + height];
+        if (!overlaps(box)) { chosen = { box, radius }; break; }
+      }
+      if (chosen) break;
+    }
+    if (!chosen) {
+      const box = [item.x + 6 * ratio, item.y - height / 2, item.x + 6 * ratio + width, item.y + height / 2];
+      chosen = { box, radius: 6 };
+    }
+    placed.push(chosen.box);
+    const [left, top, right, bottom] = chosen.box;
+    if (chosen.radius > 14) {
+      context.strokeStyle = "#999"; context.lineWidth = ratio;
+      context.beginPath(); context.moveTo(item.x, item.y);
+      context.lineTo(Math.max(left, Math.min(item.x, right)), Math.max(top, Math.min(item.y, bottom))); context.stroke();
+    }
+    context.textBaseline = "middle";
+    context.lineWidth = 3 * ratio; context.strokeStyle = "rgba(250,250,250,0.9)";
+    context.strokeText(item.point.word, left, (top + bottom) / 2);
+    context.fillStyle = "#222"; context.fillText(item.point.word, left, (top + bottom) / 2);
+  }
 }
 function drawAxes(ratio) {
   const origin = project({ x: 0, y: 0, z: 0 });

