@@ -243,7 +243,9 @@ def _unpack_worker(pieces, destination, marker_folder, barrier, number):
 
 
 def test_concurrent_first_use_extracts_exactly_once(fake_pieces, tmp_path):
-    context = multiprocessing.get_context("spawn")
+    # fork: the worker is a function of this test module, which spawn could not re-import under
+    # pytest's importlib import mode; the children touch no torch state.
+    context = multiprocessing.get_context("fork")
     workers = 3
     barrier = context.Barrier(workers)
     markers = tmp_path / "markers"

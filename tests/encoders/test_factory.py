@@ -29,7 +29,7 @@ def test_none_uses_configured_default(monkeypatch):
 
 def test_unknown_backend_names_it_and_the_valid_ones():
     with pytest.raises(InvalidInputError) as raised:
-        load_encoder("hashing", backend="tensorflow")
+        load_encoder("org/model", backend="tensorflow")
     assert "'tensorflow'" in str(raised.value) and "torch" in str(raised.value)
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "densekit.cli.compare_command",
     "densekit.cli.eval_command",
     "densekit.cli.words_command",
+    "densekit.cli.serve_command",
 ]
 
 app = typer.Typer(

@@ -16,7 +16,7 @@ def _size(size_bytes: int | None) -> str:
 
 
 def models(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the known models: where each is found (or not), dimension, max sequence length, size."""
+    """List the known models: where each is found (or not), dimension, max sequence length, size on disk."""
     from ..models import known_models
     from .output import console, print_json
 
@@ -27,17 +27,21 @@ def models(json_output: bool = typer.Option(False, "--json", help="Print JSON in
     from rich.table import Table
 
     table = Table(title="densekit models")
-    for column, justify in (("reference", "left"), ("source", "left"), ("found at", "left"),
-                            ("dimension", "right"), ("max seq length", "right"), ("size on disk", "right")):
-        table.add_column(column, justify=justify, overflow="fold")
+    # Short columns first and on one line; the path goes last and folds on narrow terminals.
+    table.add_column("reference", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    for column in ("dim", "max len", "size"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("found at", overflow="fold")
     for info in infos:
+        packed = " packed" if info.source == "package" and info.found_at and info.found_at.is_file() else ""
         table.add_row(
             info.reference,
             info.source or "not found",
-            str(info.found_at) if info.found_at else "-",
             str(info.dimension or "-"),
             str(info.max_seq_length or "-"),
-            _size(info.size_bytes) + (" (packed)" if info.source == "package" and info.found_at.is_file() else ""),
+            _size(info.size_bytes) + packed,
+            str(info.found_at) if info.found_at else "-",
         )
     console().print(table)
 

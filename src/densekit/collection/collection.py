@@ -6,20 +6,18 @@ at ``commit()``, which writes new files beside the old ones and switches the man
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import config
 from ..encoders.base import Encoder, check_texts
 from ..errors import CollectionError, InvalidInputError
 from ..progress import ProgressCallback
 from . import persistence
 from .lock import WriterLock
-from .manifest import new_manifest, read_manifest, write_manifest, manifest_path
+from .manifest import manifest_path, new_manifest, read_manifest
 from .space import VectorSpace
 from .store import ContentStore, Item
 

@@ -21,6 +21,9 @@ def _torch_builder(reference: str) -> Encoder:
 #: backend name -> builder(reference) -> Encoder
 BACKENDS: dict[str, Callable[[str], Encoder]] = {
     "torch": _torch_builder,
+    "clip": lambda reference: __import__("densekit.encoders.clip", fromlist=["clip"]).load_clip_encoder(reference),
+    "dpr": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).dpr_builder(reference),
+    "st-dual": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).sentence_dual_builder(reference),
 }
 
 

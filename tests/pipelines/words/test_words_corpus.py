@@ -41,7 +41,8 @@ def test_stream_applies_transform(tmp_path):
     assert list(stream) == [["NEW", "YORK", "IS", "BIG"]]
 
 
-def test_wiki_dump_yields_plain_article_text(tmp_path):
+@pytest.mark.slow
+def test_wiki_dump_yields_plain_article_text():
     from gensim.test.utils import datapath
 
     dump = datapath("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")

@@ -56,3 +56,14 @@ def test_custom_analogy_file_and_errors(toy_vectors, tmp_path):
     (tmp_path / "bad.txt").write_text("man king woman queen\n")
     with pytest.raises(InvalidInputError, match="before the first"):
         evaluate_analogies(toy_vectors, tmp_path / "bad.txt")
+
+
+def test_pairs_with_almost_no_known_words_give_no_correlation():
+    import numpy as np
+
+    from densekit.pipelines.words import from_arrays
+
+    vectors = from_arrays(["quokka", "axolotl", "tiger"], np.eye(3, dtype=np.float32))
+    result = evaluate_vectors(vectors, skip=("analogies",))
+    assert result["wordsim353"]["spearman"] is None and result["wordsim353"]["oov_percent"] == 100.0
+    assert "analogies" not in result

@@ -97,11 +97,19 @@ def evaluate_pairs(vectors, path: str | os.PathLike, restrict_vocab: int = RESTR
     """Correlation between cosine similarity and human scores on a word-pair file (gensim's method).
 
     Returns:
-        {"spearman", "pearson", "pairs", "oov_percent"}; pairs with an unknown word are skipped.
+        {"spearman", "pearson", "pairs", "oov_percent"}; pairs with an unknown word are skipped, and
+        the correlations are None when fewer than two pairs are left.
     """
-    pearson, spearman, oov_percent = vectors.evaluate_word_pairs(str(path), restrict_vocab=restrict_vocab)
     with open(path, encoding="utf-8") as handle:
-        pairs = sum(1 for line in handle if line.strip() and not line.startswith("#"))
+        rows = [line.split("\t") for line in handle if line.strip() and not line.startswith("#")]
+    pairs = len(rows)
+    try:
+        pearson, spearman, oov_percent = vectors.evaluate_word_pairs(str(path), restrict_vocab=restrict_vocab)
+    except ValueError:
+        # Fewer than two pairs in the vocabulary: no correlation exists (scipy refuses).
+        known = {key.upper() for key in vectors.index_to_key[:restrict_vocab]}
+        missing = sum(1 for row in rows if len(row) < 2 or not {row[0].upper(), row[1].upper()} <= known)
+        return {"spearman": None, "pearson": None, "pairs": pairs, "oov_percent": 100.0 * missing / max(pairs, 1)}
     return {
         "spearman": float(spearman[0]),
         "pearson": float(pearson[0]),

@@ -1,0 +1,98 @@
+"""Thumbnails kept inside a collection folder, named by the content hash of the original file.
+
+``thumbnails/<sha256>.jpg``: the same picture content always maps to the same file, so writing is
+idempotent (an existing thumbnail is kept), copies of one photo share one thumbnail, and a changed
+photo gets a new one. Files are written beside their final name and renamed into place, so a crash
+never leaves a half-written thumbnail under a real name. Thumbnails no item refers to any more are
+removed by ``prune_thumbnails``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..collection.files import write_atomically
+from ..errors import CollectionError, InvalidInputError
+
+if TYPE_CHECKING:
+    from ..collection import Collection
+
+FOLDER = "thumbnails"
+DEFAULT_SIZE = 256
+QUALITY = 85
+_NAME = re.compile(r"^[0-9a-f]{64}\.jpg$")
+
+
+def thumbnail_name(sha256: str) -> str:
+    """The thumbnail file name for a content hash (relative to the thumbnails folder)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+        raise InvalidInputError(f"expected a 64-character lowercase hex sha256, got {sha256!r}")
+    return f"{sha256}.jpg"
+
+
+def thumbnail_path(collection_folder: str | Path, name: str) -> Path:
+    """Where a stored thumbnail name lives in a collection folder."""
+    return Path(collection_folder) / FOLDER / name
+
+
+def write_thumbnail(collection_folder: str | Path, sha256: str, image: Any, size: int = DEFAULT_SIZE) -> str:
+    """Store a JPEG thumbnail (longest side ``size``) of an RGB picture, once per content hash.
+
+    Args:
+        collection_folder: the collection's folder; thumbnails go in its ``thumbnails/``.
+        sha256: content hash of the original file (names the thumbnail).
+        image: a PIL image in RGB (as ``load_image`` returns).
+        size: longest side in pixels; smaller pictures are kept at their size.
+
+    Returns:
+        The thumbnail's name (``<sha256>.jpg``), to store in the item's metadata.
+
+    Example:
+        >>> write_thumbnail("photos.dk", loaded.sha256, loaded.image)
+        '3f1c...e9.jpg'
+    """
+    if not isinstance(size, int) or size < 16:
+        raise InvalidInputError(f"thumbnail size must be an integer >= 16 pixels, got {size!r}")
+    name = thumbnail_name(sha256)
+    target = thumbnail_path(collection_folder, name)
+    if target.is_file():
+        return name  # same content, same thumbnail: nothing to do
+    target.parent.mkdir(parents=True, exist_ok=True)
+    small = image.copy()
+    small.thumbnail((size, size))
+    if small.mode != "RGB":
+        small = small.convert("RGB")
+
+    def write(temporary: Path) -> None:
+        small.save(temporary, format="JPEG", quality=QUALITY, optimize=True)
+
+    write_atomically(target, write)
+    return name
+
+
+def prune_thumbnails(collection: "Collection") -> int:
+    """Remove thumbnails that no item refers to, in the committed or the staged view. Returns files removed.
+
+    Example:
+        >>> prune_thumbnails(collection)
+        2
+    """
+    if collection.readonly:
+        raise CollectionError(f"collection {str(collection.folder)!r} was opened read-only; open it for writing to prune")
+    folder = Path(collection.folder) / FOLDER
+    if not folder.is_dir():
+        return 0
+    referenced: set[str] = set()
+    for generation in {collection.generation, collection.view}:
+        for batch in collection.store.iterate(generation, kind="image"):
+            referenced.update(item.metadata.get("thumbnail") for item in batch)
+    removed = 0
+    for path in folder.iterdir():
+        # Leftover temporary files (a crash mid-write) go too; foreign files are left alone.
+        is_temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+        if (is_temporary or _NAME.match(path.name)) and path.name not in referenced:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,116 @@
+"""Collection routes: list, info, search, add / upsert documents, get and delete one document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+
+from .http_errors import ApiError
+from .limits import check_batch, check_k, check_lengths
+
+# The registry checks the name against settings.NAME_PATTERN (422) and the served set (404).
+CollectionName = Path(..., description="A served collection's name.", max_length=64)
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., description="What to look for.")
+    k: int = Field(5, description="Number of hits (at most the server's max_k).")
+    mode: Literal["dense", "sparse", "hybrid"] = "dense"
+    where: dict[str, Any] | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2005}}.')
+    alpha: float | None = Field(None, ge=0.0, le=1.0, description="Hybrid only: weighted fusion instead of RRF.")
+    space: str = Field("text", description="Vector space for the dense side.")
+
+
+class Document(BaseModel):
+    id: str | None = Field(None, description="Item id (generated when missing; required for upsert).")
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsRequest(BaseModel):
+    documents: list[Document]
+    upsert: bool = Field(False, description="Replace items that have the same ids instead of refusing them.")
+
+
+def _public_info(info: dict[str, Any], name: str) -> dict[str, Any]:
+    # The folder path is the server's business, not the client's.
+    return {"name": name, **{key: value for key, value in info.items() if key != "path"}}
+
+
+def collections_router() -> APIRouter:
+    router = APIRouter(prefix="/collections", tags=["collections"])
+
+    @router.get("", summary="Collections this server serves")
+    def list_collections(request: Request) -> dict[str, Any]:
+        registry = request.app.state.registry
+        listed = []
+        for name in registry.names():
+            with registry.handles(name).reader() as collection:
+                info = collection.info()
+            space = info["spaces"].get("text") or next(iter(info["spaces"].values()), {})
+            listed.append({"name": name, "count": info["count"], "model": space.get("model"),
+                           "spaces": sorted(info["spaces"])})
+        return {"collections": listed}
+
+    @router.get("/{name}", summary="A collection's info: count, spaces, models, size")
+    def collection_info(request: Request, name: str = CollectionName) -> dict[str, Any]:
+        with request.app.state.registry.handles(name).reader() as collection:
+            return _public_info(collection.info(), name)
+
+    @router.post("/{name}/search", summary="Search by meaning (dense), words (sparse) or both (hybrid)")
+    def search(body: SearchRequest, request: Request, name: str = CollectionName) -> dict[str, Any]:
+        limits = request.app.state.settings.limits
+        check_k(body.k, limits)
+        check_lengths([body.query], limits, "query")
+        with request.app.state.registry.handles(name).reader() as collection:
+            hits = collection.search(body.query, k=body.k, mode=body.mode, where=body.where, alpha=body.alpha,
+                                     space=body.space)
+        return {"collection": name, "query": body.query, "mode": body.mode, "hits": [hit.as_dict() for hit in hits]}
+
+    @router.post("/{name}/documents", status_code=201, summary="Add documents (or upsert them)")
+    def add_documents(body: DocumentsRequest, request: Request, name: str = CollectionName) -> dict[str, Any]:
+        limits = request.app.state.settings.limits
+        check_batch(body.documents, limits, "documents")
+        texts = [document.text for document in body.documents]
+        check_lengths(texts, limits, "documents.text")
+        if not texts:
+            raise ApiError(422, "documents is empty; expected at least one document", param="documents")
+        ids = [document.id for document in body.documents]
+        given = [id_ is not None for id_ in ids]
+        if body.upsert and not all(given):
+            raise ApiError(422, f"upsert needs an id on every document; document {given.index(False)} has none",
+                           param="documents")
+        if any(given) and not all(given):
+            raise ApiError(422, "give an id on every document or on none", param="documents")
+        metadata = [document.metadata for document in body.documents]
+        with request.app.state.registry.handles(name).writer() as collection:
+            if body.upsert:
+                written = collection.upsert(texts, ids, metadata)
+            else:
+                written = collection.add(texts, ids if all(given) else None, metadata)
+            collection.commit()
+            count = collection.count()
+        return {"collection": name, "ids": written, "count": count, "upserted": body.upsert}
+
+    @router.get("/{name}/documents/{id}", summary="One item by id")
+    def get_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
+        with request.app.state.registry.handles(name).reader() as collection:
+            item = collection.get(id)
+        if item is None:
+            raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
+        return item.as_dict()
+
+    @router.delete("/{name}/documents/{id}", summary="Delete an item (and a document's chunks) by id")
+    def delete_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
+        with request.app.state.registry.handles(name).writer() as collection:
+            removed = collection.delete([id])
+            if removed == 0:
+                raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
+            collection.commit()
+            count = collection.count()
+        return {"collection": name, "deleted": removed, "count": count}
+
+    return router
+

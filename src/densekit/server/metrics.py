@@ -1,0 +1,124 @@
+"""Prometheus text metrics: request counts, a latency histogram per route, items per collection.
+
+Written by hand (the text format is small) so the server needs no metrics package. Routes are
+labelled by their template (``/collections/{name}/search``), never the raw path, so a client
+cannot create unbounded label values.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from typing import Any, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import PlainTextResponse
+
+from ..collection.manifest import read_manifest
+
+#: Upper bounds in seconds, Prometheus' usual latency buckets.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Thread-safe counters; ``render`` gives the Prometheus exposition text."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, str], int] = {}
+        self._latency: dict[str, list[int]] = {}
+        self._latency_sum: dict[str, float] = {}
+        self._latency_count: dict[str, int] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = (method, route, str(status))
+            self._requests[key] = self._requests.get(key, 0) + 1
+            buckets = self._latency.setdefault(route, [0] * len(BUCKETS))
+            position = bisect.bisect_left(BUCKETS, seconds)
+            if position < len(BUCKETS):
+                buckets[position] += 1
+            self._latency_sum[route] = self._latency_sum.get(route, 0.0) + seconds
+            self._latency_count[route] = self._latency_count.get(route, 0) + 1
+
+    def render(self, collection_items: dict[str, int], models: dict[str, Any]) -> str:
+        lines = [
+            "# HELP densekit_requests_total HTTP requests answered, by method, route and status.",
+            "# TYPE densekit_requests_total counter",
+        ]
+        with self._lock:
+            for (method, route, status), count in sorted(self._requests.items()):
+                lines.append(f'densekit_requests_total{{method="{method}",route="{_escape(route)}",status="{status}"}} {count}')
+            lines += [
+                "# HELP densekit_request_duration_seconds Time to answer a request, by route.",
+                "# TYPE densekit_request_duration_seconds histogram",
+            ]
+            for route, buckets in sorted(self._latency.items()):
+                label = _escape(route)
+                cumulative = 0
+                for bound, count in zip(BUCKETS, buckets):
+                    cumulative += count
+                    lines.append(f'densekit_request_duration_seconds_bucket{{route="{label}",le="{bound}"}} {cumulative}')
+                lines.append(f'densekit_request_duration_seconds_bucket{{route="{label}",le="+Inf"}} {self._latency_count[route]}')
+                lines.append(f'densekit_request_duration_seconds_sum{{route="{label}"}} {self._latency_sum[route]:.6f}')
+                lines.append(f'densekit_request_duration_seconds_count{{route="{label}"}} {self._latency_count[route]}')
+        lines += [
+            "# HELP densekit_collection_items Items in each served collection.",
+            "# TYPE densekit_collection_items gauge",
+        ]
+        for name, count in sorted(collection_items.items()):
+            lines.append(f'densekit_collection_items{{collection="{_escape(name)}"}} {count}')
+        lines += [
+            "# HELP densekit_model_batches_total Model calls made by the batching queue, by model.",
+            "# TYPE densekit_model_batches_total counter",
+        ]
+        for model, counters in sorted(models.items()):
+            lines.append(f'densekit_model_batches_total{{model="{_escape(model)}"}} {counters["calls"]}')
+        lines += [
+            "# HELP densekit_model_texts_total Texts encoded by the batching queue, by model.",
+            "# TYPE densekit_model_texts_total counter",
+        ]
+        for model, counters in sorted(models.items()):
+            lines.append(f'densekit_model_texts_total{{model="{_escape(model)}"}} {counters["texts"]}')
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """Time every request; the route label is the matched template or "unmatched"."""
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable):
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.observe(request.method, template, status, time.perf_counter() - started)
+
+
+def metrics_router() -> APIRouter:
+    router = APIRouter(tags=["service"])
+
+    @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    def read_metrics(request: Request) -> PlainTextResponse:
+        state = request.app.state
+        items = {}
+        for name in state.registry.names():
+            try:
+                # The committed count from the manifest: cheap, and loads no model.
+                items[name] = int(read_manifest(state.registry.folder(name)).get("count", 0))
+            except Exception:  # a broken collection must not hide the others' metrics
+                items[name] = -1
+        text = state.metrics.render(items, state.models.loaded())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router

@@ -1,0 +1,185 @@
+"""Models load once per server and are shared; concurrent requests to one model are batched.
+
+Each model gets one worker thread that owns it: requests queue their texts, the worker drains
+whatever is waiting into one model call and hands each request its rows. One model call at a time
+means fast tokenizers ("Already borrowed") and torch modules are never entered from two threads,
+and under load many small requests become one efficient batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..encoders.base import Encoder, EncoderInfo
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: Future
+
+
+class BatchQueue:
+    """A worker thread that runs ``encode_batch`` over the texts of all waiting jobs at once."""
+
+    def __init__(self, encode_batch: Callable[[list[str]], np.ndarray], max_batch: int, lock: threading.Lock):
+        self._encode_batch = encode_batch
+        self._max_batch = max(1, max_batch)
+        self._lock = lock
+        self._queue: "queue.Queue[_Job | None]" = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        #: Model calls made and texts encoded (the load benchmark reports the mean batch size).
+        self.calls = 0
+        self.texts = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Encode texts (not normalised) through the shared worker; blocks until done."""
+        job = _Job(list(texts), Future())
+        self._ensure_worker()
+        self._queue.put(job)
+        return job.future.result()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_worker(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="densekit-encode", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            size = len(job.texts)
+            # Take what is already waiting (no timed wait: an idle server answers at once).
+            while size < self._max_batch:
+                try:
+                    waiting = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                jobs.append(waiting)
+                size += len(waiting.texts)
+            self._serve(jobs)
+
+    def _serve(self, jobs: list[_Job]) -> None:
+        texts = [text for job in jobs for text in job.texts]
+        try:
+            with self._lock:
+                vectors = np.asarray(self._encode_batch(texts), dtype=np.float32)
+            self.calls += 1
+            self.texts += len(texts)
+        except BaseException as error:  # every waiting request learns of the failure
+            for job in jobs:
+                job.future.set_exception(error)
+            return
+        start = 0
+        for job in jobs:
+            job.future.set_result(vectors[start : start + len(job.texts)])
+            start += len(job.texts)
+
+
+class SharedEncoder(Encoder):
+    """An Encoder whose model calls go through a model's BatchQueue; otherwise it is the model.
+
+    It reports the inner encoder's info, so a collection accepts it as the encoder of its space.
+    """
+
+    def __init__(self, inner: Encoder, batches: BatchQueue, lock: threading.Lock):
+        self.inner = inner
+        self.batches = batches
+        self.lock = lock
+        self.model_name = inner.model_name
+        self.dimension = inner.dimension
+        self.backend = inner.backend
+        self.max_seq_length = inner.max_seq_length
+        self.default_batch_size = inner.default_batch_size
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self.batches.encode(texts)
+
+    def length(self, text: str) -> int:
+        return self.inner.length(text)
+
+    def info(self) -> EncoderInfo:
+        return self.inner.info()
+
+    def count_tokens(self, texts: list[str]) -> int:
+        """Total model tokens in texts (words when the model has no tokenizer), under the model's lock."""
+        counter = getattr(self.inner, "count_tokens", None)
+        if counter is None:
+            return sum(len(text.split()) for text in texts)
+        with self.lock:
+            return sum(counter(text) for text in texts)
+
+
+class ModelCache:
+    """Encoders by (model reference, backend), each loaded once and wrapped in a SharedEncoder.
+
+    Args:
+        loader: builds an encoder from (reference, backend); defaults to ``load_encoder``.
+        max_batch: most texts one model call takes from the queue.
+
+    Example:
+        >>> cache = ModelCache()
+        >>> cache.get("hashing:64").encode(["a cat"]).shape
+        (1, 64)
+    """
+
+    def __init__(self, loader: Callable[[str, str], Encoder] | None = None, max_batch: int = 64):
+        self._loader = loader or _load
+        self._max_batch = max_batch
+        self._encoders: dict[tuple[str, str], SharedEncoder] = {}
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, reference: str, backend: str = "torch") -> SharedEncoder:
+        key = (reference, backend)
+        encoder = self._encoders.get(key)
+        if encoder is not None:
+            return encoder
+        with self._guard:
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        # One loader per model; other models keep loading and serving meanwhile.
+        with load_lock:
+            encoder = self._encoders.get(key)
+            if encoder is None:
+                inner = self._loader(reference, backend)
+                model_lock = threading.Lock()
+                batches = BatchQueue(inner.encode_batch, max(self._max_batch, inner.default_batch_size), model_lock)
+                encoder = SharedEncoder(inner, batches, model_lock)
+                self._encoders[key] = encoder
+        return encoder
+
+    def loaded(self) -> dict[str, Any]:
+        """Loaded models with their batching counters (for /metrics)."""
+        return {
+            reference: {"calls": encoder.batches.calls, "texts": encoder.batches.texts}
+            for (reference, _), encoder in list(self._encoders.items())
+        }
+
+    def close(self) -> None:
+        for encoder in list(self._encoders.values()):
+            encoder.batches.close()
+
+
+def _load(reference: str, backend: str) -> Encoder:
+    from ..encoders.factory import load_encoder
+
+    return load_encoder(reference, backend=backend)

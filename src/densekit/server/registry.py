@@ -1,0 +1,151 @@
+"""The collections a server may touch, by name, with pooled read handles and one writer at a time.
+
+Clients name collections, never paths: a name must match the strict pattern and be one the server
+was started with, or a folder directly under the configured root. Each read handle is used by one
+request at a time (a handle refreshes itself when a writer commits, which must not race a search).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from ..errors import CollectionError
+from .settings import NAME_PATTERN, ServerSettings, check_name
+
+if TYPE_CHECKING:
+    from ..collection import Collection
+    from .models_cache import ModelCache
+
+
+class UnknownCollectionError(CollectionError):
+    """A valid name that the server does not serve (answered with 404)."""
+
+
+class CollectionHandles:
+    """Read handles for one collection (a small pool) and a lock that lets one request write."""
+
+    def __init__(self, name: str, folder: Path, models: "ModelCache", readers: int):
+        self.name = name
+        self.folder = folder
+        self._models = models
+        self._pool: "queue.LifoQueue[Collection]" = queue.LifoQueue()
+        self._opened = 0
+        self._limit = max(1, readers)
+        self._open_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+
+    def _open(self, readonly: bool) -> "Collection":
+        from ..collection import Collection
+        from ..collection.collection import DEFAULT_SPACE
+        from ..collection.manifest import read_manifest
+
+        manifest = read_manifest(self.folder)
+        space = manifest.get("spaces", {}).get(DEFAULT_SPACE)
+        encoder = None
+        if space is not None and space["encoder"].get("kind", "text") == "text":
+            info = space["encoder"]
+            encoder = self._models.get(info["model"], info.get("backend", "torch"))
+        return Collection.open(self.folder, readonly=readonly, encoder=encoder)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator["Collection"]:
+        """A read-only handle for this request alone, returned to the pool afterwards."""
+        handle = None
+        try:
+            handle = self._pool.get_nowait()
+        except queue.Empty:
+            with self._open_lock:
+                if self._opened < self._limit:
+                    self._opened += 1
+                    try:
+                        handle = self._open(readonly=True)
+                    except BaseException:
+                        self._opened -= 1
+                        raise
+        if handle is None:
+            handle = self._pool.get()
+        try:
+            yield handle
+        finally:
+            self._pool.put(handle)
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator["Collection"]:
+        """The collection opened for writing; commits on a clean exit, always closes."""
+        with self.write_lock:
+            with self._open(readonly=False) as handle:
+                yield handle
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class CollectionRegistry:
+    """Maps names to collection folders and keeps their handles.
+
+    Example:
+        >>> registry = CollectionRegistry(ServerSettings(collections={"notes": Path("notes")}), ModelCache())
+        >>> registry.names()
+        ['notes']
+    """
+
+    def __init__(self, settings: ServerSettings, models: "ModelCache", readers: int = 4):
+        self._settings = settings
+        self._models = models
+        self._readers = readers
+        self._handles: dict[str, CollectionHandles] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        names = set(self._settings.collections)
+        root = self._settings.root
+        if root is not None and root.is_dir():
+            names.update(
+                path.name for path in root.iterdir() if NAME_PATTERN.match(path.name) and self._is_collection(path)
+            )
+        return sorted(names)
+
+    def folder(self, name: str) -> Path:
+        """The folder for a served collection name; 422 for a bad name, 404 for an unknown one."""
+        check_name(name)
+        if name in self._settings.collections:
+            return Path(self._settings.collections[name]).expanduser()
+        root = self._settings.root
+        if root is not None:
+            folder = root / name
+            # The pattern already rules out separators and dots; resolving also rules out a link
+            # that leads outside the root.
+            if folder.resolve().parent == root.resolve() and self._is_collection(folder):
+                return folder
+        served = ", ".join(self.names()) or "none"
+        raise UnknownCollectionError(f"no collection named {name!r}; served: {served}")
+
+    def handles(self, name: str) -> CollectionHandles:
+        folder = self.folder(name)
+        with self._lock:
+            handles = self._handles.get(name)
+            if handles is None:
+                handles = CollectionHandles(name, folder, self._models, self._readers)
+                self._handles[name] = handles
+            return handles
+
+    def close(self) -> None:
+        with self._lock:
+            for handles in self._handles.values():
+                handles.close()
+            self._handles.clear()
+
+    @staticmethod
+    def _is_collection(folder: Path) -> bool:
+        from ..collection.manifest import manifest_path
+
+        return manifest_path(folder).is_file()
+
