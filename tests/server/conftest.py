@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -111,14 +110,3 @@ def live_server(make_settings) -> Callable:
     for server in servers:
         server.__exit__(None, None, None)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def port() -> int:
-    """A port that was free a moment ago (for a server started in another process)."""
-    return free_port()

@@ -86,7 +86,7 @@ def retrieval(
 
     from ..errors import InvalidInputError
     from ..eval.datasets import load_corpus, load_queries
-    from ..eval.retrieval import parse_modes, run_retrieval_benchmark
+    from ..eval.retrieval import build_collection, describe_run, evaluate_retrieval, open_collection, parse_modes
     from .output import print_json, progress_bar
 
     # Check every option before the (possibly long) index build.
@@ -108,12 +108,13 @@ def retrieval(
 
     with tempfile.TemporaryDirectory(prefix="densekit-eval-") as scratch:
         folder = collection_path if collection_path is not None else Path(scratch) / "collection"
-        with progress_bar("indexing passages", quiet=quiet) as build_progress, \
-                progress_bar("searching", quiet=quiet) as search_progress:
-            result = run_retrieval_benchmark(
-                folder, documents.items, chosen, modes, model=model, k_values=cutoffs,
-                build_progress=build_progress, search_progress=search_progress, alpha=alpha, rerank=rerank,
-            )
+        with open_collection(folder, model=model) as collection:
+            with progress_bar("indexing passages", quiet=quiet) as progress:
+                built = build_collection(collection, documents.items, progress=progress)
+            with progress_bar("searching", quiet=quiet) as progress:
+                result = evaluate_retrieval(collection, chosen, modes, cutoffs, progress=progress,
+                                            alpha=alpha, rerank=rerank)
+            result.update(describe_run(collection, built, documents.items))
     build = result["build"]
     if build["truncated"]:
         typer.echo(

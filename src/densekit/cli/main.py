@@ -20,7 +20,10 @@ COMMAND_MODULES = [
     "densekit.cli.compare_command",
     "densekit.cli.eval_command",
     "densekit.cli.words_command",
+    "densekit.cli.images_command",
     "densekit.cli.serve_command",
+    "densekit.cli.qa_commands",
+    "densekit.cli.bench_command",
 ]
 
 app = typer.Typer(

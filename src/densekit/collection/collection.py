@@ -6,6 +6,7 @@ at ``commit()``, which writes new files beside the old ones and switches the man
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -121,7 +122,7 @@ class Collection:
             lock.acquire()
             manifest = read_manifest(folder)  # the previous writer may have committed meanwhile
         try:
-            collection = cls(folder, manifest, readonly=readonly, lock=lock)
+            collection = cls._load(folder, manifest, readonly, lock)
             if model is not None or encoder is not None:
                 collection._use_encoder(DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None, model, encoder)
         except BaseException:
@@ -129,6 +130,18 @@ class Collection:
                 lock.release()
             raise
         return collection
+
+    @classmethod
+    def _load(cls, folder: Path, manifest: dict[str, Any], readonly: bool, lock: WriterLock | None) -> "Collection":
+        # A writer may commit twice while a reader loads, removing the files its manifest named: retry.
+        for attempt in range(10):
+            try:
+                return cls(folder, manifest, readonly=readonly, lock=lock)
+            except FileNotFoundError:
+                if not readonly or attempt == 9:
+                    raise
+                manifest = read_manifest(folder)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.store.close()
@@ -272,7 +285,10 @@ class Collection:
         if replace:
             old = self.store.rowids_for_ids([item.id for item in items], self.view)
             self._remove_rowids([rowid for rowids in old.values() for rowid in rowids])
-        rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
+        try:
+            rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
+        except sqlite3.Error as error:  # e.g. "database or disk is full": nothing of this batch was stored
+            raise CollectionError(f"could not store {len(items)} items in {str(self.folder)!r}: {error}") from error
         for name, space_vectors in encoded.items():
             mask = np.array([item.kind == self.spaces[name].kind for item in items])
             self.spaces[name].index.add(rowids[mask], space_vectors)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..errors import InvalidInputError
+from ..errors import CollectionError, InvalidInputError
 from .files import write_atomically
 from .manifest import manifest_path, read_manifest, write_manifest
 from .space import VectorSpace, index_file_name, load_space
@@ -71,7 +72,16 @@ def load_sparse(collection: "Collection"):
             collection._sparse = SparseIndex()
             collection._sparse.build(rowids, texts)
     elif collection._manifest.get("sparse"):
-        collection._sparse = SparseIndex.load(collection.folder / collection._manifest["sparse"]["folder"])
+        for attempt in range(10):
+            folder = collection.folder / collection._manifest["sparse"]["folder"]
+            try:
+                collection._sparse = SparseIndex.load(folder)
+                break
+            except (FileNotFoundError, CollectionError):
+                # A writer committed twice since our manifest and removed that folder: catch up.
+                if not collection.readonly or attempt == 9 or folder.exists():
+                    raise
+                reload(collection)
     return collection._sparse
 
 
@@ -115,6 +125,16 @@ def check_metadata(metadata: Any, count: int) -> list[dict[str, Any]]:
 
 
 def commit(collection: "Collection") -> None:
+    try:
+        _commit(collection)
+    except (OSError, sqlite3.Error) as error:
+        raise CollectionError(
+            f"could not commit {str(collection.folder)!r}: {error}. The collection keeps its previous state "
+            f"(generation {collection.generation}); staged changes are still held by this handle."
+        ) from error
+
+
+def _commit(collection: "Collection") -> None:
     folder = collection.folder
     step = collection.on_save_step or (lambda name: None)
     generation = collection.generation + 1

@@ -218,15 +218,44 @@ class ClipEncoder(Encoder):
         size = batch_size or self.default_batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {size}")
+        import torch
+
         items = list(images)
         output = np.zeros((len(items), self.dimension), dtype=np.float32)
         report(progress, 0, len(items))
         for start in range(0, len(items), size):
-            # Paths are opened one batch at a time so a large folder never sits decoded in memory.
-            batch = [self._picture(image, start + offset) for offset, image in enumerate(items[start : start + size])]
-            output[start : start + len(batch)] = self._encode_pictures(batch)
-            report(progress, start + len(batch), len(items))
+            # Each picture is decoded, preprocessed and dropped at once: a batch holds model-sized
+            # tensors, never a batch of full-resolution photos.
+            pixels = [
+                self.preprocess([self._picture(image, start + offset)])
+                for offset, image in enumerate(items[start : start + size])
+            ]
+            output[start : start + len(pixels)] = self.encode_pixels(torch.cat(pixels), normalize=False)
+            report(progress, start + len(pixels), len(items))
         return l2_normalize(output) if normalize else output
+
+    def preprocess(self, pictures: list[Any]) -> Any:
+        """The model's own preprocessing (resize, centre crop, normalise): RGB PIL images -> pixel tensor.
+
+        Example:
+            >>> clip.preprocess([Image.open("cat.jpg").convert("RGB")]).shape
+            torch.Size([1, 3, 224, 224])
+        """
+        return self.processor.image_processor(images=pictures, return_tensors="pt")["pixel_values"]
+
+    def encode_pixels(self, pixel_values: Any, normalize: bool = True) -> np.ndarray:
+        """Image-tower vectors for preprocessed pixels (as ``preprocess`` makes), one model call.
+
+        Example:
+            >>> clip.encode_pixels(clip.preprocess([picture])).shape
+            (1, 512)
+        """
+        import torch
+
+        with torch.inference_mode():
+            features = _pooled(self.model.get_image_features(pixel_values=pixel_values))
+        vectors = features.float().numpy()
+        return l2_normalize(vectors) if normalize else vectors
 
     def encode_items(
         self,
@@ -254,14 +283,6 @@ class ClipEncoder(Encoder):
 
             return load_image(image, max_pixels=self.max_pixels).image
         return to_pil(image, position)
-
-    def _encode_pictures(self, pictures: list[Any]) -> np.ndarray:
-        import torch
-
-        pixels = self.processor.image_processor(images=pictures, return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            features = _pooled(self.model.get_image_features(pixel_values=pixels))
-        return features.float().numpy()
 
 
 def load_clip_encoder(reference: str | None = None, threads: int | None = None) -> ClipEncoder:

@@ -24,6 +24,8 @@ BACKENDS: dict[str, Callable[[str], Encoder]] = {
     "clip": lambda reference: __import__("densekit.encoders.clip", fromlist=["clip"]).load_clip_encoder(reference),
     "dpr": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).dpr_builder(reference),
     "st-dual": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).sentence_dual_builder(reference),
+    "onnx": lambda reference: __import__("densekit.encoders.onnx", fromlist=["onnx"]).load_onnx_encoder(reference),
+    "onnx-int8": lambda reference: __import__("densekit.encoders.onnx", fromlist=["onnx"]).load_onnx_encoder(reference, "int8"),
 }
 
 

@@ -289,6 +289,36 @@ def format_table(result: dict[str, Any], labels: dict[str, str] | None = None) -
 
 
 
+def open_collection(folder: str | Path, model: str | None = None, encoder: Any = None) -> Any:
+    """Open the collection at ``folder`` for writing, or create it when there is none.
+
+    Args:
+        folder: the collection folder.
+        model, encoder: the encoder a new collection is built with (default: densekit's default
+            text model); for an existing one, when given, they must match the one it was built with.
+    Returns:
+        A Collection opened for writing (close it, or use it as a context manager).
+
+    Example:
+        >>> with open_collection("/tmp/quoref", model="all-MiniLM-L6-v2") as collection:
+        ...     collection.count()
+        1471
+    """
+    from ..collection import Collection
+    from ..collection.manifest import manifest_path
+
+    path = Path(folder).expanduser()
+    if encoder is None and model is not None:
+        from ..encoders.factory import load_encoder
+
+        # Compare built encoders, not references: Collection.open(model="hashing") refuses a space
+        # recorded as "hashing:64", though both name the same model.
+        encoder = load_encoder(model)
+    if manifest_path(path).exists():
+        return Collection.open(path, encoder=encoder)
+    return Collection.create(path, encoder=encoder)
+
+
 def run_retrieval_benchmark(
     folder: str | Path,
     documents: Sequence[Document],
@@ -305,8 +335,7 @@ def run_retrieval_benchmark(
     """Open (or create) the collection at ``folder``, add the missing passages, evaluate, close.
 
     Args:
-        folder: the collection folder; an existing collection is reused (its model must match
-            ``model``/``encoder`` when given), a missing one is created.
+        folder: the collection folder; an existing collection is reused (see ``open_collection``).
         documents, queries: the corpus and its queries.
         modes, k_values, search_options: as for ``evaluate_retrieval``.
         model, encoder: for a new collection (default: densekit's default text model).
@@ -318,33 +347,22 @@ def run_retrieval_benchmark(
     Example:
         >>> run_retrieval_benchmark("/tmp/quoref", corpus, questions, "dense,sparse", model="all-MiniLM-L6-v2")
     """
-    from ..collection import Collection
-    from ..collection.manifest import manifest_path
-
     chosen = parse_modes(modes)
     cutoffs = check_k_values(k_values)
     if not documents:
         raise InvalidInputError("the corpus is empty; expected at least one passage")
-    path = Path(folder).expanduser()
-    if encoder is None and model is not None:
-        from ..encoders.factory import load_encoder
-
-        # Compare built encoders, not references: Collection.open(model="hashing") refuses a space
-        # recorded as "hashing:64", though both name the same model.
-        encoder = load_encoder(model)
-    if manifest_path(path).exists():
-        collection = Collection.open(path, encoder=encoder)
-    else:
-        collection = Collection.create(path, encoder=encoder)
-    try:
+    with open_collection(folder, model=model, encoder=encoder) as collection:
         built = build_collection(collection, documents, progress=build_progress)
         result = evaluate_retrieval(collection, queries, chosen, cutoffs, progress=search_progress, **search_options)
-        result.update(
-            build=built.as_dict(),
-            model=collection.encoder().model_name,
-            passages=len(documents),
-            extra_items=max(0, collection.count() - len(documents)),
-        )
-    finally:
-        collection.close()
+        result.update(describe_run(collection, built, documents))
     return result
+
+
+def describe_run(collection: Any, built: BuildReport, documents: Sequence[Document]) -> dict[str, Any]:
+    """The run's context for a result: build report, model, corpus size, items not in the corpus."""
+    return {
+        "build": built.as_dict(),
+        "model": collection.encoder().model_name,
+        "passages": len(documents),
+        "extra_items": max(0, collection.count() - len(documents)),
+    }

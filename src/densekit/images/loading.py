@@ -17,9 +17,9 @@ from typing import Any
 
 from ..errors import DensekitError
 
-#: Pillow format names we decode; anything else is refused before a decoder runs.
-#: MPO is how Pillow names the multi-picture JPEGs many cameras write.
-FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+#: Pillow format names we decode; anything else is refused before a decoder runs. (The JPEG
+#: decoder also opens the multi-picture JPEGs many cameras write; Pillow names those "MPO".)
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff")
 #: Refuse images above this many pixels (width x height): about a 10,000 x 10,000 photo.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -126,7 +126,15 @@ def load_image(
         (451, 'RGB')
     """
     path = Path(source).expanduser()
-    data = _read_bytes(path, max_bytes)
+    return decode_image(path, read_image_file(path, max_bytes=max_bytes), max_pixels=max_pixels)
+
+
+def decode_image(source: str | Path, data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode an image file's bytes (already read) as ``load_image`` does; ``source`` names it in metadata and errors.
+
+    Indexing reads the bytes first to compare the content hash, and decodes only changed files.
+    """
+    path = Path(source).expanduser()
     image = _open(path, data, max_pixels)
     try:
         stored_mode = image.mode
@@ -160,7 +168,9 @@ def load_image(
     return LoadedImage(rgb, hashlib.sha256(data).hexdigest(), metadata)
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def read_image_file(source: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A file's bytes, refusing missing, empty, non-regular and oversized files with ImageLoadError."""
+    path = Path(source).expanduser()
     try:
         size = path.stat().st_size
         if not path.is_file():

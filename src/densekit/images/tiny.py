@@ -171,3 +171,37 @@ def _train(model: Any, processor: Any, pairs: Sequence[tuple[Any, str]], steps: 
         loss = model(**inputs, return_loss=True).loss
         loss.backward()
         optimizer.step()
+
+
+#: scikit-image's sample pictures and a caption for each (the tiny model is trained on these pairs).
+SAMPLE_CAPTIONS = {
+    "astronaut": "a photo of an astronaut",
+    "coffee": "a cup of coffee",
+    "chelsea": "a photo of a cat",
+    "rocket": "a rocket on a launch pad",
+    "horse": "a black horse silhouette",
+    "camera": "a man with a camera on a tripod",
+}
+
+
+def sample_pictures() -> dict[str, Any]:
+    """scikit-image's real sample pictures named in ``SAMPLE_CAPTIONS``, as uint8 numpy arrays.
+
+    Raises:
+        MissingDependencyError: scikit-image is not installed.
+
+    Example:
+        >>> sample_pictures()["coffee"].shape
+        (400, 600, 3)
+    """
+    try:
+        import skimage.data
+    except ImportError as error:
+        raise MissingDependencyError("scikit-image", "the sample pictures") from error
+    import numpy as np
+
+    pictures = {}
+    for name in SAMPLE_CAPTIONS:
+        array = getattr(skimage.data, name)()
+        pictures[name] = array.astype(np.uint8) * 255 if array.dtype == bool else array
+    return pictures

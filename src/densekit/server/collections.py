@@ -11,7 +11,7 @@ from .http_errors import ApiError
 from .limits import check_batch, check_k, check_lengths
 
 # The registry checks the name against settings.NAME_PATTERN (422) and the served set (404).
-CollectionName = Path(..., description="A served collection's name.", max_length=64)
+CollectionName = Path(..., description="A served collection's name: 1-64 letters, digits, _ or -.")
 
 
 class SearchRequest(BaseModel):

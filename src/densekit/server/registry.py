@@ -108,9 +108,7 @@ class CollectionRegistry:
         names = set(self._settings.collections)
         root = self._settings.root
         if root is not None and root.is_dir():
-            names.update(
-                path.name for path in root.iterdir() if NAME_PATTERN.match(path.name) and self._is_collection(path)
-            )
+            names.update(path.name for path in root.iterdir() if self._under_root(path.name) is not None)
         return sorted(names)
 
     def folder(self, name: str) -> Path:
@@ -118,13 +116,9 @@ class CollectionRegistry:
         check_name(name)
         if name in self._settings.collections:
             return Path(self._settings.collections[name]).expanduser()
-        root = self._settings.root
-        if root is not None:
-            folder = root / name
-            # The pattern already rules out separators and dots; resolving also rules out a link
-            # that leads outside the root.
-            if folder.resolve().parent == root.resolve() and self._is_collection(folder):
-                return folder
+        folder = self._under_root(name)
+        if folder is not None:
+            return folder
         served = ", ".join(self.names()) or "none"
         raise UnknownCollectionError(f"no collection named {name!r}; served: {served}")
 
@@ -142,6 +136,18 @@ class CollectionRegistry:
             for handles in self._handles.values():
                 handles.close()
             self._handles.clear()
+
+    def _under_root(self, name: str) -> Path | None:
+        """The collection folder ``root/name``, or None if there is none or it leads out of the root."""
+        root = self._settings.root
+        if root is None or not NAME_PATTERN.match(name):
+            return None
+        folder = root / name
+        # The pattern already rules out separators and dots; resolving also rules out a link
+        # that leads outside the root.
+        if folder.resolve().parent != root.resolve() or not self._is_collection(folder):
+            return None
+        return folder
 
     @staticmethod
     def _is_collection(folder: Path) -> bool:

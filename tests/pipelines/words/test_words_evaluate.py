@@ -65,5 +65,5 @@ def test_pairs_with_almost_no_known_words_give_no_correlation():
 
     vectors = from_arrays(["quokka", "axolotl", "tiger"], np.eye(3, dtype=np.float32))
     result = evaluate_vectors(vectors, skip=("analogies",))
-    assert result["wordsim353"]["spearman"] is None and result["wordsim353"]["oov_percent"] == 100.0
+    assert result["wordsim353"]["spearman"] is None and result["wordsim353"]["oov_percent"] > 99  # only "tiger tiger" is known
     assert "analogies" not in result

@@ -1,0 +1,247 @@
+"""``densekit bench encode``: encoding speed and STS-B quality of each backend, side by side.
+
+Rows: plain ``SentenceTransformer.encode`` (the baseline every ratio is against), densekit's torch
+encoder, ONNX fp32 and ONNX int8. Variants are interleaved (the order rotates each round) and
+repeated; the table shows medians, and ratios are medians of per-round ratios, because load on a
+shared machine drifts between rounds more than within one.
+
+Texts: short = STS-B sentences from ``--sts`` (else sentences of gensim's bundled Lee news corpus);
+long = ``--passages`` (JSON lines with "text") else Lee documents, cut at ``--long-tokens`` model tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
+
+import typer
+
+from ..errors import InvalidInputError
+
+BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
+BASELINE = "plain"
+#: int8 may lose at most this much STS-B Spearman (x100) against torch fp32.
+QUALITY_TOLERANCE = 0.5
+
+bench_app = typer.Typer(help="Measure speed and quality on this machine.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
+
+
+# --- texts ---------------------------------------------------------------------------------------
+
+
+def _lee_corpus() -> Path:
+    """gensim's bundled Lee news corpus (300 documents), found without importing gensim."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise InvalidInputError("no texts to benchmark: pass --sts FILE and --passages FILE (or install gensim)")
+    return Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / "lee_background.cor"
+
+
+def short_texts(count: int, sts_file: Path | None = None) -> list[str]:
+    """``count`` distinct short sentences: from an STS-B file (fields 6-7), else the Lee corpus."""
+    if sts_file is not None:
+        from ..eval.datasets import load_sts
+
+        sentences = (text for pair in load_sts(sts_file).items for text in (pair.sentence1, pair.sentence2))
+    else:
+        lines = _lee_corpus().read_text(encoding="utf-8").splitlines()
+        sentences = (part.strip() for line in lines for part in re.split(r"(?<=[.!?])\s+", line))
+    distinct = list(dict.fromkeys(text for text in sentences if len(text.split()) >= 3))
+    return distinct[:count]
+
+
+def long_texts(count: int, encoder: Any, tokens: int, passages_file: Path | None = None) -> list[str]:
+    """``count`` passages of at least ``tokens`` model tokens, cut at the end of that token."""
+    if passages_file is not None:
+        with open(passages_file, encoding="utf-8") as handle:
+            documents = [json.loads(line)["text"] for line in handle if line.strip()]
+    else:
+        documents = _lee_corpus().read_text(encoding="utf-8").splitlines()
+    texts = []
+    for document in documents:
+        spans = encoder.token_spans(document)
+        if len(spans) >= tokens:
+            texts.append(document[: spans[tokens - 1][1]])
+        if len(texts) == count:
+            break
+    return texts
+
+
+# --- measurement ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One backend on one text set: medians over rounds, ratios against the plain baseline."""
+
+    backend: str
+    texts: str
+    count: int
+    tokens_per_text: float
+    sentences_per_second: float
+    tokens_per_second: float
+    ratio: float
+    rates: list[float] = field(default_factory=list)
+
+
+def load_variants(model: str, backends: Sequence[str], threads: int | None, progress=None) -> dict[str, Any]:
+    """Encoders by variant name: ``plain`` (the torch encoder, called through SentenceTransformer.encode) + backends."""
+    from ..encoders.onnx import OnnxEncoder
+    from ..encoders.sentence import SentenceEncoder
+
+    unknown = [name for name in backends if name not in BACKEND_CHOICES]
+    if unknown:
+        raise InvalidInputError(f"unknown backend {unknown[0]!r}; valid: {', '.join(BACKEND_CHOICES)}")
+    torch_encoder = SentenceEncoder(model, threads=threads)
+    variants: dict[str, Any] = {BASELINE: torch_encoder}
+    for name in backends:
+        if name == "torch":
+            variants[name] = torch_encoder
+        else:
+            variants[name] = OnnxEncoder(model, quantize="int8" if name == "onnx-int8" else None, threads=threads,
+                                         progress=progress)
+    return variants
+
+
+def _call(name: str, encoder: Any, texts: list[str], batch_size: int) -> Callable[[], Any]:
+    if name == BASELINE:
+        return lambda: encoder.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    return lambda: encoder.encode(texts, batch_size=batch_size)
+
+
+def measure(
+    variants: dict[str, Any],
+    texts: list[str],
+    label: str,
+    repeats: int = 3,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Row]:
+    """Throughput of every variant on ``texts``: interleaved, rotated each round, ``repeats`` rounds.
+
+    Example:
+        >>> [row.backend for row in measure(load_variants("all-MiniLM-L6-v2", ["onnx"], 1), texts, "short")]
+        ['plain', 'onnx']
+    """
+    names = list(variants)
+    tokenizer_owner = variants[BASELINE]
+    limit = tokenizer_owner.max_seq_length
+    tokens = sum(min(tokenizer_owner.count_tokens(text) + 2, limit or 10**9) for text in texts)  # + [CLS] [SEP]
+    for name in names:  # warm-up: first calls allocate buffers and pick kernels
+        _call(name, variants[name], texts[: min(len(texts), batch_size)], batch_size)()
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(repeats):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            _call(name, variants[name], texts, batch_size)()
+            rates[name].append(len(texts) / (time.perf_counter() - start))
+        if progress:
+            progress(round_number + 1, repeats)
+    rows = []
+    for name in names:
+        median = statistics.median(rates[name])
+        paired = statistics.median(ours / base for ours, base in zip(rates[name], rates[BASELINE]))
+        rows.append(Row(name, label, len(texts), tokens / len(texts), median, median * tokens / len(texts),
+                        paired, rates[name]))
+    return rows
+
+
+def sts_quality(variants: dict[str, Any], sts_file: Path, progress=None) -> dict[str, float]:
+    """STS-B Spearman (x100) per variant; ``plain`` shares the torch encoder, so it is scored once."""
+    from ..eval.datasets import load_sts
+    from ..eval.sts import evaluate_sts
+
+    pairs = load_sts(sts_file).items
+    scores: dict[str, float] = {}
+    for name, encoder in variants.items():
+        twin = next((other for other, value in scores.items() if variants[other] is encoder), None)
+        scores[name] = scores[twin] if twin else evaluate_sts(encoder, pairs, progress=progress).spearman
+    return scores
+
+
+def quality_check(scores: dict[str, float]) -> dict[str, bool]:
+    """Per backend: True when it is within QUALITY_TOLERANCE of the torch fp32 Spearman."""
+    reference = scores.get(BASELINE)
+    if reference is None:
+        return {}
+    return {name: score >= reference - QUALITY_TOLERANCE for name, score in scores.items()}
+
+
+# --- command -------------------------------------------------------------------------------------
+
+
+@bench_app.command("encode")
+def encode(
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model name or path (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
+    ),
+    backends: Optional[List[str]] = typer.Option(
+        None, "--backend", "-b", help="Backend to measure (repeatable): torch, onnx, onnx-int8. Default: all three."
+    ),
+    short: int = typer.Option(1024, "--short", min=0, help="Short texts (sentences)."),
+    long: int = typer.Option(64, "--long", min=0, help="Long texts (passages cut at --long-tokens)."),
+    long_tokens: int = typer.Option(250, "--long-tokens", min=8, help="Model tokens per long text."),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Timed rounds per variant (medians are shown)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per model call."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads (default: chosen for this machine)."),
+    sts: Optional[Path] = typer.Option(None, "--sts", help="STS-B file (e.g. sts-dev.csv): short texts and the Spearman column."),
+    passages: Optional[Path] = typer.Option(None, "--passages", help='JSON lines with "text": the long texts.'),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Sentences/s and tokens/s of torch fp32, ONNX fp32 and ONNX int8, with ratios to plain SentenceTransformer.encode."""
+    from .. import config
+    from .output import console, print_json, progress_bar
+
+    model = model or config.default_text_model()
+    chosen = list(dict.fromkeys(backends or BACKEND_CHOICES))
+    with progress_bar("loading / exporting models", quiet=quiet) as progress:
+        variants = load_variants(model, chosen, threads, progress)
+    sets = []
+    if short:
+        sets.append(("short", short_texts(short, sts)))
+    if long:
+        sets.append(("long", long_texts(long, variants[BASELINE], long_tokens, passages)))
+    rows: list[Row] = []
+    for label, texts in sets:
+        if not texts:
+            raise InvalidInputError(f"no {label} texts found to benchmark (check --sts / --passages)")
+        with progress_bar(f"timing {label} texts", quiet=quiet) as progress:
+            rows.extend(measure(variants, texts, label, repeats, batch_size, progress))
+    scores: dict[str, float] = {}
+    if sts is not None:
+        with progress_bar("STS-B quality", quiet=quiet) as progress:
+            scores = sts_quality(variants, sts, progress)
+    passed = quality_check(scores)
+    if json_output:
+        print_json({"model": model, "threads": threads, "batch_size": batch_size, "repeats": repeats,
+                    "rows": [asdict(row) for row in rows], "sts_spearman": scores, "quality_ok": passed})
+        return
+    _print_table(model, rows, scores, passed, repeats, console())
+
+
+def _print_table(model: str, rows: list[Row], scores: dict, passed: dict, repeats: int, out: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{model}: encoding speed (median of {repeats} interleaved rounds)")
+    for column in ("backend", "texts", "n", "tokens/text", "sentences/s", "tokens/s", "vs plain", "STS-B Spearman"):
+        table.add_column(column, justify="left" if column in ("backend", "texts") else "right")
+    for row in rows:
+        score = scores.get(row.backend)
+        shown = "" if score is None else f"{score:.2f}" + ("" if passed.get(row.backend, True) else " (drop > 0.5!)")
+        name = "plain ST.encode" if row.backend == BASELINE else row.backend
+        table.add_row(name, row.texts, str(row.count), f"{row.tokens_per_text:.0f}", f"{row.sentences_per_second:.1f}",
+                      f"{row.tokens_per_second:.0f}", f"{row.ratio:.2f}x", shown)
+    out.print(table)

@@ -1,0 +1,438 @@
+"""A collection on PostgreSQL + pgvector, behind the same API as the embedded ``Collection``.
+
+Differences a caller can notice:
+- every write call (add, upsert, delete, add_items, add_space) is one transaction, durable and
+  visible to every reader when it returns; ``commit()`` has nothing left to do. Group several
+  calls into one transaction with ``with collection.transaction(): ...``;
+- many writers may work at once (row locks, not a collection lock);
+- the sparse side is PostgreSQL full-text search (``ts_rank`` over an English tsvector), not BM25,
+  so sparse scores differ from the embedded store's while matching the same words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ...encoders.base import Encoder, check_texts
+from ...errors import CollectionError, InvalidInputError
+from ...progress import ProgressCallback
+from ..persistence import check_metadata
+from ..space import VectorSpace
+from ..store import Item
+from . import rows, schema
+from .connection import Router, redact, split_url
+
+DEFAULT_SPACE = "text"
+INDEX_KINDS = ("auto", "hnsw")
+
+
+def _check_index_kind(kind: str) -> None:
+    if kind not in INDEX_KINDS:
+        raise InvalidInputError(f"unknown index kind {kind!r} for the PostgreSQL store; valid: {', '.join(INDEX_KINDS)}")
+
+
+def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
+    connection_url, from_url = split_url(url)
+    chosen = name or from_url
+    if chosen is None:
+        raise InvalidInputError(
+            f"no collection name for {redact(connection_url)!r}; pass name=... or add ?collection=NAME to the URL"
+        )
+    return connection_url, schema.check_name(chosen)
+
+
+class PostgresCollection:
+    """Items with text, JSONB metadata and one pgvector column per space, in one PostgreSQL database.
+
+    Example:
+        >>> with PostgresCollection.create("postgresql://me@db/search", name="notes", model="hashing") as notes:
+        ...     notes.add(["The cat sat on the mat."], metadata=[{"lang": "en"}])
+        >>> PostgresCollection.open("postgresql://me@db/search?collection=notes").search("a cat", k=1)[0].text
+        'The cat sat on the mat.'
+    """
+
+    def __init__(self, router: Router, name: str, manifest: dict[str, Any], readonly: bool):
+        self._router = router
+        self.name = name
+        self.readonly = readonly
+        self.location = f"{redact(router.url)}?collection={name}"
+        self._manifest = manifest
+        self._encoders: dict[str, Encoder] = {}
+        self.spaces: dict[str, VectorSpace] = {}
+        self._load_spaces(manifest)
+        self._closed = False
+
+    # --- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        model: str | None = None,
+        *,
+        name: str | None = None,
+        encoder: Encoder | None = None,
+        backend: str = "torch",
+        index: str = "auto",
+        space: str = DEFAULT_SPACE,
+        exist_ok: bool = False,
+        read_replicas: Sequence[str] | None = None,
+    ) -> "PostgresCollection":
+        """Create the collection's tables with one text space (and the vector extension if missing).
+
+        Args:
+            url: ``postgresql://user@host:port/database`` (``?collection=NAME`` may name the collection).
+            model / encoder / backend / space: as ``Collection.create``.
+            name: the collection name (lower-case letters, digits, '_'); tables are NAME_items, NAME_manifest.
+            index: "auto" or "hnsw" (both: an HNSW index per space).
+            exist_ok: open an existing collection instead of failing.
+            read_replicas: URLs of streaming replicas that serve searches.
+        """
+        connection_url, name = _resolve_name(url, name)
+        _check_index_kind(index)
+        schema.check_name(space, "space")
+        router = Router(connection_url, read_replicas, readonly=False, create=True)
+        try:
+            if schema.exists(router.primary, name):
+                if not exist_ok:
+                    raise CollectionError(f"a collection {name!r} already exists in {redact(connection_url)!r}; open it instead")
+                router.close()
+                return cls.open(url, name=name, model=model, encoder=encoder, read_replicas=read_replicas)
+            if encoder is None:
+                from ...encoders.factory import load_encoder
+
+                encoder = load_encoder(model, backend=backend)
+            manifest = schema.new_manifest(name)
+            info = encoder.info().as_dict()
+            with router.primary.transaction():
+                schema.create_tables(router.primary, name)
+                manifest["spaces"][space] = {
+                    "encoder": info,
+                    "index": schema.add_vector_column(router.primary, name, space, info["dimension"]),
+                }
+                schema.write_manifest(router.primary, name, manifest, insert=True)
+            collection = cls(router, name, manifest, readonly=False)
+            collection._encoders[space] = encoder
+        except BaseException:
+            router.close()
+            raise
+        return collection
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        name: str | None = None,
+        readonly: bool = False,
+        model: str | None = None,
+        encoder: Encoder | None = None,
+        read_replicas: Sequence[str] | None = None,
+    ) -> "PostgresCollection":
+        """Open an existing collection; ``model`` or ``encoder``, when given, must be the ones it was built with."""
+        connection_url, name = _resolve_name(url, name)
+        router = Router(connection_url, read_replicas, readonly=readonly, create=False)
+        try:
+            manifest = schema.read_manifest(router.primary, name, repr(redact(connection_url)))
+            collection = cls(router, name, manifest, readonly=readonly)
+            if model is not None or encoder is not None:
+                first = DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None
+                collection._use_encoder(first, model, encoder)
+        except BaseException:
+            router.close()
+            raise
+        return collection
+
+    def close(self) -> None:
+        self._closed = True
+        self._router.close()
+
+    def __enter__(self) -> "PostgresCollection":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        self.close()
+
+    def commit(self, force: bool = False) -> None:
+        """Nothing to do: each write call commits its own transaction (kept for the shared API)."""
+        self._require_open()
+
+    save = commit
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["PostgresCollection"]:
+        """Make several write calls one transaction: all of them commit, or none (on an exception)."""
+        self._require_writer()
+        with self._router.primary_lock, self._router.primary.transaction():
+            yield self
+
+    @contextlib.contextmanager
+    def _write(self):
+        self._require_writer()
+        with self._router.primary_lock, self._router.primary.transaction():
+            yield self._router.primary
+
+    @contextlib.contextmanager
+    def _read(self, search: bool = False):
+        """A connection for reading: a replica for searches (when there are replicas), else the primary."""
+        self._require_open()
+        connection, lock = self._router.for_search() if search else (self._router.primary, self._router.primary_lock)
+        with lock:
+            yield connection
+
+    # --- state -------------------------------------------------------------------------------
+    def _load_spaces(self, manifest: dict[str, Any]) -> None:
+        for space, entry in manifest["spaces"].items():
+            if space not in self.spaces:
+                self.spaces[space] = VectorSpace(space, entry["encoder"], "hnsw", index=None, index_params=entry["index"])
+        self._manifest = manifest
+
+    def refresh(self) -> None:
+        """Pick up spaces another handle added."""
+        with self._read() as connection:
+            self._load_spaces(schema.read_manifest(connection, self.name, self.location))
+
+    def count(self) -> int:
+        from psycopg import sql
+
+        with self._read() as connection:
+            query = sql.SQL("SELECT count(*) FROM {}").format(schema.identifiers(self.name)["items"])
+            return int(connection.execute(query).fetchone()[0])
+
+    def get(self, id: str) -> Item | None:
+        with self._read() as connection:
+            return rows.by_id(connection, self.name, id)
+
+    def document_hash(self, parent: str) -> str | None:
+        from psycopg import sql
+
+        with self._read() as connection:
+            query = sql.SQL("SELECT hash FROM {} WHERE parent = %s LIMIT 1").format(schema.identifiers(self.name)["items"])
+            row = connection.execute(query, (parent,)).fetchone()
+        return row[0] if row else None
+
+    def info(self) -> dict[str, Any]:
+        from psycopg import sql
+
+        self.refresh()
+        table = schema.identifiers(self.name)["items"]
+        counts = sql.SQL(", ").join(
+            sql.SQL("count({})").format(sql.Identifier(schema.vector_column(space))) for space in self.spaces
+        )
+        with self._read() as connection:
+            row = connection.execute(
+                sql.SQL("SELECT count(*), pg_total_relation_size(%s::regclass), {} FROM {}").format(counts, table),
+                (f'"{self.name}_items"',),
+            ).fetchone()
+        return {
+            "path": self.location,
+            "store": "postgres",
+            "name": self.name,
+            "count": int(row[0]),
+            "spaces": {
+                space: {
+                    "model": entry.encoder_info["model"],
+                    "dimension": entry.dimension,
+                    "backend": entry.encoder_info.get("backend"),
+                    "kind": entry.kind,
+                    "index": "hnsw",
+                    "vectors": int(vectors),
+                }
+                for (space, entry), vectors in zip(self.spaces.items(), row[2:])
+            },
+            "sparse": self._manifest.get("sparse"),
+            "size_bytes": int(row[1]),
+            "read_replicas": len(self._router.replicas),
+        }
+
+    # --- encoders ----------------------------------------------------------------------------
+    def encoder(self, space: str = DEFAULT_SPACE) -> Encoder:
+        if space not in self.spaces:
+            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
+        if space not in self._encoders:
+            self._use_encoder(space, None, None)
+        return self._encoders[space]
+
+    def _use_encoder(self, space: str | None, model: str | None, encoder: Encoder | None) -> None:
+        if space is None:
+            return
+        info = self.spaces[space].encoder_info
+        if encoder is None:
+            from ...encoders.factory import load_encoder
+
+            if model is not None and model != info["model"]:
+                self.spaces[space].check_encoder({**info, "model": model})
+            encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
+        self.spaces[space].check_encoder(encoder.info().as_dict())
+        self._encoders[space] = encoder
+
+    def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
+        """Add another vector space; existing items of its kind are encoded into it, in the same transaction."""
+        _check_index_kind(index)
+        schema.check_name(name, "space")
+        info = encoder.info().as_dict()
+        with self._write() as connection:
+            manifest = schema.read_manifest(connection, self.name, self.location, lock="update")
+            if name in manifest["spaces"]:
+                raise InvalidInputError(f"space {name!r} already exists")
+            entry = {"encoder": info, "index": schema.add_vector_column(connection, self.name, name, info["dimension"])}
+            manifest["spaces"][name] = entry
+            schema.write_manifest(connection, self.name, manifest)
+            self.spaces[name] = VectorSpace(name, info, "hnsw", index=None, index_params=entry["index"])
+            self._encoders[name] = encoder
+            try:
+                for items, _ in rows.export(connection, self.name, {}, kind=self.spaces[name].kind):
+                    vectors = self._encode_members(name, items, None, None)
+                    self._set_vectors(connection, name, [item.rowid for item in items], vectors)
+            except BaseException:
+                del self.spaces[name], self._encoders[name]
+                raise
+            self._manifest = manifest
+
+    def _set_vectors(self, connection, space: str, rowids: list[int], vectors: np.ndarray) -> None:
+        from psycopg import sql
+
+        query = sql.SQL("UPDATE {} SET {} = %b WHERE rowid = %s").format(
+            schema.identifiers(self.name)["items"], sql.Identifier(schema.vector_column(space))
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(query, list(zip(vectors, rowids)))
+
+    # --- writes ------------------------------------------------------------------------------
+    def add(self, texts, ids=None, metadata=None, *, batch_size=None, progress=None) -> list[str]:
+        """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
+        items = make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress)
+        return [item.id for item in items]
+
+    def upsert(self, texts, ids, metadata=None, *, batch_size=None, progress=None) -> list[str]:
+        """Add texts, replacing any items that have the same ids."""
+        if ids is None:
+            raise InvalidInputError("upsert needs ids")
+        items = make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
+        return [item.id for item in items]
+
+    def add_items(
+        self,
+        items: list[Item],
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Store prepared items in one transaction; vectors are encoded unless given per space."""
+        import psycopg
+
+        self._require_writer()
+        if not items:
+            return
+        self.refresh()
+        # Encode before the transaction: the slow, failure-prone step holds no locks.
+        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
+        with self._write() as connection:
+            # Shared lock on the manifest: add_space (exclusive) cannot slip a new space in meanwhile.
+            manifest = schema.read_manifest(connection, self.name, self.location, lock="share")
+            if set(manifest["spaces"]) != set(self.spaces):
+                self._load_spaces(manifest)
+                encoded = self.encode_items(items, vectors=encoded, batch_size=batch_size)
+            if not replace:
+                taken = rows.existing_ids(connection, self.name, [item.id for item in items])
+                if taken:
+                    raise _duplicates(taken)
+            kinds = {space: entry.kind for space, entry in self.spaces.items()}
+            try:
+                rows.write_items(connection, self.name, items, encoded, kinds, replace=replace)
+            except psycopg.errors.UniqueViolation as error:  # a concurrent writer added the same id first
+                raise _duplicates([str(error.diag.message_detail or error)]) from error
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items by id, and every chunk of a document by the document's id. Returns items removed."""
+        from psycopg import sql
+
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = list(ids)
+        with self._write() as connection:
+            query = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) OR parent = ANY(%s)").format(
+                schema.identifiers(self.name)["items"]
+            )
+            return connection.execute(query, (ids, ids)).rowcount
+
+    def encode_items(self, items, *, vectors=None, batch_size=None, progress=None) -> dict[str, np.ndarray]:
+        """Vectors for items in every space (given ones are checked and kept), without storing anything."""
+        encoded = {}
+        for name, space in self.spaces.items():
+            members = [item for item in items if item.kind == space.kind]
+            if vectors is not None and name in vectors:
+                given = np.asarray(vectors[name], dtype=np.float32)
+                space.check_query(given)
+                if given.shape[0] != len(members):
+                    raise InvalidInputError(f"{given.shape[0]} vectors given for space {name!r}, expected {len(members)}")
+                if not np.isfinite(given).all():
+                    raise InvalidInputError(f"vectors given for space {name!r} contain NaN or infinity")
+                encoded[name] = given
+            elif members:
+                encoded[name] = self._encode_members(name, members, batch_size, progress)
+        return encoded
+
+    def _encode_members(self, name: str, members: list[Item], batch_size, progress) -> np.ndarray:
+        encoder = self.encoder(name)
+        if self.spaces[name].kind == "text":
+            return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
+        return encoder.encode_items(members, batch_size=batch_size, progress=progress)
+
+    def export(self, *, after: int = -1, batch: int = 500) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
+        """Items past rowid ``after`` in row order, with their stored vectors per space (for copies)."""
+        kinds = {space: entry.kind for space, entry in self.spaces.items()}
+        with self._read() as connection:
+            yield from rows.export(connection, self.name, kinds, after=after, batch=batch)
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise CollectionError(f"collection {self.location!r} is closed")
+
+    def _require_writer(self) -> None:
+        if self.readonly:
+            raise CollectionError(f"collection {self.location!r} was opened read-only")
+        self._require_open()
+
+    # --- search ------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, **options: Any):
+        """Search by text; see ``densekit.collection.search.search`` for the options."""
+        from .search import search
+
+        return search(self, query, k, **options)
+
+    def search_vector(self, vector: np.ndarray, k: int = 5, *, space: str = DEFAULT_SPACE, where=None):
+        """Search a space with a ready vector (made by the same model)."""
+        from .search import search_vector
+
+        return search_vector(self, np.atleast_2d(np.asarray(vector, dtype=np.float32)), k, space=space, where=where)
+
+
+def _duplicates(ids: list[str]) -> InvalidInputError:
+    shown = ", ".join(repr(id_) for id_ in ids[:5])
+    return InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
+
+
+def make_items(texts, ids, metadata) -> list[Item]:
+    """Validated Items from parallel lists, exactly as the embedded store checks them."""
+    texts = check_texts(texts)
+    if ids is None:
+        ids = [uuid.uuid4().hex for _ in texts]
+    ids = list(ids)
+    if len(ids) != len(texts):
+        raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
+    for position, id_ in enumerate(ids):
+        if not isinstance(id_, str) or not id_:
+            raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
+    if len(set(ids)) != len(ids):
+        duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
+        raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
+    metadata = check_metadata(metadata, len(texts))
+    return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, metadata)]

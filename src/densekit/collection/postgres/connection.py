@@ -1,0 +1,129 @@
+"""Connections for the PostgreSQL store: URL parsing, the vector type, and primary / replica routing.
+
+Writes and the manifest go to the primary; searches go to read replicas when there are any, in turn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ...errors import CollectionError, InvalidInputError, MissingDependencyError
+
+SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres_url(location: Any) -> bool:
+    """True for ``postgresql://...`` or ``postgres://...`` strings.
+
+    Example:
+        >>> is_postgres_url("postgresql://me@db:5432/search")
+        True
+    """
+    return isinstance(location, str) and location.split("://", 1)[0].lower() in SCHEMES and "://" in location
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """Separate densekit's ``collection=NAME`` query parameter from the connection URL.
+
+    Example:
+        >>> split_url("postgresql://me@db/search?collection=news&sslmode=require")
+        ('postgresql://me@db/search?sslmode=require', 'news')
+    """
+    if not is_postgres_url(url):
+        raise InvalidInputError(f"{url!r} is not a PostgreSQL URL; expected postgresql://user@host:port/database")
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    names = [value for key, value in query if key == "collection"]
+    rest = [(key, value) for key, value in query if key != "collection"]
+    return urlunsplit(parts._replace(query=urlencode(rest))), (names[-1] if names else None)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and ``info()``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str, *, readonly: bool = False, create_extension: bool = False):
+    """An autocommit psycopg connection with the pgvector type registered.
+
+    Args:
+        url: a libpq connection URL (without densekit's ``collection`` parameter).
+        readonly: make every transaction read-only (the server refuses writes too).
+        create_extension: run ``CREATE EXTENSION IF NOT EXISTS vector`` first (needs the privilege).
+    """
+    try:
+        import psycopg
+    except ImportError as error:
+        raise MissingDependencyError("psycopg[binary]", "the PostgreSQL store") from error
+    try:
+        from pgvector.psycopg import register_vector
+    except ImportError as error:
+        raise MissingDependencyError("pgvector", "the PostgreSQL store") from error
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        raise CollectionError(f"cannot connect to {redact(url)!r}: {str(error).strip()}") from error
+    try:
+        if create_extension:
+            installed = connection.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
+            if not installed:
+                connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        if readonly:
+            connection.execute("SET default_transaction_read_only = on")
+        register_vector(connection)
+    except psycopg.ProgrammingError as error:
+        connection.close()
+        raise CollectionError(
+            f"the database at {redact(url)!r} has no pgvector extension ({str(error).strip()}); "
+            "run CREATE EXTENSION vector as its owner"
+        ) from error
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class Router:
+    """The primary connection for writes, and replica connections taken in turn for searches.
+
+    One handle may be shared by threads: each connection is used under its own lock.
+    """
+
+    def __init__(self, url: str, replicas: Sequence[str] | None, *, readonly: bool, create: bool):
+        self.url = url
+        self.replica_urls = [split_url(replica)[0] for replica in (replicas or [])]
+        self.primary = connect(url, readonly=readonly, create_extension=create)
+        self.primary_lock = threading.RLock()
+        self.replicas = []
+        try:
+            for replica in self.replica_urls:
+                self.replicas.append((connect(replica, readonly=True), threading.Lock()))
+        except BaseException:
+            self.close()
+            raise
+        self._turn = itertools.cycle(range(len(self.replicas))) if self.replicas else None
+        self._turn_lock = threading.Lock()
+        #: How many searches each connection served (primary first): lets tests check the routing.
+        self.search_counts = [0] * (1 + len(self.replicas))
+
+    def for_search(self):
+        """(connection, lock) for a search: the next replica, or the primary when there is none."""
+        if self._turn is None:
+            self.search_counts[0] += 1
+            return self.primary, self.primary_lock
+        with self._turn_lock:
+            position = next(self._turn)
+            self.search_counts[1 + position] += 1
+        return self.replicas[position]
+
+    def close(self) -> None:
+        for connection in [getattr(self, "primary", None), *(pair[0] for pair in getattr(self, "replicas", []))]:
+            if connection is not None and not connection.closed:
+                connection.close()

@@ -1,0 +1,153 @@
+"""Searching a PostgreSQL collection: dense (pgvector HNSW), sparse (full-text) or hybrid, with filters.
+
+Filtered dense search uses pgvector's iterative index scans (>= 0.8): the HNSW scan keeps going
+until LIMIT rows pass the filter. Should it still stop short (its tuple budget ran out), the query
+is re-run as an exact scan, so k hits come back whenever k matching rows exist.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...errors import InvalidInputError
+from ..search import MODES, Hit, _rerank, check_k
+from . import rows, schema
+from .filters import where_to_sql
+
+if TYPE_CHECKING:
+    from .collection import PostgresCollection
+
+#: Highest hnsw.ef_search pgvector accepts.
+_MAX_EF_SEARCH = 1000
+_NORMALIZATION = 1  # ts_rank divides by 1 + log(document length), like BM25's length damping
+
+
+def search(
+    collection: "PostgresCollection",
+    query: str,
+    k: int = 5,
+    *,
+    mode: str = "dense",
+    where: dict[str, Any] | None = None,
+    space: str = "text",
+    alpha: float | None = None,
+    rrf_k: int = 60,
+    rerank: Any = None,
+    candidates: int | None = None,
+) -> list[Hit]:
+    """Top-k items for a text query; the options are those of ``densekit.collection.search.search``."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    k = check_k(k)
+    if mode not in MODES:
+        raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+    if alpha is not None and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
+    condition = where_to_sql(where)
+    depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
+    vector = _query_vector(collection, query, space) if mode != "sparse" else None
+
+    with collection._read(search=True) as connection:
+        if mode == "dense":
+            ranked = _dense(connection, collection.name, vector, space, depth, condition)
+        elif mode == "sparse":
+            ranked = _sparse(connection, collection.name, query, depth, condition)
+        else:
+            from ...fusion import reciprocal_rank_fusion, weighted_fusion
+
+            dense = _dense(connection, collection.name, vector, space, depth, condition)
+            sparse = _sparse(connection, collection.name, query, depth, condition)
+            if alpha is None:
+                ranked = reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in sparse]], k=rrf_k)
+            else:
+                ranked = weighted_fusion([dense, sparse], alpha)
+        hits = _hits(connection, collection.name, ranked)
+    if rerank is not None and hits:
+        hits = _rerank(query, hits, rerank)
+    return hits[:k]
+
+
+def search_vector(collection: "PostgresCollection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[Hit]:
+    """Top-k items for one ready-made query vector (same model as the space)."""
+    k = check_k(k)
+    target = _space(collection, space)
+    target.check_query(vectors)
+    condition = where_to_sql(where)
+    with collection._read(search=True) as connection:
+        ranked = _dense(connection, collection.name, vectors[0], space, k, condition)
+        return _hits(connection, collection.name, ranked)
+
+
+def _space(collection, name: str):
+    if name not in collection.spaces:
+        raise InvalidInputError(f"no space {name!r} in this collection; spaces: {', '.join(collection.spaces)}")
+    return collection.spaces[name]
+
+
+def _query_vector(collection, query: str, space: str) -> np.ndarray:
+    target = _space(collection, space)
+    encoder = collection.encoder(space)
+    # Asymmetric encoders (DPR question/context, CLIP text/image) encode queries their own way.
+    encode_query = getattr(encoder, "encode_queries", None) or encoder.encode
+    vector = np.asarray(encode_query([query]), dtype=np.float32)
+    target.check_query(vector)
+    return vector[0]
+
+
+def _dense(connection, name: str, vector: np.ndarray, space: str, depth: int, condition) -> list[tuple[int, float]]:
+    """(rowid, inner product) best first. ``<#>`` is the negative inner product, as the index orders it."""
+    from psycopg import sql
+
+    column = sql.Identifier(schema.vector_column(space))
+    clause, parameters = condition
+    query = sql.SQL(
+        "SELECT rowid, -({column} <#> %b) FROM {items} WHERE {column} IS NOT NULL AND ({clause}) "
+        "ORDER BY {column} <#> %b LIMIT %s"
+    ).format(column=column, items=schema.identifiers(name)["items"], clause=sql.SQL(clause))
+    arguments = [vector, *parameters, vector, depth]
+    with connection.transaction():
+        connection.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(_MAX_EF_SEARCH, max(40, depth)))))
+        found = connection.execute(query, arguments).fetchall()
+        if len(found) < depth:
+            # The index scan may stop early (tuple budget); an exact scan finds every match.
+            connection.execute("SET LOCAL enable_indexscan = off")
+            found = connection.execute(query, arguments).fetchall()
+            connection.execute("SET LOCAL enable_indexscan = on")  # inside a caller's transaction it would linger
+    return [(int(rowid), float(score)) for rowid, score in found]
+
+
+def _sparse(connection, name: str, text: str, depth: int, condition) -> list[tuple[int, float]]:
+    """(rowid, ts_rank) best first; an item matches when it shares any (stemmed, non-stop) word."""
+    from psycopg import sql
+
+    clause, parameters = condition
+    # OR of the query's lexemes, each quoted for tsquery input (PostgreSQL's own parser ANDs them).
+    any_word = sql.SQL(
+        "(SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery"
+        " FROM unnest(to_tsvector({config}, %s)))"
+    ).format(config=sql.Literal(schema.TEXT_SEARCH_CONFIG))
+    query = sql.SQL(
+        "SELECT rowid, ts_rank(search, words, {normalization}) AS score FROM {items}, {any_word} "
+        "WHERE search @@ words AND ({clause}) ORDER BY score DESC, rowid LIMIT %s"
+    ).format(
+        normalization=sql.Literal(_NORMALIZATION),
+        items=schema.identifiers(name)["items"],
+        any_word=any_word,
+        clause=sql.SQL(clause),
+    )
+    found = connection.execute(query, [text, *parameters, depth]).fetchall()
+    return [(int(rowid), float(score)) for rowid, score in found]
+
+
+def _hits(connection, name: str, ranked: list[tuple[int, float]]) -> list[Hit]:
+    items = rows.by_rowids(connection, name, [rowid for rowid, _ in ranked])
+    hits = []
+    for rowid, score in ranked:
+        item = items.get(rowid)
+        if item is None:  # deleted by a writer between the ranking and this lookup
+            continue
+        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
+    return hits

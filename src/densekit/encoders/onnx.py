@@ -1,0 +1,301 @@
+"""ONNX Runtime backend (fp32 or dynamic int8) for the same sentence-transformers models.
+
+The transformer runs in ONNX Runtime (exported and cached once by ``onnx_export``); tokenisation,
+pooling and normalisation are the model's own, read from its sentence-transformers config
+(``sentence_bert_config.json``, ``modules.json``, the Pooling module's ``config.json``). Torch is
+needed only for the one-time export; encoding from the cache imports onnxruntime and the tokenizer.
+
+Backends: "onnx" (fp32; vectors match torch at cosine >= 0.9999) and "onnx-int8" (about 2-3x
+faster on CPU; vectors differ from fp32 ones, so it is a different backend in a collection's
+manifest and a space built with one refuses queries from the other).
+
+Threads (measured, benchmarks/onnx_speed.py --threads-sweep; see ``default_session_settings``):
+intra-op threads default to ``threads.default_threads()`` (DENSEKIT_THREADS, else 1 on <= 2 cores,
+else half the cores) and idle pool threads sleep instead of spinning (spinning cost 20-40% on a
+busy 2-core machine); DENSEKIT_ONNX_SPINNING=1 turns spinning back on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..models import canonical_reference, resolve_model
+from ..progress import ProgressCallback
+from .base import Encoder, EncoderInfo, check_texts
+from .batching import token_lengths
+from .onnx_export import onnx_model_path, quantization_settings, read_modules, require_onnx, transformer_folder
+from .threads import default_threads
+
+QUANTIZATIONS = (None, "int8")
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+_LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def default_session_settings() -> dict[str, Any]:
+    """Intra-op threads and spinning for ONNX Runtime sessions on this machine.
+
+    Threads: ``threads.default_threads()``; spinning off unless DENSEKIT_ONNX_SPINNING=1.
+
+    Example:
+        >>> default_session_settings()
+        {'threads': 1, 'spinning': False}
+    """
+    value = os.environ.get("DENSEKIT_ONNX_SPINNING", "")
+    return {"threads": default_threads(), "spinning": value not in ("", "0", "false", "False")}
+
+
+def session_options(threads: int | None = None, spinning: bool | None = None) -> Any:
+    """onnxruntime.SessionOptions with densekit's thread settings (arguments override the defaults)."""
+    import onnxruntime
+
+    defaults = default_session_settings()
+    threads = defaults["threads"] if threads is None else threads
+    spinning = defaults["spinning"] if spinning is None else spinning
+    if threads < 1:
+        raise InvalidInputError(f"threads must be >= 1, got {threads}")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads spin-wait by default; on a shared small machine that steals the core the
+    # other thread (or process) needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.log_severity_level = 3  # errors only: library code never prints
+    return options
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def read_pipeline(folder: Path) -> dict[str, Any]:
+    """Pooling modes, normalisation and sequence settings from a sentence-transformers folder.
+
+    Returns:
+        ``{"pooling": ("mean",), "normalize": True, "max_seq_length": 256, "do_lower_case": False}``.
+
+    Raises:
+        InvalidInputError: a module the ONNX backend cannot reproduce (e.g. Dense), or an unknown pooling mode.
+    """
+    pooling: tuple[str, ...] = ("mean",)  # a bare Hugging Face model: sentence-transformers' default
+    normalize = False
+    for module in read_modules(folder)[1:]:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind not in _SUPPORTED_MODULES:
+            raise InvalidInputError(
+                f"{folder}: sentence-transformers module {module.get('type')!r} is not supported by the ONNX "
+                f"backend; supported: {', '.join(_SUPPORTED_MODULES)} (use backend 'torch')"
+            )
+        if kind == "Pooling":
+            pooling = _pooling_modes(_read_json(folder / module.get("path", "") / "config.json"))
+        elif kind == "Normalize":
+            normalize = True
+    settings = _read_json(transformer_folder(folder) / "sentence_bert_config.json")
+    return {
+        "pooling": pooling,
+        "normalize": normalize,
+        "max_seq_length": settings.get("max_seq_length"),
+        "do_lower_case": bool(settings.get("do_lower_case", False)),
+    }
+
+
+def _pooling_modes(pooling_config: dict[str, Any]) -> tuple[str, ...]:
+    mode = pooling_config.get("pooling_mode")
+    if mode is None:
+        modes = tuple(name for key, name in _LEGACY_POOLING_KEYS.items() if pooling_config.get(key))
+    else:
+        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+    for name in modes or ("",):
+        if name not in POOLING_MODES:
+            raise InvalidInputError(f"unknown pooling mode {name!r}; valid: {', '.join(POOLING_MODES)}")
+    return modes
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.ndarray:
+    """Pool token vectors (batch, tokens, dim) under an attention mask, as sentence-transformers does.
+
+    Modes are concatenated in order. Padding is on the right (BERT-style tokenizers).
+
+    Example:
+        >>> pool(np.ones((1, 3, 2), np.float32), np.array([[1, 1, 0]]), ("mean",))
+        array([[1., 1.]], dtype=float32)
+    """
+    weights = mask.astype(np.float32)[:, :, None]
+    outputs = []
+    for mode in modes:
+        if mode == "cls":
+            outputs.append(hidden[:, 0])
+        elif mode == "max":
+            outputs.append(np.where(weights > 0, hidden, -np.inf).max(axis=1))
+        elif mode in ("mean", "mean_sqrt_len_tokens"):
+            total = np.einsum("btd,bt->bd", hidden, weights[:, :, 0])
+            count = np.clip(weights.sum(axis=1), 1e-9, None)
+            outputs.append(total / (count if mode == "mean" else np.sqrt(count)))
+        elif mode == "weightedmean":
+            positions = np.arange(1, hidden.shape[1] + 1, dtype=np.float32)[None, :, None] * weights
+            outputs.append((hidden * positions).sum(axis=1) / np.clip(positions.sum(axis=1), 1e-9, None))
+        elif mode == "lasttoken":
+            last = np.maximum(mask.sum(axis=1) - 1, 0)
+            outputs.append(hidden[np.arange(hidden.shape[0]), last])
+        else:
+            raise InvalidInputError(f"unknown pooling mode {mode!r}; valid: {', '.join(POOLING_MODES)}")
+    return np.concatenate(outputs, axis=1).astype(np.float32, copy=False)
+
+
+class OnnxEncoder(Encoder):
+    """Encode texts with a sentence-transformers model exported to ONNX Runtime (fp32 or int8).
+
+    Args:
+        reference: a path, hub name or known short name (see ``models.resolve_model``).
+        quantize: None for fp32, "int8" for dynamic int8 (backend "onnx-int8").
+        threads: intra-op threads (default ``default_session_settings()``).
+        spinning: let idle pool threads spin-wait (default off; DENSEKIT_ONNX_SPINNING=1).
+        progress: ``progress(step, steps)`` during the one-time export/quantisation.
+
+    Example:
+        >>> encoder = OnnxEncoder("all-MiniLM-L6-v2", quantize="int8")
+        >>> encoder.backend, encoder.encode(["a cat sat"]).shape
+        ('onnx-int8', (1, 384))
+    """
+
+    def __init__(
+        self,
+        reference: str,
+        quantize: str | None = None,
+        threads: int | None = None,
+        spinning: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ):
+        if quantize not in QUANTIZATIONS:
+            raise InvalidInputError(f"unknown quantize {quantize!r}; valid: None (fp32), 'int8'")
+        require_onnx()
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        self.model_name = canonical_reference(reference)
+        self.path = resolve_model(reference)
+        self.quantize = quantize
+        self.backend = "onnx-int8" if quantize == "int8" else "onnx"
+        self.pipeline = read_pipeline(self.path)
+        source = transformer_folder(self.path)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(source))
+        model_config = _read_json(source / "config.json")
+        limit = self.pipeline["max_seq_length"] or min(
+            self.tokenizer.model_max_length, model_config.get("max_position_embeddings", 512)
+        )
+        self.max_seq_length = int(limit)
+        self.onnx_path = onnx_model_path(self.path, reference, "int8" if quantize else "fp32", progress)
+        self.session = onnxruntime.InferenceSession(
+            str(self.onnx_path), session_options(threads, spinning), providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [node.name for node in self.session.get_inputs()]
+        self._local = threading.local()  # per-thread token lengths of the texts being encoded
+        hidden = model_config.get("hidden_size") or self.session.get_outputs()[0].shape[-1]
+        self.dimension = int(hidden) * len(self.pipeline["pooling"])
+
+    def info(self) -> EncoderInfo:
+        extra: dict[str, Any] = {"onnx_file": self.onnx_path.name}
+        if self.quantize:
+            extra["quantization"] = quantization_settings()["name"]
+        return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend, extra=extra)
+
+    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Model inputs for a batch, padded to its longest text and truncated at max_seq_length."""
+        if self.pipeline["do_lower_case"]:
+            texts = [text.lower() for text in texts]
+        encoded = self.tokenizer(
+            texts, padding=True, truncation="longest_first", max_length=self.max_seq_length, return_tensors="np"
+        )
+        inputs = {}
+        for name in self.input_names:
+            if name in encoded:
+                inputs[name] = encoded[name].astype(np.int64, copy=False)
+            elif name == "token_type_ids":  # the tokenizer makes none: a single segment
+                inputs[name] = np.zeros_like(encoded["input_ids"], dtype=np.int64)
+            else:
+                raise InvalidInputError(f"the ONNX model wants input {name!r}, which the tokenizer does not make")
+        return inputs
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        normalize: bool = True,
+    ) -> np.ndarray:
+        """Encode texts into a float32 array (len(texts), dimension); see ``Encoder.encode``.
+
+        Batches are formed by model-token length, not character length (batching.py: 97% instead
+        of 82% real tokens on STS-B); the base class restores the input order.
+
+        Example:
+            >>> OnnxEncoder("all-MiniLM-L6-v2").encode(["a cat", "a dog"]).shape
+            (2, 384)
+        """
+        items = check_texts(texts)
+        self._local.lengths = dict(zip(items, token_lengths(self.tokenizer, items, self.max_seq_length)))
+        try:
+            return super().encode(items, batch_size=batch_size, progress=progress, normalize=normalize)
+        finally:
+            self._local.lengths = None
+
+    def length(self, text: str) -> int:
+        """Model tokens in ``text`` (looked up from the batched count ``encode`` made first)."""
+        lengths = getattr(self._local, "lengths", None)
+        if lengths is not None and text in lengths:
+            return lengths[text]
+        return token_lengths(self.tokenizer, [text], self.max_seq_length)[0]
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        inputs = self.tokenize(texts)
+        (hidden,) = self.session.run(["last_hidden_state"], inputs)
+        vectors = pool(hidden, inputs["attention_mask"], self.pipeline["pooling"])
+        if self.pipeline["normalize"]:  # the model's own Normalize module (base may normalise again: a no-op)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.maximum(norms, 1e-12)
+        return vectors
+
+    def _tokenize_one(self, text: str) -> dict[str, Any]:
+        return self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character (start, end) of each model token, special tokens excluded, without truncation."""
+        return [tuple(span) for span in self._tokenize_one(text)["offset_mapping"]]
+
+    def count_tokens(self, text: str) -> int:
+        """Number of model tokens in ``text`` (special tokens excluded, no truncation)."""
+        return len(self._tokenize_one(text)["input_ids"])
+
+
+_LOADED: dict[tuple[Path, str, str | None], OnnxEncoder] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load_onnx_encoder(reference: str, quantize: str | None = None, threads: int | None = None) -> OnnxEncoder:
+    """A process-wide shared OnnxEncoder per (model folder, reference, quantize).
+
+    Example:
+        >>> load_onnx_encoder("all-MiniLM-L6-v2", "int8").backend
+        'onnx-int8'
+    """
+    key = (resolve_model(reference), canonical_reference(reference), quantize)
+    with _LOADED_LOCK:
+        if key not in _LOADED or threads is not None:
+            _LOADED[key] = OnnxEncoder(reference, quantize=quantize, threads=threads)
+        return _LOADED[key]
