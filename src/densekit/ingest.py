@@ -93,6 +93,9 @@ def read_documents(path: Path, report: IngestReport) -> Iterator[Document]:
         except ValueError as error:
             report.problems.append((f"{path}:{number}", f"invalid JSON: {error}"))
             continue
+        except RecursionError:
+            report.problems.append((f"{path}:{number}", "JSON nested too deeply"))
+            continue
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
             report.problems.append((f"{path}:{number}", 'expected an object with a non-empty "text" field'))
             continue

@@ -24,19 +24,11 @@ SAMPLE_FILES = {
 }
 
 
-def tiny_clip_folder(base: Path) -> Path:
-    from densekit.images.tiny import SAMPLE_CAPTIONS, build_tiny_clip, sample_pictures
-
-    folder = base / "tiny-clip-trained"
-    if not (folder / "config.json").is_file():
-        pictures = sample_pictures()
-        build_tiny_clip(folder, pairs=[(pictures[name], caption) for name, caption in SAMPLE_CAPTIONS.items()])
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_clip_path(tmp_path_factory) -> Path:
-    return tiny_clip_folder(tmp_path_factory.getbasetemp())
+    from densekit.images.tiny import sample_clip
+
+    return sample_clip(tmp_path_factory.getbasetemp() / "tiny-clip-trained")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,9 @@ def model_logits(encoder, pictures, captions):
     """CLIPModel's own forward pass on the processor's joint inputs: the reference numbers."""
     import torch
 
-    inputs = encoder.processor(text=captions, images=pictures, padding=True, return_tensors="pt")
+    inputs = encoder.processor(
+        text=captions, images=pictures, padding=True, truncation=True, max_length=77, return_tensors="pt"
+    )
     with torch.inference_mode():
         output = encoder.model(**inputs)
     return output.logits_per_image.numpy(), output.logits_per_text.numpy()

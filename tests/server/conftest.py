@@ -110,3 +110,58 @@ def live_server(make_settings) -> Callable:
     for server in servers:
         server.__exit__(None, None, None)
 
+
+
+@pytest.fixture(scope="session")
+def tiny_reader_path(tmp_path_factory, minilm_path) -> Path:
+    """A small, untrained BertForQuestionAnswering with MiniLM's tokenizer (no reader weights exist here).
+
+    Its answers are arbitrary spans, which is all the route tests need: every answer must be an
+    exact slice of its passage.
+    """
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    folder = tmp_path_factory.mktemp("tiny-reader")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertForQuestionAnswering(config).save_pretrained(str(folder))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_path / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_model(tmp_path_factory) -> Path:
+    """A small untrained CLIP (real architecture, tokenizer and processor) saved to a folder."""
+    from densekit.images.tiny import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("server-clip") / "tiny-clip")
+
+
+@pytest.fixture
+def photos_root(tmp_path, tiny_clip_model) -> Path:
+    """A root folder holding ``photos``: five coloured pictures indexed into an image space."""
+    from PIL import Image
+
+    from densekit.encoders.clip import load_clip_encoder
+    from densekit.images import index_images
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "stripes": None, "dots": None}
+    for position, (name, colour) in enumerate(colours.items()):
+        image = Image.new("RGB", (64, 48), colour or (255, 255, 255))
+        if colour is None:
+            for x in range(0, 64, 4 + position):
+                for y in range(48):
+                    image.putpixel((x, y), (position * 40, 0, 0))
+        image.save(pictures / f"{name}.png")
+    root = tmp_path / "roots"
+    with Collection.create(root / "photos", encoder=load_clip_encoder(str(tiny_clip_model)), space="images") as target:
+        report = index_images(target, [pictures])
+        assert report.added == 5, report.as_dict()
+    return root

@@ -100,3 +100,50 @@ def test_stored_text_is_not_markup(browser, live_server):
     assert page.locator("#search-results img").count() == 0
     assert "<img src=x" in page.locator("#search-results li .text").first.inner_text()
     page.close()
+
+
+@pytest.mark.slow
+def test_ask_highlights_the_answer_in_its_passage(browser, live_server, tiny_reader_path, tmp_path):
+    server = live_server(reader=str(tiny_reader_path))
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    page.goto(server.url + "/")
+    page.wait_for_selector("#collection option[value='pets']", state="attached")
+    page.click("#tabs button[data-panel='ask-panel']")
+    page.fill("#ask-question", "Where did the cat sit?")
+    page.click("#ask-form button[type='submit']")
+    page.wait_for_selector("#ask-results li mark")
+    first = page.locator("#ask-results li").first
+    answer = first.locator(".answer").inner_text()
+    assert answer and first.locator("mark").inner_text() == answer
+    assert answer in first.locator(".text").inner_text()
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "densekit-ask.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.slow
+def test_image_grid_and_drop(browser, live_server, photos_root, tmp_path):
+    server = live_server(collections={}, root=photos_root)
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    page.goto(server.url + "/")
+    page.wait_for_selector("#collection option[value='photos']", state="attached")
+    page.click("#tabs button[data-panel='images-panel']")
+    page.fill("#image-query", "something red")
+    page.click("#image-form button[type='submit']")
+    page.wait_for_function("document.querySelectorAll('#image-results figure').length === 5")
+    # Every thumbnail actually loaded (a broken image has naturalWidth 0).
+    page.wait_for_function("[...document.querySelectorAll('#image-results img')].every(i => i.complete && i.naturalWidth > 0)")
+
+    picture = (tmp_path / "pictures" / "blue.png").read_bytes()
+    transfer = page.evaluate_handle(
+        """(bytes) => { const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], 'mine.png', {type: 'image/png'}));
+            return transfer; }""",
+        list(picture),
+    )
+    page.evaluate("document.getElementById('image-results').replaceChildren()")
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    page.wait_for_function("document.querySelectorAll('#image-results figure').length === 5")
+    assert "blue.png" in page.locator("#image-results figcaption").first.inner_text()
+    assert page.locator("#image-results figcaption").first.inner_text().startswith("1.000")
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "densekit-images.png"), full_page=True)
+    page.close()

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "densekit.cli.serve_command",
     "densekit.cli.qa_commands",
     "densekit.cli.bench_command",
+    "densekit.cli.copy_command",
 ]
 
 app = typer.Typer(

@@ -215,7 +215,7 @@ class ClipEncoder(Encoder):
             raise InvalidInputError(
                 f"expected a list of images (paths, PIL images or arrays), got {type(images).__name__}; wrap it in a list"
             )
-        size = batch_size or self.default_batch_size
+        size = self.default_batch_size if batch_size is None else batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {size}")
         import torch

@@ -130,7 +130,7 @@ def index_images(
     encoder = collection.encoder(name)
     if not (hasattr(encoder, "preprocess") and hasattr(encoder, "encode_pixels")):
         raise InvalidInputError(f"space {name!r} uses {type(encoder).__name__}, which cannot encode images")
-    size = batch_size or encoder.default_batch_size
+    size = encoder.default_batch_size if batch_size is None else batch_size
     if size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {size}")
     result = ImageIndexReport()

@@ -110,9 +110,12 @@ def build_tiny_clip(
         32
     """
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
     from ..encoders.clip import quiet_transformers
+
+    with quiet_transformers():  # naming CLIPImageProcessor without torchvision logs a notice
+        from transformers import CLIPImageProcessor
 
     if image_size % 8:
         raise InvalidInputError(f"image_size must be a multiple of the patch size 8, got {image_size}")
@@ -205,3 +208,18 @@ def sample_pictures() -> dict[str, Any]:
         array = getattr(skimage.data, name)()
         pictures[name] = array.astype(np.uint8) * 255 if array.dtype == bool else array
     return pictures
+
+
+def sample_clip(folder: str | Path) -> Path:
+    """A tiny CLIP trained on the sample pictures and ``SAMPLE_CAPTIONS``, built into ``folder`` unless already there.
+
+    Example:
+        >>> clip = ClipEncoder(str(sample_clip("/tmp/tiny-clip")))
+        >>> clip.encode_texts(["a cup of coffee"]).shape
+        (1, 32)
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        pictures = sample_pictures()
+        build_tiny_clip(folder, pairs=[(pictures[name], caption) for name, caption in SAMPLE_CAPTIONS.items()])
+    return folder

@@ -148,6 +148,7 @@ class ModelCache:
         self._encoders: dict[tuple[str, str], SharedEncoder] = {}
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._direct_locks: dict[str, threading.Lock] = {}
 
     def get(self, reference: str, backend: str = "torch") -> SharedEncoder:
         key = (reference, backend)
@@ -166,6 +167,14 @@ class ModelCache:
                 encoder = SharedEncoder(inner, batches, model_lock)
                 self._encoders[key] = encoder
         return encoder
+
+    def lock_for(self, name: str) -> threading.Lock:
+        """A lock for a model used outside the batching queue (a reader, a CLIP space), one per name.
+
+        Such models are shared process-wide by their loaders, so every use holds its lock.
+        """
+        with self._guard:
+            return self._direct_locks.setdefault(name, threading.Lock())
 
     def loaded(self) -> dict[str, Any]:
         """Loaded models with their batching counters (for /metrics)."""

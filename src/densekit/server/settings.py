@@ -72,6 +72,7 @@ class ServerSettings:
         limits: request limits.
         default_model: the model /v1/embeddings and /similarity use when the request names none.
         models: the models clients may name (the default model is always one); clients never name paths.
+        reader: the extractive reader /ask uses (default: DENSEKIT_READER, else the library's default).
 
     Example:
         >>> ServerSettings(collections={"notes": Path("notes")}, default_model="hashing:64")
@@ -85,6 +86,7 @@ class ServerSettings:
     limits: Limits = field(default_factory=Limits)
     default_model: str | None = None
     models: tuple[str, ...] = ()
+    reader: str | None = None
 
     def __post_init__(self) -> None:
         for name in self.collections:

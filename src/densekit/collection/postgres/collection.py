@@ -171,9 +171,14 @@ class PostgresCollection:
 
     @contextlib.contextmanager
     def _write(self):
+        import psycopg
+
         self._require_writer()
-        with self._router.primary_lock, self._router.primary.transaction():
-            yield self._router.primary
+        try:
+            with self._router.primary_lock, self._router.primary.transaction():
+                yield self._router.primary
+        except psycopg.DataError as error:  # e.g. a NUL character in a text: the whole batch is refused
+            raise InvalidInputError(f"PostgreSQL refused the write, nothing was stored: {str(error).strip()}") from error
 
     @contextlib.contextmanager
     def _read(self, search: bool = False):
@@ -224,7 +229,7 @@ class PostgresCollection:
         )
         with self._read() as connection:
             row = connection.execute(
-                sql.SQL("SELECT count(*), pg_total_relation_size(%s::regclass), {} FROM {}").format(counts, table),
+                sql.SQL("SELECT count(*), pg_total_relation_size(%s::regclass), count(*) FILTER (WHERE kind = 'text'), {} FROM {}").format(counts, table),
                 (f'"{self.name}_items"',),
             ).fetchone()
         return {
@@ -241,9 +246,10 @@ class PostgresCollection:
                     "index": "hnsw",
                     "vectors": int(vectors),
                 }
-                for (space, entry), vectors in zip(self.spaces.items(), row[2:])
+                for (space, entry), vectors in zip(self.spaces.items(), row[3:])
             },
-            "sparse": self._manifest.get("sparse"),
+            "generation": None,  # no generations: every write call commits
+            "sparse": {**self._manifest.get("sparse", {}), "count": int(row[2])},
             "size_bytes": int(row[1]),
             "read_replicas": len(self._router.replicas),
         }

@@ -50,13 +50,14 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def connect(url: str, *, readonly: bool = False, create_extension: bool = False):
+def connect(url: str, *, readonly: bool = False, create_extension: bool = False, vector_type: bool = True):
     """An autocommit psycopg connection with the pgvector type registered.
 
     Args:
         url: a libpq connection URL (without densekit's ``collection`` parameter).
         readonly: make every transaction read-only (the server refuses writes too).
         create_extension: run ``CREATE EXTENSION IF NOT EXISTS vector`` first (needs the privilege).
+        vector_type: register pgvector's types (needs the extension in the database).
     """
     try:
         import psycopg
@@ -77,7 +78,8 @@ def connect(url: str, *, readonly: bool = False, create_extension: bool = False)
                 connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
         if readonly:
             connection.execute("SET default_transaction_read_only = on")
-        register_vector(connection)
+        if vector_type:
+            register_vector(connection)
     except psycopg.ProgrammingError as error:
         connection.close()
         raise CollectionError(

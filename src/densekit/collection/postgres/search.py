@@ -126,8 +126,8 @@ def _sparse(connection, name: str, text: str, depth: int, condition) -> list[tup
     clause, parameters = condition
     # OR of the query's lexemes, each quoted for tsquery input (PostgreSQL's own parser ANDs them).
     any_word = sql.SQL(
-        "(SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery"
-        " FROM unnest(to_tsvector({config}, %s)))"
+        "(SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery AS words"
+        " FROM unnest(to_tsvector({config}, %s))) AS query_words"
     ).format(config=sql.Literal(schema.TEXT_SEARCH_CONFIG))
     query = sql.SQL(
         "SELECT rowid, ts_rank(search, words, {normalization}) AS score FROM {items}, {any_word} "

@@ -156,11 +156,12 @@ function renderImages(result) {
   const hits = result.hits || [];
   $("image-results").replaceChildren(...hits.map((hit) => {
     const figure = element("figure");
+    const label = (hit.metadata && hit.metadata.file) || hit.id;
     const image = element("img");
-    image.alt = hit.id;
-    image.loading = "lazy";
-    image.src = hit.thumbnail || collectionPath(`/images/${encodeURIComponent(hit.id)}/thumbnail`);
-    figure.append(image, element("figcaption", null, `${Number(hit.score).toFixed(3)} · ${hit.id}`));
+    image.alt = label;
+    image.title = hit.id;
+    if (hit.thumbnail) image.src = hit.thumbnail;
+    figure.append(image, element("figcaption", null, `${Number(hit.score).toFixed(3)} · ${label}`));
     return figure;
   }));
   $("image-status").textContent = `${hits.length} images`;
