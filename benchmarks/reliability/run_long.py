@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(name: str, target: str, environment: dict[str, str]) -> tuple[str, str, float, str]:
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *target.split()],
         cwd=ROOT, env={**os.environ, **environment}, capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - started
@@ -40,7 +40,7 @@ def main() -> None:
     checks = [
         (f"SIGKILL at random moments x{arguments.kills}", "tests/collection/test_crash_safety.py::test_sigkill_at_random_moments",
          {"DENSEKIT_CRASH_KILLS": str(arguments.kills)}),
-        ("failure injected at every save step", "tests/collection/test_crash_safety.py", {"DENSEKIT_CRASH_KILLS": "1"}),
+        ("failure injected at every save step", "tests/collection/test_crash_safety.py -k failure", {}),
         (f"state machine x{arguments.examples} sequences", "tests/collection/test_state_machine.py",
          {"DENSEKIT_STATEFUL_EXAMPLES": str(arguments.examples)}),
         ("readers in other processes during commits", "tests/collection/test_concurrent_readers.py", {}),
