@@ -194,3 +194,14 @@ def test_hnsw_beyond_threshold_is_recorded(tmp_path, hashing_encoder, monkeypatc
     assert reader.search(texts[42], k=1)[0].id == "t42"
     assert len(reader.search(texts[3], k=5, where={"missing": None})) == 5
     reader.close()
+
+
+def test_encoders_per_space_are_checked(collection, tmp_path, hashing_encoder):
+    collection.close()
+    reader = Collection.open(tmp_path / "pets", readonly=True, encoders={"text": hashing_encoder})
+    assert reader.encoder("text") is hashing_encoder
+    reader.close()
+    with pytest.raises(InvalidInputError, match="no space 'images'"):
+        Collection.open(tmp_path / "pets", readonly=True, encoders={"images": hashing_encoder})
+    with pytest.raises(ModelMismatchError):
+        Collection.open(tmp_path / "pets", readonly=True, encoders={"text": HashingEncoder(8)})

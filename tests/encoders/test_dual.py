@@ -94,7 +94,7 @@ def test_add_space_to_an_existing_collection(dpr_folder, tmp_path, hashing_encod
     reader = Collection.open(tmp_path / "c", readonly=True)
     try:
         assert len(reader.search("capital of Australia", k=5, space="dpr")) == 3
-        assert reader.info()["spaces"]["dpr"]["encoder"]["backend"] == "dpr"
+        assert reader.info()["spaces"]["dpr"]["backend"] == "dpr"
     finally:
         reader.close()
 

@@ -20,7 +20,6 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from densekit.encoders import onnx_export  # noqa: E402
-from densekit.encoders.batching import length_batches, padding_efficiency, token_lengths  # noqa: E402
 from densekit.encoders.onnx import OnnxEncoder, pool, read_pipeline  # noqa: E402
 from densekit.errors import InvalidInputError, MissingDependencyError, ModelMismatchError  # noqa: E402
 
@@ -217,14 +216,27 @@ def test_missing_onnxruntime_is_a_clear_error(tiny_model, monkeypatch):
         OnnxEncoder(str(tiny_model))
 
 
-def test_token_length_batching(tiny_fp32):
-    assert length_batches([3, 9, 4, 8], 2) == [[1, 3], [2, 0]]
-    assert padding_efficiency([3, 9, 4, 8], [[1, 3], [2, 0]]) == pytest.approx(24 / 26)
-    lengths = token_lengths(tiny_fp32.tokenizer, TEXTS, tiny_fp32.max_seq_length)
+def test_batches_are_sorted_by_token_length(tiny_fp32, monkeypatch):
+    lengths = tiny_fp32.tokenizer.lengths(TEXTS)
     assert max(lengths) == 48 and lengths[2] == 3  # truncated at max_seq_length; [CLS] hi [SEP]
     assert tiny_fp32.length("Hi") == 3
-    with pytest.raises(InvalidInputError, match="batch_size must be >= 1"):
-        length_batches([1], 0)
+    seen: list[list[str]] = []
+    original = tiny_fp32.encode_batch
+    monkeypatch.setattr(tiny_fp32, "encode_batch", lambda texts: seen.append(texts) or original(texts))
+    tiny_fp32.encode(TEXTS, batch_size=2)
+    flat = [len(tiny_fp32.tokenizer.batch([text])["input_ids"][0]) for batch in seen for text in batch]
+    assert flat == sorted(flat, reverse=True)
+
+
+def test_tokenizer_matches_transformers(tiny_fp32, tiny_model):
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(tiny_model))(
+        TEXTS, padding=True, truncation="longest_first", max_length=48, return_tensors="np")
+    ours = tiny_fp32.tokenizer.batch(TEXTS)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        np.testing.assert_array_equal(ours[name], reference[name])
+    assert tiny_fp32.token_spans("Hello, world") == [(0, 5), (5, 6), (7, 12)]
 
 
 def test_factory_and_collection_manifest_keep_backends_apart(tiny_model, tiny_int8, tiny_fp32, tiny_torch, tmp_path):

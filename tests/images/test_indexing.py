@@ -78,6 +78,11 @@ def test_reindex_skips_unchanged_without_decoding_and_replaces_changed(tmp_path,
             report = index_images(photos, [folder, photo_files["coffee"]])  # named twice: counted once
             assert (report.added, report.replaced, report.unchanged, report.problems) == (0, 0, 6, [])
 
+    thumbnail_path(path, old_thumbnail).write_bytes(b"")  # lost in a crash: redrawn, the item kept
+    with Collection.open(path) as photos:
+        assert index_images(photos, [photo_files["coffee"]]).unchanged == 1
+    assert thumbnail_path(path, old_thumbnail).stat().st_size > 1000
+
     Image.fromarray(np.asarray(Image.open(photo_files["coffee"]))[::-1]).save(photo_files["coffee"])  # flipped
     with Collection.open(path) as photos:
         report = index_images(photos, [folder])

@@ -94,16 +94,12 @@ def test_generated_ids_and_document_refusals(make_client):
         ({"upsert": True, "documents": [{"text": "no id"}]}, 422, "upsert needs an id"),
         ({"documents": [{"id": "x", "text": "a"}, {"text": "b"}]}, 422, "on every document or on none"),
         ({"documents": [{"id": "x", "text": " "}]}, 422, "empty string"),
-        ({"documents": [{"id": "x", "text": "a", "metadata": {"nested": {"deep": 1}}}]}, None, None),
     ]
     for payload, status, words in cases:
         response = client.post("/collections/pets/documents", json=payload)
-        if status is None:
-            assert response.status_code in (201, 422)
-            continue
         assert response.status_code == status, (payload, response.text)
         assert words in response.json()["error"]["message"], (payload, response.text)
-    assert client.get("/collections/pets").json()["count"] in (7, 8)
+    assert client.get("/collections/pets").json()["count"] == 7  # refused requests wrote nothing
 
 
 @pytest.mark.parametrize("name", ["...", ".hidden", "pets.old", "a" * 65, "-pets", "pets%00", "pe ts", "%2e%2e"])

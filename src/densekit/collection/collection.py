@@ -109,10 +109,12 @@ class Collection:
         readonly: bool = False,
         model: str | None = None,
         encoder: Encoder | None = None,
+        encoders: dict[str, Encoder] | None = None,
     ) -> "Collection":
         """Open an existing collection; ``readonly=True`` takes no lock (many readers, one writer).
 
-        ``model`` or ``encoder``, when given, must be the ones the collection was built with.
+        ``model`` or ``encoder`` (for the text space), and ``encoders`` (space name -> encoder, e.g.
+        shared, already loaded ones), when given, must be the ones the collection was built with.
         """
         folder = Path(path).expanduser()
         manifest = read_manifest(folder)
@@ -125,6 +127,10 @@ class Collection:
             collection = cls._load(folder, manifest, readonly, lock)
             if model is not None or encoder is not None:
                 collection._use_encoder(DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None, model, encoder)
+            for space, given in (encoders or {}).items():
+                if space not in collection.spaces:
+                    raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(collection.spaces)}")
+                collection._use_encoder(space, None, given)
         except BaseException:
             if lock is not None:
                 lock.release()

@@ -124,7 +124,8 @@ def _open_destination(reader, destination, name, created: bool):
             writer.close()
             raise
         return writer
-    first, *others = infos
+    # The default space first, as Collection.create makes it; the others are added after.
+    first, *others = sorted(infos, key=lambda space: (space != "text", space))
     writer = create_collection(destination, name=name, encoder=RecordedEncoder(infos[first]), space=first)
     try:
         for space in others:
@@ -143,7 +144,7 @@ def _copy(reader, writer, batch: int, progress, created: bool) -> CopyReport:
     done = int(state.get("copied", 0))
     total = reader.count()
     result = CopyReport(key, _location(writer), total, skipped=done, resumed=last >= 0, created=created,
-                        spaces=list(reader.spaces))  # fmt: skip
+                        spaces=sorted(reader.spaces))  # fmt: skip
     folder = not is_postgres(_location(writer))
     pending = 0
     report(progress, done, total)

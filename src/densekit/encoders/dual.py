@@ -62,8 +62,11 @@ class _DprTower:
         from transformers import AutoTokenizer, DPRContextEncoder, DPRQuestionEncoder
 
         model_class = DPRQuestionEncoder if side == "question" else DPRContextEncoder
+        from .sentence import _quiet_transformers
+
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.model = model_class.from_pretrained(str(folder)).eval()
+        with _quiet_transformers():
+            self.model = model_class.from_pretrained(str(folder)).eval()
         self.max_length = min(max_length, int(self.model.config.max_position_embeddings))
         self.dimension = int(self.model.config.projection_dim or self.model.config.hidden_size)
 
@@ -230,7 +233,8 @@ def _load_dpr(reference: str, max_length: int) -> DualEncoder:
 
 
 def _prompts(model: Any) -> tuple[str | None, str | None]:
-    prompts = getattr(model, "prompts", None) or {}
+    # Recent sentence-transformers give every model empty "query"/"document" prompts: empty means none.
+    prompts = {name: text for name, text in (getattr(model, "prompts", None) or {}).items() if text}
     query = prompts.get("query")
     passage = next((prompts[name] for name in _PASSAGE_PROMPT_NAMES if name in prompts), None)
     return query, passage

@@ -17,7 +17,7 @@ from ..collection.store import Item
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback, report
 from .loading import DEFAULT_MAX_PIXELS, SUFFIXES, ImageLoadError, decode_image, read_image_file
-from .thumbnails import DEFAULT_SIZE, write_thumbnail
+from .thumbnails import DEFAULT_SIZE, thumbnail_ok, write_thumbnail
 
 if TYPE_CHECKING:
     from ..collection import Collection
@@ -157,10 +157,15 @@ def _prepare(collection, encoder, path: Path, result: ImageIndexReport, thumbnai
         data = read_image_file(path)
         digest = hashlib.sha256(data).hexdigest()
         existing = collection.get(identifier)
-        if existing is not None and existing.kind == "image" and existing.hash == digest:
+        unchanged = existing is not None and existing.kind == "image" and existing.hash == digest
+        if unchanged and thumbnail_ok(collection.folder, existing.metadata.get("thumbnail")):
             result.unchanged += 1
             return None
         loaded = decode_image(path, data, max_pixels=max_pixels)
+        if unchanged:  # the item is fine; only its thumbnail was lost (deleted, or a crash): redraw it
+            write_thumbnail(collection.folder, loaded.sha256, loaded.image, thumbnail_size)
+            result.unchanged += 1
+            return None
     except ImageLoadError as error:
         result.problems.append((str(path), error.reason))
         return None

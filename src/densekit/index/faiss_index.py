@@ -22,7 +22,7 @@ from .exact import as_ids, check_new_ids, top_k
 #: Defaults picked with benchmarks/index_speed.py (1M clustered 384-d vectors).
 DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 100
-DEFAULT_EF_SEARCH = 64
+DEFAULT_EF_SEARCH = 96  # 1M run: recall@10 0.933 at 64, 0.979 at 96
 #: save() rebuilds an HNSW graph when more than this share of its positions are tombstones.
 DEFAULT_COMPACT_FRACTION = 0.25
 #: A filter allowing at most this many live vectors is scored exactly: cheaper than walking a graph

@@ -134,8 +134,8 @@ class Reader:
         if stride is None:
             stride = min(int(settings.get("stride", 128)), self.max_length // 4)
         self.stride = stride
-        if not 0 <= stride < self.max_length - 64:
-            raise InvalidInputError(f"stride must be between 0 and max_length - 64 ({self.max_length - 64}), got {stride}")
+        if not 0 <= stride <= self.max_length // 2:
+            raise InvalidInputError(f"stride must be between 0 and max_length / 2 ({self.max_length // 2}), got {stride}")
         self.max_answer_length = max_answer_length
         self.batch_size = batch_size
 

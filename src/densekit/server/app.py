@@ -19,7 +19,7 @@ from .collections import collections_router
 from .embeddings import embeddings_router
 from .health import health_router
 from .http_errors import install_error_handlers
-from .metrics import Metrics, install_metrics, metrics_router
+from .metrics import Metrics, MetricsMiddleware, metrics_router
 from .models_cache import ModelCache
 from .registry import CollectionRegistry
 from .security import ApiKeyMiddleware, BodyLimitMiddleware
@@ -82,7 +82,6 @@ def create_app(settings: ServerSettings, *, models: ModelCache | None = None) ->
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    install_metrics(app, app.state.metrics)
     for router in (health_router(), metrics_router(), embeddings_router(), collections_router(),
                    similarity_router(), *_optional_routers()):
         app.include_router(router)
@@ -93,7 +92,9 @@ def create_app(settings: ServerSettings, *, models: ModelCache | None = None) ->
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # Added last = outermost: the body limit and the key check run before anything else.
+    # Added last = outermost: the key check, then the body limit, run before anything else; the
+    # metrics middleware sees every answer, refusals included.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)

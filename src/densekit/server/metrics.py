@@ -10,9 +10,9 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from ..collection.manifest import read_manifest
@@ -88,21 +88,34 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    """Time every request; the route label is the matched template or "unmatched"."""
+class MetricsMiddleware:
+    """Times every HTTP request (plain ASGI: cheaper than a BaseHTTPMiddleware per request).
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable):
+    The route label is the matched template, read from the scope after the app ran, or "unmatched".
+    """
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def send_and_note(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_and_note)
         finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            metrics.observe(request.method, template, status, time.perf_counter() - started)
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], template, status, time.perf_counter() - started)
 
 
 def metrics_router() -> APIRouter:

@@ -150,7 +150,14 @@ class ModelCache:
         self._guard = threading.Lock()
         self._direct_locks: dict[str, threading.Lock] = {}
 
-    def get(self, reference: str, backend: str = "torch") -> SharedEncoder:
+    def get(self, reference: str, backend: str | None = None) -> SharedEncoder:
+        """The shared encoder for a model; ``backend`` None takes one already loaded for the reference
+        (a collection's, say), else "torch"."""
+        if backend is None:
+            loaded = next((encoder for (name, _), encoder in list(self._encoders.items()) if name == reference), None)
+            if loaded is not None:
+                return loaded
+            backend = "torch"
         key = (reference, backend)
         encoder = self._encoders.get(key)
         if encoder is not None:
@@ -178,10 +185,13 @@ class ModelCache:
 
     def loaded(self) -> dict[str, Any]:
         """Loaded models with their batching counters (for /metrics)."""
-        return {
-            reference: {"calls": encoder.batches.calls, "texts": encoder.batches.texts}
-            for (reference, _), encoder in list(self._encoders.items())
-        }
+        counters: dict[str, Any] = {}
+        for (reference, backend), encoder in list(self._encoders.items()):
+            label = reference if backend in ("torch", "hashing") else f"{reference} ({backend})"
+            entry = counters.setdefault(label, {"calls": 0, "texts": 0})
+            entry["calls"] += encoder.batches.calls
+            entry["texts"] += encoder.batches.texts
+        return counters
 
     def close(self) -> None:
         for encoder in list(self._encoders.values()):

@@ -182,9 +182,9 @@ def train_reader(
 
     if not examples:
         raise InvalidInputError("need at least one example to train a reader")
-    if stride < 0 or stride >= max_length - 64:
-        # The window must hold the question (up to ~64 tokens) and still move forward.
-        raise InvalidInputError(f"stride must be between 0 and max_length - 64 ({max_length - 64}), got {stride}")
+    if not 0 <= stride <= max_length // 2:
+        # Windows must move forward by more than they share, and still hold the question.
+        raise InvalidInputError(f"stride must be between 0 and max_length / 2 ({max_length // 2}), got {stride}")
     if not 0.0 <= negative_fraction <= 1.0:
         raise InvalidInputError(f"negative_fraction must be between 0 and 1, got {negative_fraction!r}")
     configure_torch_threads(threads)
@@ -236,8 +236,9 @@ def train_reader(
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     model.eval()
-    model.save_pretrained(str(target))
-    tokenizer.save_pretrained(str(target))
+    with _quiet_transformers():
+        model.save_pretrained(str(target))
+        tokenizer.save_pretrained(str(target))
     summary = TrainingReport(str(target), step, windows, round(seconds, 2), round(windows / max(seconds, 1e-9), 3),
                              round(sum(recent) / max(len(recent), 1), 4))
     (target / READER_FILE).write_text(json.dumps({

@@ -170,6 +170,7 @@ def train_retriever(
         >>> train_retriever(load_pairs("../shared/data/quoref", "train"), "all-MiniLM-L6-v2", "/tmp/retriever", max_steps=200)
     """
     from ..encoders.dual import CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, write_retriever_config
+    from ..encoders.sentence import _quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -237,8 +238,9 @@ def train_retriever(
     target.mkdir(parents=True, exist_ok=True)
     question_model.eval()
     context_model.eval()
-    question_model.save(str(target / QUESTION_FOLDER))
-    context_model.save(str(target / CONTEXT_FOLDER))
+    with _quiet_transformers():
+        question_model.save(str(target / QUESTION_FOLDER))
+        context_model.save(str(target / CONTEXT_FOLDER))
     summary = TrainingReport(str(target), step, examples, round(seconds, 2), round(examples / max(seconds, 1e-9), 3),
                              round(sum(recent) / max(len(recent), 1), 4))
     write_retriever_config(target, {

@@ -12,27 +12,19 @@ Differences a caller can notice:
 from __future__ import annotations
 
 import contextlib
-import uuid
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ...encoders.base import Encoder, check_texts
+from ...encoders.base import Encoder
 from ...errors import CollectionError, InvalidInputError
-from ...progress import ProgressCallback
-from ..persistence import check_metadata
 from ..space import VectorSpace
 from ..store import Item
 from . import rows, schema
 from .connection import Router, redact, split_url
+from .writes import Writes, check_index_kind
 
 DEFAULT_SPACE = "text"
-INDEX_KINDS = ("auto", "hnsw")
-
-
-def _check_index_kind(kind: str) -> None:
-    if kind not in INDEX_KINDS:
-        raise InvalidInputError(f"unknown index kind {kind!r} for the PostgreSQL store; valid: {', '.join(INDEX_KINDS)}")
 
 
 def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
@@ -45,7 +37,7 @@ def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
     return connection_url, schema.check_name(chosen)
 
 
-class PostgresCollection:
+class PostgresCollection(Writes):
     """Items with text, JSONB metadata and one pgvector column per space, in one PostgreSQL database.
 
     Example:
@@ -92,7 +84,7 @@ class PostgresCollection:
             read_replicas: URLs of streaming replicas that serve searches.
         """
         connection_url, name = _resolve_name(url, name)
-        _check_index_kind(index)
+        check_index_kind(index)
         schema.check_name(space, "space")
         router = Router(connection_url, read_replicas, readonly=False, create=True)
         try:
@@ -275,123 +267,6 @@ class PostgresCollection:
         self.spaces[space].check_encoder(encoder.info().as_dict())
         self._encoders[space] = encoder
 
-    def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
-        """Add another vector space; existing items of its kind are encoded into it, in the same transaction."""
-        _check_index_kind(index)
-        schema.check_name(name, "space")
-        info = encoder.info().as_dict()
-        with self._write() as connection:
-            manifest = schema.read_manifest(connection, self.name, self.location, lock="update")
-            if name in manifest["spaces"]:
-                raise InvalidInputError(f"space {name!r} already exists")
-            entry = {"encoder": info, "index": schema.add_vector_column(connection, self.name, name, info["dimension"])}
-            manifest["spaces"][name] = entry
-            schema.write_manifest(connection, self.name, manifest)
-            self.spaces[name] = VectorSpace(name, info, "hnsw", index=None, index_params=entry["index"])
-            self._encoders[name] = encoder
-            try:
-                for items, _ in rows.export(connection, self.name, {}, kind=self.spaces[name].kind):
-                    vectors = self._encode_members(name, items, None, None)
-                    self._set_vectors(connection, name, [item.rowid for item in items], vectors)
-            except BaseException:
-                del self.spaces[name], self._encoders[name]
-                raise
-            self._manifest = manifest
-
-    def _set_vectors(self, connection, space: str, rowids: list[int], vectors: np.ndarray) -> None:
-        from psycopg import sql
-
-        query = sql.SQL("UPDATE {} SET {} = %b WHERE rowid = %s").format(
-            schema.identifiers(self.name)["items"], sql.Identifier(schema.vector_column(space))
-        )
-        with connection.cursor() as cursor:
-            cursor.executemany(query, list(zip(vectors, rowids)))
-
-    # --- writes ------------------------------------------------------------------------------
-    def add(self, texts, ids=None, metadata=None, *, batch_size=None, progress=None) -> list[str]:
-        """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress)
-        return [item.id for item in items]
-
-    def upsert(self, texts, ids, metadata=None, *, batch_size=None, progress=None) -> list[str]:
-        """Add texts, replacing any items that have the same ids."""
-        if ids is None:
-            raise InvalidInputError("upsert needs ids")
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
-        return [item.id for item in items]
-
-    def add_items(
-        self,
-        items: list[Item],
-        *,
-        vectors: dict[str, np.ndarray] | None = None,
-        batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
-        replace: bool = False,
-    ) -> None:
-        """Store prepared items in one transaction; vectors are encoded unless given per space."""
-        import psycopg
-
-        self._require_writer()
-        if not items:
-            return
-        self.refresh()
-        # Encode before the transaction: the slow, failure-prone step holds no locks.
-        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
-        with self._write() as connection:
-            # Shared lock on the manifest: add_space (exclusive) cannot slip a new space in meanwhile.
-            manifest = schema.read_manifest(connection, self.name, self.location, lock="share")
-            if set(manifest["spaces"]) != set(self.spaces):
-                self._load_spaces(manifest)
-                encoded = self.encode_items(items, vectors=encoded, batch_size=batch_size)
-            if not replace:
-                taken = rows.existing_ids(connection, self.name, [item.id for item in items])
-                if taken:
-                    raise _duplicates(taken)
-            kinds = {space: entry.kind for space, entry in self.spaces.items()}
-            try:
-                rows.write_items(connection, self.name, items, encoded, kinds, replace=replace)
-            except psycopg.errors.UniqueViolation as error:  # a concurrent writer added the same id first
-                raise _duplicates([str(error.diag.message_detail or error)]) from error
-
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete items by id, and every chunk of a document by the document's id. Returns items removed."""
-        from psycopg import sql
-
-        if isinstance(ids, str):
-            ids = [ids]
-        ids = list(ids)
-        with self._write() as connection:
-            query = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) OR parent = ANY(%s)").format(
-                schema.identifiers(self.name)["items"]
-            )
-            return connection.execute(query, (ids, ids)).rowcount
-
-    def encode_items(self, items, *, vectors=None, batch_size=None, progress=None) -> dict[str, np.ndarray]:
-        """Vectors for items in every space (given ones are checked and kept), without storing anything."""
-        encoded = {}
-        for name, space in self.spaces.items():
-            members = [item for item in items if item.kind == space.kind]
-            if vectors is not None and name in vectors:
-                given = np.asarray(vectors[name], dtype=np.float32)
-                space.check_query(given)
-                if given.shape[0] != len(members):
-                    raise InvalidInputError(f"{given.shape[0]} vectors given for space {name!r}, expected {len(members)}")
-                if not np.isfinite(given).all():
-                    raise InvalidInputError(f"vectors given for space {name!r} contain NaN or infinity")
-                encoded[name] = given
-            elif members:
-                encoded[name] = self._encode_members(name, members, batch_size, progress)
-        return encoded
-
-    def _encode_members(self, name: str, members: list[Item], batch_size, progress) -> np.ndarray:
-        encoder = self.encoder(name)
-        if self.spaces[name].kind == "text":
-            return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
-        return encoder.encode_items(members, batch_size=batch_size, progress=progress)
-
     def export(self, *, after: int = -1, batch: int = 500) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
         """Items past rowid ``after`` in row order, with their stored vectors per space (for copies)."""
         kinds = {space: entry.kind for space, entry in self.spaces.items()}
@@ -420,25 +295,3 @@ class PostgresCollection:
 
         return search_vector(self, np.atleast_2d(np.asarray(vector, dtype=np.float32)), k, space=space, where=where)
 
-
-def _duplicates(ids: list[str]) -> InvalidInputError:
-    shown = ", ".join(repr(id_) for id_ in ids[:5])
-    return InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
-
-
-def make_items(texts, ids, metadata) -> list[Item]:
-    """Validated Items from parallel lists, exactly as the embedded store checks them."""
-    texts = check_texts(texts)
-    if ids is None:
-        ids = [uuid.uuid4().hex for _ in texts]
-    ids = list(ids)
-    if len(ids) != len(texts):
-        raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
-    for position, id_ in enumerate(ids):
-        if not isinstance(id_, str) or not id_:
-            raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
-    if len(set(ids)) != len(ids):
-        duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
-        raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
-    metadata = check_metadata(metadata, len(texts))
-    return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, metadata)]

@@ -80,6 +80,8 @@ def connect(url: str, *, readonly: bool = False, create_extension: bool = False,
             connection.execute("SET default_transaction_read_only = on")
         if vector_type:
             register_vector(connection)
+            # pgvector >= 0.8: a filtered HNSW scan keeps going until LIMIT rows pass the filter.
+            connection.execute("SET hnsw.iterative_scan = strict_order")
     except psycopg.ProgrammingError as error:
         connection.close()
         raise CollectionError(

@@ -131,7 +131,7 @@ class LocalServer:
         replica._prepare_folder()
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", DATABASE_USER,
-            "-D", str(replica.data), "-R", "-X", "stream", "--no-sync",
+            "-D", str(replica.data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
         )  # fmt: skip
         replica._launch()
         return replica
@@ -141,7 +141,9 @@ class LocalServer:
         import psycopg
 
         with psycopg.connect(primary.url(), autocommit=True) as connection:
-            target = connection.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            # The insert position, not the flushed one: with synchronous_commit off a commit may
+            # return before its WAL is written, and it must count as written "so far".
+            target = connection.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.url(), autocommit=True) as connection:
             while True:

@@ -13,7 +13,7 @@ COLUMNS = ("rowid", "id", "kind", "text", "metadata", "parent", "start", "end", 
 _WRITTEN = ("id", "kind", "text", "metadata", "parent", "start", "end", "hash")
 
 
-def _select_columns():
+def select_columns():
     from psycopg import sql
 
     return sql.SQL(", ").join(sql.Identifier(column) for column in COLUMNS)
@@ -78,14 +78,14 @@ def by_rowids(connection, name: str, rowids: list[int]) -> dict[int, Item]:
 
     if not rowids:
         return {}
-    query = sql.SQL("SELECT {} FROM {} WHERE rowid = ANY(%s)").format(_select_columns(), identifiers(name)["items"])
+    query = sql.SQL("SELECT {} FROM {} WHERE rowid = ANY(%s)").format(select_columns(), identifiers(name)["items"])
     return {item.rowid: item for item in map(item_from_row, connection.execute(query, (rowids,)))}
 
 
 def by_id(connection, name: str, id_: str) -> Item | None:
     from psycopg import sql
 
-    query = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(_select_columns(), identifiers(name)["items"])
+    query = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(select_columns(), identifiers(name)["items"])
     row = connection.execute(query, (id_,)).fetchone()
     return item_from_row(row) if row else None
 
@@ -98,7 +98,7 @@ def export(
     from psycopg import sql
 
     vector_columns = [sql.Identifier(vector_column(space)) for space in spaces]
-    selected = sql.SQL(", ").join([_select_columns(), *vector_columns])
+    selected = sql.SQL(", ").join([select_columns(), *vector_columns])
     condition = sql.SQL("") if kind is None else sql.SQL(" AND kind = %(kind)s")
     query = sql.SQL("SELECT {} FROM {} WHERE rowid > %(after)s{} ORDER BY rowid LIMIT %(batch)s").format(
         selected, identifiers(name)["items"], condition

@@ -7,6 +7,7 @@ is re-run as an exact scan, so k hits come back whenever k matching rows exist.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from .filters import where_to_sql
 if TYPE_CHECKING:
     from .collection import PostgresCollection
 
-#: Highest hnsw.ef_search pgvector accepts.
+#: pgvector's default and highest hnsw.ef_search.
+_DEFAULT_EF_SEARCH = 40
 _MAX_EF_SEARCH = 1000
 _NORMALIZATION = 1  # ts_rank divides by 1 + log(document length), like BM25's length damping
 
@@ -49,21 +51,22 @@ def search(
     depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
     vector = _query_vector(collection, query, space) if mode != "sparse" else None
 
+    items: dict = {}
     with collection._read(search=True) as connection:
         if mode == "dense":
-            ranked = _dense(connection, collection.name, vector, space, depth, condition)
+            ranked = _dense(connection, collection.name, vector, space, depth, condition, items)
         elif mode == "sparse":
-            ranked = _sparse(connection, collection.name, query, depth, condition)
+            ranked = _sparse(connection, collection.name, query, depth, condition, items)
         else:
             from ...fusion import reciprocal_rank_fusion, weighted_fusion
 
-            dense = _dense(connection, collection.name, vector, space, depth, condition)
-            sparse = _sparse(connection, collection.name, query, depth, condition)
+            dense = _dense(connection, collection.name, vector, space, depth, condition, items)
+            sparse = _sparse(connection, collection.name, query, depth, condition, items)
             if alpha is None:
                 ranked = reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in sparse]], k=rrf_k)
             else:
                 ranked = weighted_fusion([dense, sparse], alpha)
-        hits = _hits(connection, collection.name, ranked)
+    hits = _hits(items, ranked)
     if rerank is not None and hits:
         hits = _rerank(query, hits, rerank)
     return hits[:k]
@@ -75,9 +78,10 @@ def search_vector(collection: "PostgresCollection", vectors: np.ndarray, k: int,
     target = _space(collection, space)
     target.check_query(vectors)
     condition = where_to_sql(where)
+    items: dict = {}
     with collection._read(search=True) as connection:
-        ranked = _dense(connection, collection.name, vectors[0], space, k, condition)
-        return _hits(connection, collection.name, ranked)
+        ranked = _dense(connection, collection.name, vectors[0], space, k, condition, items)
+    return _hits(items, ranked)
 
 
 def _space(collection, name: str):
@@ -96,31 +100,44 @@ def _query_vector(collection, query: str, space: str) -> np.ndarray:
     return vector[0]
 
 
-def _dense(connection, name: str, vector: np.ndarray, space: str, depth: int, condition) -> list[tuple[int, float]]:
-    """(rowid, inner product) best first. ``<#>`` is the negative inner product, as the index orders it."""
+def _dense(connection, name, vector: np.ndarray, space: str, depth: int, condition, items) -> list[tuple[int, float]]:
+    """(rowid, inner product) best first, filling ``items`` (rowid -> Item) in the same round trip.
+    ``<#>`` is the negative inner product, the order the HNSW index serves."""
     from psycopg import sql
 
     column = sql.Identifier(schema.vector_column(space))
     clause, parameters = condition
     query = sql.SQL(
-        "SELECT rowid, -({column} <#> %b) FROM {items} WHERE {column} IS NOT NULL AND ({clause}) "
+        "SELECT {columns}, -({column} <#> %b) FROM {items} WHERE {column} IS NOT NULL AND ({clause}) "
         "ORDER BY {column} <#> %b LIMIT %s"
-    ).format(column=column, items=schema.identifiers(name)["items"], clause=sql.SQL(clause))
+    ).format(columns=rows.select_columns(), column=column, items=schema.identifiers(name)["items"], clause=sql.SQL(clause))
     arguments = [vector, *parameters, vector, depth]
-    with connection.transaction():
-        connection.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(_MAX_EF_SEARCH, max(40, depth)))))
+    # hnsw.iterative_scan is set per session (connection.connect); ef_search only when the default 40 is short.
+    with connection.transaction() if depth > _DEFAULT_EF_SEARCH else contextlib.nullcontext():
+        if depth > _DEFAULT_EF_SEARCH:
+            connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(_MAX_EF_SEARCH, depth))))
         found = connection.execute(query, arguments).fetchall()
-        if len(found) < depth:
-            # The index scan may stop early (tuple budget); an exact scan finds every match.
+    if len(found) < depth:
+        # The index scan may stop early (its tuple budget); an exact scan finds every match.
+        with connection.transaction():
             connection.execute("SET LOCAL enable_indexscan = off")
             found = connection.execute(query, arguments).fetchall()
             connection.execute("SET LOCAL enable_indexscan = on")  # inside a caller's transaction it would linger
-    return [(int(rowid), float(score)) for rowid, score in found]
+    return _collect(found, items)
 
 
-def _sparse(connection, name: str, text: str, depth: int, condition) -> list[tuple[int, float]]:
-    """(rowid, ts_rank) best first; an item matches when it shares any (stemmed, non-stop) word."""
+def _collect(found, items) -> list[tuple[int, float]]:
+    ranked = []
+    for row in found:
+        item = rows.item_from_row(row)
+        items[item.rowid] = item
+        ranked.append((item.rowid, float(row[-1])))
+    return ranked
+
+
+def _sparse(connection, name: str, text: str, depth: int, condition, items) -> list[tuple[int, float]]:
+    """(rowid, ts_rank) best first, filling ``items``; an item matches when it shares any (stemmed,
+    non-stop) word."""
     from psycopg import sql
 
     clause, parameters = condition
@@ -130,24 +147,21 @@ def _sparse(connection, name: str, text: str, depth: int, condition) -> list[tup
         " FROM unnest(to_tsvector({config}, %s))) AS query_words"
     ).format(config=sql.Literal(schema.TEXT_SEARCH_CONFIG))
     query = sql.SQL(
-        "SELECT rowid, ts_rank(search, words, {normalization}) AS score FROM {items}, {any_word} "
+        "SELECT {columns}, ts_rank(search, words, {normalization}) AS score FROM {items}, {any_word} "
         "WHERE search @@ words AND ({clause}) ORDER BY score DESC, rowid LIMIT %s"
     ).format(
+        columns=rows.select_columns(),
         normalization=sql.Literal(_NORMALIZATION),
         items=schema.identifiers(name)["items"],
         any_word=any_word,
         clause=sql.SQL(clause),
     )
-    found = connection.execute(query, [text, *parameters, depth]).fetchall()
-    return [(int(rowid), float(score)) for rowid, score in found]
+    return _collect(connection.execute(query, [text, *parameters, depth]).fetchall(), items)
 
 
-def _hits(connection, name: str, ranked: list[tuple[int, float]]) -> list[Hit]:
-    items = rows.by_rowids(connection, name, [rowid for rowid, _ in ranked])
+def _hits(items, ranked: list[tuple[int, float]]) -> list[Hit]:
     hits = []
     for rowid, score in ranked:
-        item = items.get(rowid)
-        if item is None:  # deleted by a writer between the ranking and this lookup
-            continue
+        item = items[rowid]
         hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
     return hits

@@ -1,0 +1,31 @@
+"""``where`` -> JSONB SQL: parameterised, and the embedded store's checks and messages (no server needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from densekit.collection.postgres.filters import where_to_sql
+from densekit.errors import InvalidInputError
+
+
+def test_sql_is_parameterised():
+    condition, parameters = where_to_sql({"lang": "en", "year": {"$gte": 2000, "$in": [2001, 2002]}})
+    assert "en" not in condition and "2000" not in condition and "2001" not in condition
+    assert parameters == ['{"lang": "en"}', "year", "number", "year", "2000", "year", "year", ["2001", "2002"]]
+    assert where_to_sql(None) == ("TRUE", [])
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ({"a'; DROP TABLE items; --": 1}, "not allowed in a filter"),
+        ({"a": {"$regex": "x"}}, r"unknown filter operator '\$regex'"),
+        ({"a": {"$in": []}}, "needs a non-empty list"),
+        ({"a": [1, 2]}, "expected a string, number, boolean or null"),
+        ({"a": {}}, "empty dict"),
+        ("a=1", "where must be a dict"),
+    ],
+)
+def test_bad_filters(where, message):
+    with pytest.raises(InvalidInputError, match=message):
+        where_to_sql(where)
