@@ -266,3 +266,17 @@ def test_packaged_minilm_fp32_and_int8(minilm_path, minilm_encoder, onnx_home):
     int8 = OnnxEncoder(str(minilm_path), quantize="int8").encode(texts)
     assert np.sum(fp32 * reference, axis=1).min() >= 0.9999
     assert np.sum(int8 * fp32, axis=1).mean() >= 0.95
+
+
+def test_folder_without_tokenizer_json_falls_back_to_transformers(tiny_model, tiny_fp32, tmp_path):
+    from densekit.encoders.onnx import ModelTokenizer
+
+    folder = shutil.copytree(tiny_model, tmp_path / "no-json")
+    (folder / "tokenizer.json").unlink()
+    fallback = ModelTokenizer(folder, 48)
+    assert fallback.auto is not None
+    ours = tiny_fp32.tokenizer.batch(TEXTS)
+    for name, values in fallback.batch(TEXTS).items():
+        np.testing.assert_array_equal(values, ours[name])
+    assert fallback.lengths(TEXTS) == tiny_fp32.tokenizer.lengths(TEXTS)
+    assert fallback.spans("Hello, world") == tiny_fp32.token_spans("Hello, world")

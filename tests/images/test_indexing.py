@@ -145,6 +145,11 @@ def test_images_and_texts_coexist_in_one_collection(tmp_path, clip_encoder, hash
     assert [hit.id for hit in reader.search("fuel", k=5, where={"topic": "space"})] == ["rocket-note"]
     reader.close()
 
+    reader = Collection.open(path, readonly=True, encoders={"images": clip_encoder})  # an already loaded encoder
+    assert reader.encoder("images") is clip_encoder
+    assert reader.search("a cup of coffee", k=1, space="images")[0].metadata["file"] == "coffee.png"
+    reader.close()
+
     with Collection.open(path) as writer:  # deleting an image removes it from the image space
         writer.delete([str(photo_files["rocket"].resolve())])
     assert check_collection(path) == []

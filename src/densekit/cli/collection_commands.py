@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .output import console, print_json, progress_bar
+from .store_options import exists, location, open_target, replica_option, store_option
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def index(
-    collection: Path = typer.Argument(..., help="Collection folder (created if missing)."),
+    collection: str = typer.Argument(..., help="Collection folder (created if missing), or its name with --store."),
     paths: List[Path] = typer.Argument(..., help=".txt, .md, .jsonl files and folders (recursive)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection (default all-mpnet-base-v2); must match an existing one."),
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
@@ -28,16 +29,17 @@ def index(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Index files into a collection; unchanged files are skipped, changed ones replaced."""
     from ..collection import Collection
-    from ..collection.manifest import manifest_path
     from ..ingest import ingest
 
-    if manifest_path(collection).exists():
-        target = Collection.open(collection, model=model)
+    if exists(collection, store):
+        target = open_target(collection, store, readonly=False, model=model)
     else:
-        target = Collection.create(collection, model=model, index=index_kind)
+        where, name = location(collection, store)
+        target = Collection.create(where, model=model, index=index_kind, name=name)
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress)
@@ -59,7 +61,7 @@ def index(
 
 
 def search(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     mode: str = typer.Option("dense", "--mode", help="dense, sparse or hybrid."),
@@ -68,12 +70,13 @@ def search(
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+    read_replica: Optional[List[str]] = replica_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
-    from ..collection import Collection
     from ..collection.filters import parse_where_options
 
-    target = Collection.open(collection, readonly=True, model=model)
+    target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica)
     try:
         hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
     finally:
@@ -92,13 +95,12 @@ def search(
 
 
 def info(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """What a collection holds: items, spaces (model, dimension, index), sparse index, size."""
-    from ..collection import Collection
-
-    target = Collection.open(collection, readonly=True)
+    target = open_target(collection, store, readonly=True)
     try:
         details = target.info()
     finally:
@@ -117,14 +119,13 @@ def info(
 
 
 def delete(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     ids: List[str] = typer.Argument(..., help="Item ids, or document ids (all their chunks)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Delete items (or whole documents) from a collection."""
-    from ..collection import Collection
-
-    with Collection.open(collection) as target:
+    with open_target(collection, store, readonly=False) as target:
         removed = target.delete(ids)
         target.commit()
         remaining = target.count()
@@ -135,7 +136,7 @@ def delete(
 
 
 def check(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""

@@ -60,7 +60,7 @@ def _warn(problems: list[str], what: str) -> None:
 def retrieval(
     corpus: Path = typer.Option(..., "--corpus", help='JSON lines, one {"id", "text"} passage per line.'),
     queries: Path = typer.Option(
-        ..., "--queries", help='JSON lines: {"question", "relevant": [ids]} or {"question", "answers", "passage_id"}.'
+        ..., "--queries", help='JSON lines: {"question", "relevant": list of ids} or {"question", "answers", "passage_id"}.'
     ),
     mode: str = typer.Option("dense,sparse,hybrid", "--mode", help="Comma list of search modes: dense, sparse, hybrid."),
     model: Optional[str] = typer.Option(

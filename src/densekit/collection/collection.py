@@ -23,6 +23,20 @@ from .space import VectorSpace
 from .store import ContentStore, Item
 
 CONTENT_NAME = "content.sqlite"
+
+
+def _is_postgres(location: Any) -> bool:
+    from .postgres.connection import is_postgres_url  # light: psycopg loads only when connecting
+
+    return is_postgres_url(location)
+
+
+def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] | None) -> None:
+    if read_replicas:
+        raise InvalidInputError(f"read replicas are for PostgreSQL collections; {str(location)!r} is a folder (embedded store)")
+    if name is not None:
+        raise InvalidInputError(f"name={name!r} is for PostgreSQL collections; a folder collection is named by its path")
+
 DEFAULT_SPACE = "text"
 
 
@@ -65,17 +79,28 @@ class Collection:
         index: str = "auto",
         space: str = DEFAULT_SPACE,
         exist_ok: bool = False,
+        name: str | None = None,
+        read_replicas: Sequence[str] | None = None,
     ) -> "Collection":
-        """Create a collection folder with one text space (opened for writing).
+        """Create a collection with one text space (opened for writing).
 
         Args:
-            path: the collection folder (created).
+            path: the collection folder (created), or a ``postgresql://`` URL for the PostgreSQL store
+                (``name`` and ``read_replicas`` apply there).
             model: model reference for the space (default: densekit's default text model).
             encoder: an already built encoder to use instead of ``model``.
             backend: encoder backend for ``model``.
             index: "auto" (exact, then HNSW past the threshold), "exact", "flat" or "hnsw".
             exist_ok: open an existing collection instead of failing.
         """
+        if _is_postgres(path):
+            from .postgres import PostgresCollection
+
+            return PostgresCollection.create(
+                str(path), model, name=name, encoder=encoder, backend=backend, index=index, space=space,
+                exist_ok=exist_ok, read_replicas=read_replicas,
+            )
+        _folder_only(path, name, read_replicas)
         folder = Path(path).expanduser()
         if manifest_path(folder).exists():
             if not exist_ok:
@@ -110,12 +135,22 @@ class Collection:
         model: str | None = None,
         encoder: Encoder | None = None,
         encoders: dict[str, Encoder] | None = None,
+        name: str | None = None,
+        read_replicas: Sequence[str] | None = None,
     ) -> "Collection":
         """Open an existing collection; ``readonly=True`` takes no lock (many readers, one writer).
 
         ``model`` or ``encoder`` (for the text space), and ``encoders`` (space name -> encoder, e.g.
         shared, already loaded ones), when given, must be the ones the collection was built with.
+        A ``postgresql://`` URL opens the PostgreSQL store (with ``name`` and ``read_replicas``).
         """
+        if _is_postgres(path):
+            from .postgres import PostgresCollection
+
+            return PostgresCollection.open(
+                str(path), name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas
+            )
+        _folder_only(path, name, read_replicas)
         folder = Path(path).expanduser()
         manifest = read_manifest(folder)
         lock = None

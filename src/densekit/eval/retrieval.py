@@ -117,8 +117,11 @@ def build_collection(
         raise InvalidInputError(f"step must be a positive integer, got {step!r}")
     started = time.perf_counter()
     total = len(documents)
-    missing = [document for document in documents if collection.get(document.id) is None]
-    truncated, maximum = _count_truncated(collection.encoder(), missing)
+    # One lookup for all ids (not one get() per passage): reusing a big collection stays instant.
+    present = collection.store.rowids_for_ids([document.id for document in documents], collection.view)
+    missing = [document for document in documents if document.id not in present]
+    # Only passages encoded now are counted, so reusing an index never loads the model for this.
+    truncated, maximum = _count_truncated(collection.encoder(), missing) if missing else (0, None)
     done = total - len(missing)
     report(progress, done, total)
     for start in range(0, len(missing), step):

@@ -268,7 +268,7 @@ def test_filtered_search_at_one_percent_selectivity_returns_k(pg_url, pg_name, h
                     f'SELECT rowid FROM "{pg_name}_items" WHERE metadata @> %s::jsonb '
                     f"ORDER BY vec_text <#> %b LIMIT 10", ['{"tag": "rare"}', vector]).fetchall()  # fmt: skip
             assert "hnsw" in plan and len(found) == 10  # the index scan alone, no fallback, found all 10
-            assert len(plain) < 10  # what a scan without iteration gives: the filter ate its 40 candidates
+            assert len(plain) < 10  # what a scan without iteration gives: the filter ate its ef_search (96) candidates
             assert len(pg_search._dense(connection, pg_name, vector, "text", 10, condition, {})) == 10
         hits = collection.search("river forest", k=10, where={"tag": "rare"})
         assert len(hits) == 10 and all(hit.metadata["tag"] == "rare" for hit in hits)

@@ -99,13 +99,18 @@ class PostgresCollection(Writes):
                 encoder = load_encoder(model, backend=backend)
             manifest = schema.new_manifest(name)
             info = encoder.info().as_dict()
-            with router.primary.transaction():
-                schema.create_tables(router.primary, name)
-                manifest["spaces"][space] = {
-                    "encoder": info,
-                    "index": schema.add_vector_column(router.primary, name, space, info["dimension"]),
-                }
-                schema.write_manifest(router.primary, name, manifest, insert=True)
+            import psycopg  # present: the router connected with it
+
+            try:
+                with router.primary.transaction():
+                    schema.create_tables(router.primary, name)
+                    manifest["spaces"][space] = {
+                        "encoder": info,
+                        "index": schema.add_vector_column(router.primary, name, space, info["dimension"]),
+                    }
+                    schema.write_manifest(router.primary, name, manifest, insert=True)
+            except psycopg.errors.DuplicateTable as error:  # another process created it meanwhile
+                raise CollectionError(f"a collection {name!r} already exists in {redact(connection_url)!r}; open it instead") from error
             collection = cls(router, name, manifest, readonly=False)
             collection._encoders[space] = encoder
         except BaseException:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...errors import CollectionError, InvalidInputError, MissingDependencyError
+from .schema import EF_SEARCH
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -82,6 +83,7 @@ def connect(url: str, *, readonly: bool = False, create_extension: bool = False,
             register_vector(connection)
             # pgvector >= 0.8: a filtered HNSW scan keeps going until LIMIT rows pass the filter.
             connection.execute("SET hnsw.iterative_scan = strict_order")
+            connection.execute(f"SET hnsw.ef_search = {int(EF_SEARCH)}")
     except psycopg.ProgrammingError as error:
         connection.close()
         raise CollectionError(

@@ -20,8 +20,8 @@ from .filters import where_to_sql
 if TYPE_CHECKING:
     from .collection import PostgresCollection
 
-#: pgvector's default and highest hnsw.ef_search.
-_DEFAULT_EF_SEARCH = 40
+#: The session's hnsw.ef_search (set on connecting) and the highest pgvector accepts.
+_DEFAULT_EF_SEARCH = schema.EF_SEARCH
 _MAX_EF_SEARCH = 1000
 _NORMALIZATION = 1  # ts_rank divides by 1 + log(document length), like BM25's length damping
 
@@ -112,7 +112,7 @@ def _dense(connection, name, vector: np.ndarray, space: str, depth: int, conditi
         "ORDER BY {column} <#> %b LIMIT %s"
     ).format(columns=rows.select_columns(), column=column, items=schema.identifiers(name)["items"], clause=sql.SQL(clause))
     arguments = [vector, *parameters, vector, depth]
-    # hnsw.iterative_scan is set per session (connection.connect); ef_search only when the default 40 is short.
+    # hnsw.iterative_scan and ef_search are set per session (connection.connect); ef_search again when short.
     with connection.transaction() if depth > _DEFAULT_EF_SEARCH else contextlib.nullcontext():
         if depth > _DEFAULT_EF_SEARCH:
             connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(_MAX_EF_SEARCH, depth))))
