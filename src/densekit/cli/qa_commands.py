@@ -115,7 +115,7 @@ def _summary(report: Any, json_output: bool, what: str) -> None:
 @train_app.command("retriever")
 def train_retriever_command(
     pairs: Path = typer.Option(..., "--pairs", help="(question, positive) pairs .jsonl, or a Quoref-layout folder."),
-    base: str = typer.Option("all-MiniLM-L6-v2", "--base", help="Sentence-transformers model both towers start from."),
+    base: str = typer.Option("all-MiniLM-L6-v2", "--base", help="Sentence-transformers model both towers start from, or a saved retriever to continue."),
     out: Path = typer.Option(..., "--out", help="Folder for the trained retriever."),
     split: str = typer.Option("all", "--split", help="Quoref folders: train, test or all (split by passage)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per step (in-batch negatives)."),
@@ -123,8 +123,9 @@ def train_retriever_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this long."),
     learning_rate: float = typer.Option(2e-5, "--learning-rate", "--lr"),
-    hard_negatives: str = typer.Option("none", "--hard-negatives", help="none or bm25."),
+    hard_negatives: str = typer.Option("none", "--hard-negatives", help="none, bm25, question (the question text as a negative) or bm25+question."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N pairs."),
+    seed: int = typer.Option(13, "--seed", help="Shuffling and initialisation seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -135,7 +136,7 @@ def train_retriever_command(
     with training_bar("training retriever", quiet or json_output) as (progress, log):
         report = train_retriever(loaded, base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                                  max_minutes=max_minutes, learning_rate=learning_rate, hard_negatives=hard_negatives,
-                                 progress=progress, log=log)
+                                 seed=seed, progress=progress, log=log)
     _summary(report, json_output, "retriever")
 
 
@@ -153,6 +154,7 @@ def train_reader_command(
     max_length: int = typer.Option(384, "--max-length", help="Tokens per window (question + passage)."),
     stride: int = typer.Option(128, "--stride", help="Tokens shared by neighbouring windows."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N examples."),
+    seed: int = typer.Option(13, "--seed", help="Shuffling seed (change it when continuing from a saved reader)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -165,7 +167,7 @@ def train_reader_command(
     with training_bar("training reader", quiet or json_output) as (progress, log):
         report = train_reader(loaded[:limit], base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                               max_minutes=max_minutes, learning_rate=learning_rate, max_length=max_length, stride=stride,
-                              progress=progress, log=log)
+                              seed=seed, progress=progress, log=log)
     report.skipped = skipped
     _summary(report, json_output, "reader")
 

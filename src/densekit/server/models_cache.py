@@ -129,6 +129,31 @@ class SharedEncoder(Encoder):
             return sum(counter(text) for text in texts)
 
 
+class LockedEncoder:
+    """Any encoder (DPR, CLIP, ...) whose encoding methods run one call at a time under a lock.
+
+    Used for spaces whose encoders have more than the text-batching entry point (query towers,
+    image batches), so threads sharing one loaded model never run it concurrently.
+    """
+
+    _LOCKED = ("encode", "encode_batch", "encode_queries", "encode_items", "encode_images", "encode_texts")
+
+    def __init__(self, inner: Any, lock: threading.Lock):
+        self._inner = inner
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name not in self._LOCKED or not callable(value):
+            return value
+
+        def locked(*arguments: Any, **options: Any) -> Any:
+            with self._lock:
+                return value(*arguments, **options)
+
+        return locked
+
+
 class ModelCache:
     """Encoders by (model reference, backend), each loaded once and wrapped in a SharedEncoder.
 
@@ -149,6 +174,7 @@ class ModelCache:
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         self._direct_locks: dict[str, threading.Lock] = {}
+        self._locked: dict[tuple[str, str], LockedEncoder] = {}
 
     def get(self, reference: str, backend: str | None = None) -> SharedEncoder:
         """The shared encoder for a model; ``backend`` None takes one already loaded for the reference
@@ -173,6 +199,18 @@ class ModelCache:
                 batches = BatchQueue(inner.encode_batch, max(self._max_batch, inner.default_batch_size), model_lock)
                 encoder = SharedEncoder(inner, batches, model_lock)
                 self._encoders[key] = encoder
+        return encoder
+
+    def get_locked(self, reference: str, backend: str) -> LockedEncoder:
+        """A space's encoder that is not a plain text model (e.g. "dpr", "clip"), loaded once, used under a lock."""
+        key = (reference, backend)
+        with self._guard:
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:
+            encoder = self._locked.get(key)
+            if encoder is None:
+                encoder = LockedEncoder(self._loader(reference, backend), self.lock_for(f"{reference} ({backend})"))
+                self._locked[key] = encoder
         return encoder
 
     def lock_for(self, name: str) -> threading.Lock:

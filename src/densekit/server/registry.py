@@ -40,16 +40,20 @@ class CollectionHandles:
 
     def _open(self, readonly: bool) -> "Collection":
         from ..collection import Collection
-        from ..collection.collection import DEFAULT_SPACE
         from ..collection.manifest import read_manifest
 
         manifest = read_manifest(self.folder)
-        space = manifest.get("spaces", {}).get(DEFAULT_SPACE)
-        encoder = None
-        if space is not None and space["encoder"].get("kind", "text") == "text":
+        # Every space gets the server's shared copy of its model: plain text models through the
+        # batching queue, the others (DPR, CLIP, ...) behind a per-model lock.
+        encoders = {}
+        for name, space in manifest.get("spaces", {}).items():
             info = space["encoder"]
-            encoder = self._models.get(info["model"], info.get("backend", "torch"))
-        return Collection.open(self.folder, readonly=readonly, encoder=encoder)
+            backend = info.get("backend", "torch")
+            if info.get("kind", "text") == "text" and backend in ("torch", "hashing", "onnx", "onnx-int8"):
+                encoders[name] = self._models.get(info["model"], backend)
+            else:
+                encoders[name] = self._models.get_locked(info["model"], backend)
+        return Collection.open(self.folder, readonly=readonly, encoders=encoders)
 
     @contextlib.contextmanager
     def reader(self) -> Iterator["Collection"]:

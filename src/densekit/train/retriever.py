@@ -22,7 +22,9 @@ from ..errors import InvalidInputError
 from ..progress import ProgressCallback, report
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 
-HARD_NEGATIVES = ("none", "bm25")
+#: "question": the question's own text as a negative passage, so a passage that merely restates the
+#: question (FAQ headings, forum titles) scores below one that answers it.
+HARD_NEGATIVES = ("none", "bm25", "question", "bm25+question")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,14 @@ def add_bm25_negatives(pairs: list[Pair], depth: int = 10) -> list[Pair]:
     return enriched
 
 
+def add_question_negatives(pairs: list[Pair]) -> list[Pair]:
+    """Give each pair its own question text as a hard negative passage (unless it is the positive)."""
+    return [
+        Pair(pair.question, pair.positive, pair.negatives + ((pair.question,) if pair.question != pair.positive else ()))
+        for pair in pairs
+    ]
+
+
 def _batches(pairs: list[Pair], batch_size: int, rng: random.Random) -> list[list[Pair]]:
     order = pairs[:]
     rng.shuffle(order)
@@ -148,7 +158,8 @@ def train_retriever(
 
     Args:
         pairs: (question, positive[, negatives]) pairs, e.g. from ``load_pairs``.
-        base: sentence-transformers model both towers start from (all-MiniLM-L6-v2, all-mpnet-base-v2, a path).
+        base: sentence-transformers model both towers start from (all-MiniLM-L6-v2, all-mpnet-base-v2, a path),
+            or a saved st-dual retriever folder to continue training.
         out: folder to write: question_encoder/, context_encoder/, densekit_retriever.json.
         batch_size: pairs per step; every other passage in the batch is a negative.
         epochs: passes over the pairs (bounded by ``max_steps`` / ``max_minutes``).
@@ -156,7 +167,8 @@ def train_retriever(
         max_minutes: stop after this much wall time (the model so far is saved).
         learning_rate: AdamW peak rate, linear warm-up over 10% of steps then linear decay.
         scale: multiplies cosine similarities before the softmax.
-        hard_negatives: "none" or "bm25" (one BM25 passage per question that is not its positive).
+        hard_negatives: "none", "bm25" (one BM25 passage per question that is not its positive),
+            "question" (the question's own text) or "bm25+question".
         max_question_length, max_passage_length: token limits of the two towers.
         seed: shuffling and initialisation seed.
         threads: torch threads.
@@ -169,7 +181,8 @@ def train_retriever(
     Example:
         >>> train_retriever(load_pairs("../shared/data/quoref", "train"), "all-MiniLM-L6-v2", "/tmp/retriever", max_steps=200)
     """
-    from ..encoders.dual import CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, write_retriever_config
+    from ..encoders.dual import (CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, read_retriever_config,
+                                 write_retriever_config)
     from ..encoders.sentence import _quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
@@ -187,11 +200,19 @@ def train_retriever(
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    if hard_negatives == "bm25":
+    if "bm25" in hard_negatives:
         pairs = add_bm25_negatives(pairs)
+    if "question" in hard_negatives:
+        pairs = add_question_negatives(pairs)
     folder = resolve_model(base)
-    question_model = _load_sentence_model(folder)
-    context_model = _load_sentence_model(folder)
+    config = read_retriever_config(folder)
+    if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
+        # Continue training a saved retriever: each tower from its own folder.
+        question_model = _load_sentence_model(folder / QUESTION_FOLDER)
+        context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
+    else:
+        question_model = _load_sentence_model(folder)
+        context_model = _load_sentence_model(folder)
     question_model.max_seq_length = max_question_length
     context_model.max_seq_length = max_passage_length
     question_model.train()
