@@ -29,6 +29,12 @@ _EXPORTS = {
     "most_similar": "densekit.pipelines.similarity",
     "SparseIndex": "densekit.sparse",
     "CrossEncoderReranker": "densekit.rerank",
+    "match": "densekit.images.match",
+    "MatchResult": "densekit.images.match",
+    "ClipEncoder": "densekit.encoders.clip",
+    "index_images": "densekit.images.indexing",
+    "load_image": "densekit.images.loading",
+    "ImageLoadError": "densekit.images.loading",
     "DensekitError": "densekit.errors",
     "InvalidInputError": "densekit.errors",
     "CollectionError": "densekit.errors",
@@ -58,6 +64,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .collection import Collection, Hit, Item
     from .collection.check import check_collection
+    from .encoders.clip import ClipEncoder
+    from .images.indexing import index_images
+    from .images.loading import ImageLoadError, load_image
+    from .images.match import MatchResult, match
     from .encoders.base import Encoder
     from .encoders.factory import load_encoder
     from .encoders.hashing import HashingEncoder

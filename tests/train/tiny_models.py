@@ -39,11 +39,17 @@ def bert_folder(minilm_path: Path, folder: Path, seed: int = 0, **overrides) -> 
 
 def sentence_folder(minilm_path: Path, folder: Path, seed: int = 0) -> Path:
     """A tiny sentence-transformers model (BERT + mean pooling): a base for retriever training."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers >= 6 moved the modules
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Pooling, Transformer
 
     bert = bert_folder(minilm_path, folder / "bert", seed)
-    transformer = models.Transformer(str(bert), max_seq_length=64)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    transformer = Transformer(str(bert), max_seq_length=64)
+    dimension = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = Pooling(dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "model"))
     return folder / "model"
 

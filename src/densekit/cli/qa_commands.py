@@ -70,9 +70,11 @@ def ask(
     if not found:
         out.print("[yellow]no answer found[/]")
         return
+    from rich.markup import escape
+
     for rank, answer in enumerate(found, start=1):
-        out.print(f"[bold]{rank}. {answer.text}[/]  score {answer.score:.3f} "
-                  f"(reader {answer.reader_score:.3f}, passage {answer.passage_id}, chars {answer.start}-{answer.end})",
+        out.print(f"[bold]{rank}. {escape(answer.text)}[/]  score {answer.score:.3f} "
+                  f"(reader {answer.reader_score:.3f}, passage {escape(answer.passage_id)}, chars {answer.start}-{answer.end})",
                   highlight=False, markup=True)
         out.print(highlight(answer.passage, answer.start, answer.end))
         out.print()

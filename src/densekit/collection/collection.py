@@ -105,7 +105,7 @@ class Collection:
         if manifest_path(folder).exists():
             if not exist_ok:
                 raise CollectionError(f"a collection already exists at {str(folder)!r}; open it instead")
-            return cls.open(folder, model=model, encoder=encoder)
+            return cls.open(folder, encoders={space: encoder}) if encoder is not None else cls.open(folder, model=model)
         if folder.exists() and any(folder.iterdir()):
             raise CollectionError(f"{str(folder)!r} exists and is not an empty folder; choose a new path")
         persistence.check_index_kind(index)
@@ -161,7 +161,12 @@ class Collection:
         try:
             collection = cls._load(folder, manifest, readonly, lock)
             if model is not None or encoder is not None:
-                collection._use_encoder(DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None, model, encoder)
+                if DEFAULT_SPACE not in collection.spaces:
+                    raise InvalidInputError(
+                        f"model/encoder apply to the {DEFAULT_SPACE!r} space, which this collection lacks; "
+                        f"pass encoders={{space: encoder}} for its spaces: {', '.join(collection.spaces)}"
+                    )
+                collection._use_encoder(DEFAULT_SPACE, model, encoder)
             for space, given in (encoders or {}).items():
                 if space not in collection.spaces:
                     raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(collection.spaces)}")

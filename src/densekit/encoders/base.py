@@ -108,7 +108,7 @@ class Encoder(abc.ABC):
             (2, 384)
         """
         items = check_texts(texts)
-        size = batch_size or self.default_batch_size
+        size = self.default_batch_size if batch_size is None else batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {size}")
         output = np.zeros((len(items), self.dimension), dtype=np.float32)

@@ -12,20 +12,29 @@ from ..errors import InvalidInputError
 from .base import Encoder
 
 
-def _torch_builder(reference: str) -> Encoder:
-    from .sentence import load_sentence_encoder
+def _lazy(module: str, function: str, *arguments: object) -> Callable[[str], Encoder]:
+    """A builder that imports its backend's module on first use (no torch at start-up)."""
 
-    return load_sentence_encoder(reference)
+    def build(reference: str) -> Encoder:
+        import importlib
+
+        target: object = importlib.import_module(module)
+        for name in function.split("."):  # "Class.method" names a classmethod
+            target = getattr(target, name)
+        return target(reference, *arguments)  # type: ignore[operator]
+
+    return build
 
 
 #: backend name -> builder(reference) -> Encoder
 BACKENDS: dict[str, Callable[[str], Encoder]] = {
-    "torch": _torch_builder,
-    "clip": lambda reference: __import__("densekit.encoders.clip", fromlist=["clip"]).load_clip_encoder(reference),
-    "dpr": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).dpr_builder(reference),
-    "st-dual": lambda reference: __import__("densekit.encoders.dual", fromlist=["dual"]).sentence_dual_builder(reference),
-    "onnx": lambda reference: __import__("densekit.encoders.onnx", fromlist=["onnx"]).load_onnx_encoder(reference),
-    "onnx-int8": lambda reference: __import__("densekit.encoders.onnx", fromlist=["onnx"]).load_onnx_encoder(reference, "int8"),
+    "torch": _lazy("densekit.encoders.sentence", "load_sentence_encoder"),
+    "clip": _lazy("densekit.encoders.clip", "load_clip_encoder"),
+    "dpr": _lazy("densekit.encoders.dual", "dpr_builder"),
+    "st-dual": _lazy("densekit.encoders.dual", "sentence_dual_builder"),
+    "onnx": _lazy("densekit.encoders.onnx", "load_onnx_encoder"),
+    "onnx-int8": _lazy("densekit.encoders.onnx", "load_onnx_encoder", "int8"),
+    "words": _lazy("densekit.encoders.word_average", "WordAverageEncoder.from_reference"),
 }
 
 
@@ -56,9 +65,19 @@ def load_encoder(reference: str | None = None, backend: str = "torch") -> Encode
         >>> load_encoder("hashing:16").dimension
         16
     """
-    reference = reference or config.default_text_model()
+    if reference is None:
+        if backend in ("torch", "onnx", "onnx-int8"):
+            reference = config.default_text_model()
+        else:  # other families (clip, dpr, ...) have their own default model
+            return BACKENDS[backend](None) if backend in BACKENDS else _unknown_backend(backend)
     if reference == "hashing" or reference.startswith("hashing:"):
         return _hashing_encoder(reference)
+    if reference.startswith("words:"):  # sentence vectors from word vectors, whatever backend was named
+        backend = "words"
     if backend not in BACKENDS:
-        raise InvalidInputError(f"unknown encoder backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}")
+        _unknown_backend(backend)
     return BACKENDS[backend](reference)
+
+
+def _unknown_backend(backend: str):
+    raise InvalidInputError(f"unknown encoder backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}")
