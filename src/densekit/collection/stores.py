@@ -5,10 +5,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..encoders.base import Encoder
-from ..errors import InvalidInputError
 
 
 def is_postgres(location: str | Path) -> bool:
@@ -23,13 +22,6 @@ def is_postgres(location: str | Path) -> bool:
     return is_postgres_url(location)
 
 
-def _no_replicas_for_folders(location: Any, read_replicas: Sequence[str] | None) -> None:
-    if read_replicas:
-        raise InvalidInputError(
-            f"read replicas are for PostgreSQL collections; {str(location)!r} is a folder (embedded store)"
-        )
-
-
 def open_collection(
     location: str | Path,
     *,
@@ -39,31 +31,14 @@ def open_collection(
     encoder: Encoder | None = None,
     read_replicas: Sequence[str] | None = None,
 ):
-    """Open an existing collection in either store.
-
-    Args:
-        location: a collection folder, or ``postgresql://user@host:port/db`` (``?collection=NAME`` allowed).
-        name: the collection's name in the database (PostgreSQL only; else from the URL).
-        readonly / model / encoder: as ``Collection.open``.
-        read_replicas: PostgreSQL replica URLs that serve searches (writes go to ``location``).
-    Returns:
-        a ``Collection`` (folder) or a ``PostgresCollection`` (URL).
+    """Open an existing collection in either store (``Collection.open`` dispatches on the location).
 
     Example:
         >>> open_collection("postgresql://me@db/search", name="news", readonly=True).search("rates", k=3)
     """
-    if is_postgres(location):
-        from .postgres import PostgresCollection
-
-        return PostgresCollection.open(
-            str(location), name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas
-        )
-    _no_replicas_for_folders(location, read_replicas)
-    if name is not None:
-        raise InvalidInputError(f"name={name!r} is for PostgreSQL collections; a folder collection is named by its path")
     from .collection import Collection
 
-    return Collection.open(location, readonly=readonly, model=model, encoder=encoder)
+    return Collection.open(location, name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas)
 
 
 def create_collection(
@@ -78,24 +53,13 @@ def create_collection(
     exist_ok: bool = False,
     read_replicas: Sequence[str] | None = None,
 ):
-    """Create a collection in either store (arguments as ``Collection.create``; see ``open_collection``).
-
-    Example:
-        >>> create_collection("postgresql://me@db/search?collection=news", model="hashing")
-    """
-    if is_postgres(location):
-        from .postgres import PostgresCollection
-
-        return PostgresCollection.create(
-            str(location), model, name=name, encoder=encoder, backend=backend, index=index, space=space,
-            exist_ok=exist_ok, read_replicas=read_replicas,
-        )  # fmt: skip
-    _no_replicas_for_folders(location, read_replicas)
-    if name is not None:
-        raise InvalidInputError(f"name={name!r} is for PostgreSQL collections; a folder collection is named by its path")
+    """Create a collection in either store (``Collection.create`` dispatches on the location)."""
     from .collection import Collection
 
-    return Collection.create(location, model, encoder=encoder, backend=backend, index=index, space=space, exist_ok=exist_ok)
+    return Collection.create(
+        location, model, name=name, encoder=encoder, backend=backend, index=index, space=space,
+        exist_ok=exist_ok, read_replicas=read_replicas,
+    )
 
 
 def collection_exists(location: str | Path, *, name: str | None = None) -> bool:
