@@ -7,18 +7,18 @@ at ``commit()``, which writes new files beside the old ones and switches the man
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..encoders.base import Encoder, check_texts
+from ..encoders.base import Encoder
 from ..errors import CollectionError, InvalidInputError
 from ..progress import ProgressCallback
 from . import persistence
 from .lock import WriterLock
 from .manifest import manifest_path, new_manifest, read_manifest
+from .encoding import SpaceEncoders, make_items
 from .space import VectorSpace
 from .store import ContentStore, Item
 
@@ -40,7 +40,7 @@ def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] |
 DEFAULT_SPACE = "text"
 
 
-class Collection:
+class Collection(SpaceEncoders):
     """Items with text and metadata, searchable densely (per space), sparsely and by filters.
 
     Example:
@@ -237,27 +237,6 @@ class Collection:
         if self.readonly and persistence.stamp(self.folder) != self._manifest_stamp:
             persistence.reload(self)
 
-    # --- encoders ----------------------------------------------------------------------------
-    def encoder(self, space: str = DEFAULT_SPACE) -> Encoder:
-        if space not in self.spaces:
-            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
-        if space not in self._encoders:
-            self._use_encoder(space, None, None)
-        return self._encoders[space]
-
-    def _use_encoder(self, space: str | None, model: str | None, encoder: Encoder | None) -> None:
-        if space is None:
-            return
-        info = self.spaces[space].encoder_info
-        if encoder is None:
-            from ..encoders.factory import load_encoder
-
-            if model is not None and model != info["model"]:
-                self.spaces[space].check_encoder({**info, "model": model})
-            encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
-        self.spaces[space].check_encoder(encoder.info().as_dict())
-        self._encoders[space] = encoder
-
     def _add_space(self, name: str, encoder: Encoder, index: str) -> VectorSpace:
         from ..index.factory import create_index
 
@@ -289,7 +268,7 @@ class Collection:
         progress: ProgressCallback | None = None,
     ) -> list[str]:
         """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
-        items = self._make_items(texts, ids, metadata)
+        items = make_items(texts, ids, metadata)
         existing = self.store.rowids_for_ids([item.id for item in items], self.view)
         if existing:
             shown = ", ".join(repr(id_) for id_ in list(existing)[:5])
@@ -309,7 +288,7 @@ class Collection:
         """Add texts, replacing any items that have the same ids."""
         if ids is None:
             raise InvalidInputError("upsert needs ids")
-        items = self._make_items(texts, ids, metadata)
+        items = make_items(texts, ids, metadata)
         self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
         return [item.id for item in items]
 
@@ -369,36 +348,6 @@ class Collection:
         self._dirty_sparse = True
         self._sparse = None
 
-    def encode_items(
-        self,
-        items: list[Item],
-        *,
-        vectors: dict[str, np.ndarray] | None = None,
-        batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Vectors for items in every space (given ones are checked and kept), without storing anything."""
-        encoded = {}
-        for name, space in self.spaces.items():
-            members = [item for item in items if item.kind == space.kind]
-            if vectors is not None and name in vectors:
-                given = np.asarray(vectors[name], dtype=np.float32)
-                space.check_query(given)
-                if given.shape[0] != len(members):
-                    raise InvalidInputError(
-                        f"{given.shape[0]} vectors given for space {name!r}, expected {len(members)}"
-                    )
-                encoded[name] = given
-            elif members:
-                encoded[name] = self._encode_members(name, members, batch_size, progress)
-        return encoded
-
-    def _encode_members(self, name: str, members: list[Item], batch_size, progress) -> np.ndarray:
-        encoder = self.encoder(name)
-        if self.spaces[name].kind == "text":
-            return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
-        return encoder.encode_items(members, batch_size=batch_size, progress=progress)
-
     def _index_items(self, items: list[Item], spaces: list[VectorSpace]) -> None:
         for space in spaces:
             members = [item for item in items if item.kind == space.kind]
@@ -406,22 +355,6 @@ class Collection:
                 vectors = self._encode_members(space.name, members, None, None)
                 space.index.add(np.asarray([item.rowid for item in members], dtype=np.int64), vectors)
                 space.dirty = True
-
-    def _make_items(self, texts, ids, metadata) -> list[Item]:
-        texts = check_texts(texts)
-        if ids is None:
-            ids = [uuid.uuid4().hex for _ in texts]
-        ids = list(ids)
-        if len(ids) != len(texts):
-            raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
-        for position, id_ in enumerate(ids):
-            if not isinstance(id_, str) or not id_:
-                raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
-        if len(set(ids)) != len(ids):
-            duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
-            raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
-        metadata = persistence.check_metadata(metadata, len(texts))
-        return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, metadata)]
 
     def _require_writer(self) -> None:
         if self.readonly:

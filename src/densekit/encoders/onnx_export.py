@@ -60,7 +60,7 @@ def require_onnx() -> None:
 
 
 def read_modules(folder: Path) -> list[dict[str, Any]]:
-    """The model's sentence-transformers module list (modules.json), or a bare transformer + mean pooling."""
+    """The model's sentence-transformers module list (modules.json); a bare Hugging Face folder is one Transformer."""
     path = folder / "modules.json"
     if not path.is_file():
         return [{"path": "", "type": "sentence_transformers.models.Transformer"}]
@@ -92,8 +92,8 @@ def source_fingerprint(folder: Path) -> str:
     """SHA-256 (hex) over the names and contents of the files an export of ``folder`` reads.
 
     Example:
-        >>> source_fingerprint(Path("all-MiniLM-L6-v2"))[:12]
-        '5f3c0a1b9e2d'
+        >>> len(source_fingerprint(resolve_model("all-MiniLM-L6-v2")))
+        64
     """
     files = _hashed_files(folder)
     key = tuple((str(file), file.stat().st_mtime_ns, file.stat().st_size) for file in files)
@@ -293,6 +293,7 @@ def _build_fp32(folder: Path, reference: str, target: Path) -> None:
             **details,
         }
         (temporary / "export.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        os.chmod(temporary, 0o755)  # mkdtemp makes it private; the cache is readable like any model folder
         os.rename(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -305,6 +306,7 @@ def _build_int8(fp32: Path, target: Path, settings: dict[str, Any]) -> None:
     temporary = Path(name)
     try:
         quantize_int8(fp32, temporary, settings)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -136,8 +136,12 @@ class PostgresCollection(Writes):
             manifest = schema.read_manifest(router.primary, name, repr(redact(connection_url)))
             collection = cls(router, name, manifest, readonly=readonly)
             if model is not None or encoder is not None:
-                first = DEFAULT_SPACE if DEFAULT_SPACE in collection.spaces else None
-                collection._use_encoder(first, model, encoder)
+                if DEFAULT_SPACE not in collection.spaces:
+                    raise InvalidInputError(
+                        f"model/encoder apply to the {DEFAULT_SPACE!r} space, which this collection lacks; "
+                        f"its spaces: {', '.join(collection.spaces)}"
+                    )
+                collection._use_encoder(DEFAULT_SPACE, model, encoder)
         except BaseException:
             router.close()
             raise
@@ -252,26 +256,6 @@ class PostgresCollection(Writes):
         }
 
     # --- encoders ----------------------------------------------------------------------------
-    def encoder(self, space: str = DEFAULT_SPACE) -> Encoder:
-        if space not in self.spaces:
-            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
-        if space not in self._encoders:
-            self._use_encoder(space, None, None)
-        return self._encoders[space]
-
-    def _use_encoder(self, space: str | None, model: str | None, encoder: Encoder | None) -> None:
-        if space is None:
-            return
-        info = self.spaces[space].encoder_info
-        if encoder is None:
-            from ...encoders.factory import load_encoder
-
-            if model is not None and model != info["model"]:
-                self.spaces[space].check_encoder({**info, "model": model})
-            encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
-        self.spaces[space].check_encoder(encoder.info().as_dict())
-        self._encoders[space] = encoder
-
     def export(self, *, after: int = -1, batch: int = 500) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
         """Items past rowid ``after`` in row order, with their stored vectors per space (for copies)."""
         kinds = {space: entry.kind for space, entry in self.spaces.items()}

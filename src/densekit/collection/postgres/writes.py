@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Sequence
 
 import numpy as np
 
-from ...encoders.base import Encoder, check_texts
+from ...encoders.base import Encoder
 from ...errors import InvalidInputError
 from ...progress import ProgressCallback
-from ..persistence import check_metadata
 from ..space import VectorSpace
+from ..encoding import SpaceEncoders, make_items
 from ..store import Item
 from . import rows, schema
 
@@ -23,7 +22,7 @@ def check_index_kind(kind: str) -> None:
         raise InvalidInputError(f"unknown index kind {kind!r} for the PostgreSQL store; valid: {', '.join(INDEX_KINDS)}")
 
 
-class Writes:
+class Writes(SpaceEncoders):
     """The write half of ``PostgresCollection`` (it provides _write, _read, spaces, encoder, ...)."""
 
     def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
@@ -120,48 +119,8 @@ class Writes:
             )
             return connection.execute(query, (ids, ids)).rowcount
 
-    def encode_items(self, items, *, vectors=None, batch_size=None, progress=None) -> dict[str, np.ndarray]:
-        """Vectors for items in every space (given ones are checked and kept), without storing anything."""
-        encoded = {}
-        for name, space in self.spaces.items():
-            members = [item for item in items if item.kind == space.kind]
-            if vectors is not None and name in vectors:
-                given = np.asarray(vectors[name], dtype=np.float32)
-                space.check_query(given)
-                if given.shape[0] != len(members):
-                    raise InvalidInputError(f"{given.shape[0]} vectors given for space {name!r}, expected {len(members)}")
-                if not np.isfinite(given).all():
-                    raise InvalidInputError(f"vectors given for space {name!r} contain NaN or infinity")
-                encoded[name] = given
-            elif members:
-                encoded[name] = self._encode_members(name, members, batch_size, progress)
-        return encoded
-
-    def _encode_members(self, name: str, members: list[Item], batch_size, progress) -> np.ndarray:
-        encoder = self.encoder(name)
-        if self.spaces[name].kind == "text":
-            return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
-        return encoder.encode_items(members, batch_size=batch_size, progress=progress)
-
-
 def _duplicates(ids: list[str]) -> InvalidInputError:
     shown = ", ".join(repr(id_) for id_ in ids[:5])
     return InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
 
 
-def make_items(texts, ids, metadata) -> list[Item]:
-    """Validated Items from parallel lists, exactly as the embedded store checks them."""
-    texts = check_texts(texts)
-    if ids is None:
-        ids = [uuid.uuid4().hex for _ in texts]
-    ids = list(ids)
-    if len(ids) != len(texts):
-        raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
-    for position, id_ in enumerate(ids):
-        if not isinstance(id_, str) or not id_:
-            raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
-    if len(set(ids)) != len(ids):
-        duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
-        raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
-    metadata = check_metadata(metadata, len(texts))
-    return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, metadata)]
