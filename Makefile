@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # ran 4-8x slower (shared/MODELS.md; benchmarks/encode_speed.py measures it).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install system-deps bench clean
 
 $(STAMP): requirements.txt requirements-models.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ $(STAMP): requirements.txt requirements-models.txt requirements-dev.txt constrai
 
 install: $(STAMP)
 
+# Debian's Chromium drives the web-page tests (Playwright uses it; never `playwright install`).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: sudo apt-get install chromium (the browser tests skip without it)"; fi; }
+
 demo: $(STAMP)
 	$(VENV)/bin/densekit demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

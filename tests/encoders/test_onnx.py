@@ -280,3 +280,13 @@ def test_folder_without_tokenizer_json_falls_back_to_transformers(tiny_model, ti
         np.testing.assert_array_equal(values, ours[name])
     assert fallback.lengths(TEXTS) == tiny_fp32.tokenizer.lengths(TEXTS)
     assert fallback.spans("Hello, world") == tiny_fp32.token_spans("Hello, world")
+
+
+def test_encoding_from_the_cache_does_not_import_torch(tiny_model, tiny_int8, onnx_home):
+    code = (f"import sys; from densekit.encoders.onnx import OnnxEncoder; "
+            f"OnnxEncoder({str(tiny_model)!r}, quantize='int8').encode(['a cat sat']); "
+            "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "DENSEKIT_HOME": str(onnx_home)})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"

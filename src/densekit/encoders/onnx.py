@@ -3,16 +3,20 @@
 The transformer runs in ONNX Runtime (exported and cached once by ``onnx_export``); tokenisation,
 pooling and normalisation are the model's own, read from its sentence-transformers config
 (``sentence_bert_config.json``, ``modules.json``, the Pooling module's ``config.json``). Torch is
-needed only for the one-time export; encoding from the cache imports onnxruntime and the tokenizer.
+needed only for the one-time export: encoding from the cache imports onnxruntime and ``tokenizers``,
+not torch (MiniLM int8 ready in 1.7 s instead of 22 s on the busy test machine).
 
 Backends: "onnx" (fp32; vectors match torch at cosine >= 0.9999) and "onnx-int8" (about 2-3x
 faster on CPU; vectors differ from fp32 ones, so it is a different backend in a collection's
 manifest and a space built with one refuses queries from the other).
 
-Threads (measured, benchmarks/onnx_speed.py --threads-sweep; see ``default_session_settings``):
-intra-op threads default to ``threads.default_threads()`` (DENSEKIT_THREADS, else 1 on <= 2 cores,
-else half the cores) and idle pool threads sleep instead of spinning (spinning cost 20-40% on a
-busy 2-core machine); DENSEKIT_ONNX_SPINNING=1 turns spinning back on.
+Threads (measured with benchmarks/onnx_speed.py --sweep-only on the shared 2-core machine, MiniLM
+int8, 512 STS-B sentences, medians over 4 fresh processes): 1 thread 656/s; 1 thread + spinning
+678/s (1.03x); 2 threads, no spinning 636/s (0.97x; 1.33x in an earlier, busier sweep); 2 threads
++ spinning 340/s (0.52x). So by default idle pool threads sleep (``session.intra_op.allow_spinning=0``;
+DENSEKIT_ONNX_SPINNING=1 turns it back on), and intra-op threads default to
+``threads.default_threads()`` like torch: DENSEKIT_THREADS, else 1 on <= 2 cores (a second thread
+gains nothing reliable there), else half the cores. ``threads=`` / ``spinning=`` override both.
 """
 
 from __future__ import annotations
