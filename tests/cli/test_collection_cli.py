@@ -118,3 +118,22 @@ def test_demo_runs_on_a_small_slice(tmp_path, minilm_path):
     assert result.exit_code == 0, result.output
     assert "0.4" in result.stdout or "0.3" in result.stdout  # the bees sentence scores ~0.44 with MiniLM
     assert "5 new" in result.stdout and "[entertainment]" in result.stdout
+
+
+def test_backend_must_match_the_collection(tmp_path, docs, minilm_path):
+    collection = tmp_path / "c"
+    result = run("index", collection, docs / "cats.txt", "--model", minilm_path, "--backend", "onnx-int8", "--json")
+    assert result.exit_code == 0, result.output
+    details = json.loads(run("info", collection, "--json").stdout)
+    assert details["spaces"]["text"]["backend"] == "onnx-int8"
+    result = run("search", collection, "a cat", "--backend", "torch")
+    assert result.exit_code != 0 and "backend 'onnx-int8'" in str(result.exception)
+    result = run("search", collection, "a cat", "--backend", "onnx-int8", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["hits"][0]["parent"].endswith("cats.txt")
+
+
+def test_usage_errors_have_no_traceback():
+    densekit = Path(sys.executable).with_name("densekit")
+    completed = subprocess.run([densekit, "similar", "--bogus"], capture_output=True, text=True)
+    assert completed.returncode == 2 and "No such option: --bogus" in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from .output import console, print_json, progress_bar
-from .store_options import exists, location, open_target, replica_option, store_option
+from .store_options import backend_option, exists, location, open_target, replica_option, store_option
 
 
 def register(app: typer.Typer) -> None:
@@ -30,16 +30,17 @@ def index(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     store: Optional[str] = store_option(),
+    backend: Optional[str] = backend_option(),
 ) -> None:
     """Index files into a collection; unchanged files are skipped, changed ones replaced."""
     from ..collection import Collection
     from ..ingest import ingest
 
     if exists(collection, store):
-        target = open_target(collection, store, readonly=False, model=model)
+        target = open_target(collection, store, readonly=False, model=model, backend=backend)
     else:
         where, name = location(collection, store)
-        target = Collection.create(where, model=model, index=index_kind, name=name)
+        target = Collection.create(where, model=model, index=index_kind, name=name, backend=backend or "torch")
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress)
@@ -72,11 +73,12 @@ def search(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
     read_replica: Optional[List[str]] = replica_option(),
+    backend: Optional[str] = backend_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
     from ..collection.filters import parse_where_options
 
-    target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica)
+    target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend)
     try:
         hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
     finally:

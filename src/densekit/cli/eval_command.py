@@ -70,8 +70,9 @@ def retrieval(
         None, "--alpha", help="Hybrid: weighted fusion alpha*dense + (1-alpha)*sparse, 0..1 (default: reciprocal rank fusion)."
     ),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank each mode's candidates."),
-    collection_path: Optional[Path] = typer.Option(
-        None, "--collection", help="Keep the index in this folder and reuse it on the next run (default: a temporary folder)."
+    collection_path: Optional[str] = typer.Option(
+        None, "--collection",
+        help="Keep the index here (a folder or postgresql:// URL) and reuse it next run (default: a temporary folder).",
     ),
     k_values: str = typer.Option("1,5,10,20,100", "--k", help="Comma list of recall cut-offs (the deepest is the retrieval depth)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N queries (a quick check)."),
@@ -107,7 +108,7 @@ def retrieval(
     chosen = questions.items[:limit] if limit else questions.items
 
     with tempfile.TemporaryDirectory(prefix="densekit-eval-") as scratch:
-        folder = collection_path if collection_path is not None else Path(scratch) / "collection"
+        folder = collection_path if collection_path is not None else str(Path(scratch) / "collection")
         with open_collection(folder, model=model) as collection:
             with progress_bar("indexing passages", quiet=quiet) as progress:
                 built = build_collection(collection, documents.items, progress=progress)
@@ -126,7 +127,7 @@ def retrieval(
                    "they can be retrieved and count as misses", err=True)
     _warn(result["problems"], "")  # unanswerable queries
     summary = {**result, "corpus": str(corpus), "queries_file": str(queries),
-               "collection": str(collection_path) if collection_path else None,
+               "collection": collection_path,
                "skipped_lines": {"corpus": len(documents.problems), "queries": len(questions.problems)}}
     if out is not None:
         out.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")

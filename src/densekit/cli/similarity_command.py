@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from .output import console, print_json
+from .store_options import backend_option
 
 
 def register(app: typer.Typer) -> None:
@@ -18,12 +19,16 @@ def similar(
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Rank the texts by similarity to this one."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or path (default all-mpnet-base-v2)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    backend: str = backend_option("torch"),
 ) -> None:
     """Cosine similarity between texts (a matrix), or the texts ranked against --query."""
+    from ..encoders.factory import load_encoder
     from ..pipelines.similarity import most_similar, similarity
 
+    encoder = load_encoder(model, backend=backend)
+
     if query is not None:
-        ranking = most_similar(query, texts, model=model)
+        ranking = most_similar(query, texts, encoder=encoder)
         if json_output:
             print_json({"query": query, "ranking": [r.__dict__ for r in ranking]})
             return
@@ -37,7 +42,7 @@ def similar(
             table.add_row(str(rank), f"{item.score:.3f}", item.text)
         console().print(table)
         return
-    matrix = similarity(texts, model=model)
+    matrix = similarity(texts, encoder=encoder)
     if json_output:
         print_json({"texts": texts, "cosine": matrix.round(6).tolist()})
         return

@@ -30,6 +30,11 @@ class SpaceEncoders:
             self._use_encoder(space, None, None)
         return self._encoders[space]
 
+    def check_backend(self, backend: str, space: str = "text") -> None:
+        """Refuse a backend other than the one that made the space's vectors (int8 and fp32 never mix)."""
+        if space in self.spaces:
+            self.spaces[space].check_encoder({**self.spaces[space].encoder_info, "backend": backend})
+
     def _use_encoder(self, space: str, model: str | None, encoder: Encoder | None) -> None:
         info = self.spaces[space].encoder_info
         if encoder is None:

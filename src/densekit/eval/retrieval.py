@@ -87,6 +87,15 @@ def _count_truncated(encoder: Any, documents: Sequence[Document]) -> tuple[int, 
     return sum(1 for document in documents if count_tokens(document.text) > maximum), maximum
 
 
+def _present_ids(collection: Any, documents: Sequence[Document]) -> set[str]:
+    ids = [document.id for document in documents]
+    store = getattr(collection, "store", None)
+    if hasattr(store, "rowids_for_ids"):
+        # The embedded store answers all ids in one query: reusing a big collection stays instant.
+        return set(store.rowids_for_ids(ids, collection.view))
+    return {id_ for id_ in ids if collection.get(id_) is not None}
+
+
 def build_collection(
     collection: Any,
     documents: Sequence[Document],
@@ -117,9 +126,7 @@ def build_collection(
         raise InvalidInputError(f"step must be a positive integer, got {step!r}")
     started = time.perf_counter()
     total = len(documents)
-    # One lookup for all ids (not one get() per passage): reusing a big collection stays instant.
-    present = collection.store.rowids_for_ids([document.id for document in documents], collection.view)
-    missing = [document for document in documents if document.id not in present]
+    missing = [document for document in documents if document.id not in _present_ids(collection, documents)]
     # Only passages encoded now are counted, so reusing an index never loads the model for this.
     truncated, maximum = _count_truncated(collection.encoder(), missing) if missing else (0, None)
     done = total - len(missing)
@@ -296,7 +303,7 @@ def open_collection(folder: str | Path, model: str | None = None, encoder: Any =
     """Open the collection at ``folder`` for writing, or create it when there is none.
 
     Args:
-        folder: the collection folder.
+        folder: the collection folder (or a postgresql:// URL).
         model, encoder: the encoder a new collection is built with (default: densekit's default
             text model); for an existing one, when given, they must match the one it was built with.
     Returns:
@@ -308,18 +315,19 @@ def open_collection(folder: str | Path, model: str | None = None, encoder: Any =
         1471
     """
     from ..collection import Collection
-    from ..collection.manifest import manifest_path
+    from ..collection.stores import collection_exists, is_postgres
 
-    path = Path(folder).expanduser()
+    # A folder or a postgresql:// URL (the PostgreSQL store); Collection.open/create dispatch on it.
+    location = str(folder) if is_postgres(folder) else Path(folder).expanduser()
     if encoder is None and model is not None:
         from ..encoders.factory import load_encoder
 
         # Compare built encoders, not references: Collection.open(model="hashing") refuses a space
         # recorded as "hashing:64", though both name the same model.
         encoder = load_encoder(model)
-    if manifest_path(path).exists():
-        return Collection.open(path, encoder=encoder)
-    return Collection.create(path, encoder=encoder)
+    if collection_exists(location):
+        return Collection.open(location, encoder=encoder)
+    return Collection.create(location, encoder=encoder)
 
 
 def run_retrieval_benchmark(
