@@ -244,6 +244,6 @@ def train_reader(
     (target / READER_FILE).write_text(json.dumps({
         "base": base, "max_length": max_length, "stride": stride,
         "training": {**summary.as_dict(), "batch_size": batch_size, "learning_rate": learning_rate,
-                     "examples": len(examples), "windows": len(features), "negative_fraction": negative_fraction, "seed": seed},
+                     "reading_examples": len(examples), "windows": len(features), "negative_fraction": negative_fraction, "seed": seed},
     }, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -12,7 +12,7 @@ Differences a caller can notice:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .connection import Router, redact, split_url
 from .writes import Writes, check_index_kind
 
 DEFAULT_SPACE = "text"
+T = TypeVar("T")
 
 
 def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
@@ -180,14 +181,38 @@ class PostgresCollection(Writes):
                 yield self._router.primary
         except psycopg.DataError as error:  # e.g. a NUL character in a text: the whole batch is refused
             raise InvalidInputError(f"PostgreSQL refused the write, nothing was stored: {str(error).strip()}") from error
+        except psycopg.errors.ReadOnlySqlTransaction as error:  # a hot standby given as the primary
+            raise CollectionError(
+                f"{self.location!r} refuses writes (a read replica or a read-only server): {str(error).strip()}; "
+                "open the primary's URL to write"
+            ) from error
 
     @contextlib.contextmanager
-    def _read(self, search: bool = False):
-        """A connection for reading: a replica for searches (when there are replicas), else the primary."""
+    def _read(self):
+        """The primary's connection for reading (single items, counts, the manifest)."""
         self._require_open()
-        connection, lock = self._router.for_search() if search else (self._router.primary, self._router.primary_lock)
-        with lock:
-            yield connection
+        with self._router.primary_lock:
+            yield self._router.primary
+
+    def _searching(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` on a replica in turn (the primary when there is none). When the replica's
+        connection fails, it is marked down (a logged warning) and ``work`` runs again elsewhere."""
+        import psycopg
+
+        self._require_open()
+        while True:
+            connection, lock, position = self._router.for_search()
+            try:
+                with lock:
+                    return work(connection)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                # Only a lost connection means the server is gone; a query error on a live
+                # connection (e.g. a statement timeout) is the query's, and is raised as such.
+                shutdown = (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown, psycopg.errors.CannotConnectNow)
+                lost = connection.closed or connection.broken or isinstance(error, shutdown)
+                if position is None or not lost:
+                    raise CollectionError(f"searching {self.location!r} failed: {str(error).strip()}") from error
+                self._router.mark_down(position, error)
 
     # --- state -------------------------------------------------------------------------------
     def _load_spaces(self, manifest: dict[str, Any]) -> None:

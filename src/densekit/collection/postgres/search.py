@@ -52,20 +52,22 @@ def search(
     vector = _query_vector(collection, query, space) if mode != "sparse" else None
 
     items: dict = {}
-    with collection._read(search=True) as connection:
-        if mode == "dense":
-            ranked = _dense(connection, collection.name, vector, space, depth, condition, items)
-        elif mode == "sparse":
-            ranked = _sparse(connection, collection.name, query, depth, condition, items)
-        else:
-            from ...fusion import reciprocal_rank_fusion, weighted_fusion
 
-            dense = _dense(connection, collection.name, vector, space, depth, condition, items)
-            sparse = _sparse(connection, collection.name, query, depth, condition, items)
-            if alpha is None:
-                ranked = reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in sparse]], k=rrf_k)
-            else:
-                ranked = weighted_fusion([dense, sparse], alpha)
+    def run(connection) -> list:
+        items.clear()  # a retry on another server starts afresh
+        if mode == "dense":
+            return _dense(connection, collection.name, vector, space, depth, condition, items)
+        if mode == "sparse":
+            return _sparse(connection, collection.name, query, depth, condition, items)
+        from ...fusion import reciprocal_rank_fusion, weighted_fusion
+
+        dense = _dense(connection, collection.name, vector, space, depth, condition, items)
+        sparse = _sparse(connection, collection.name, query, depth, condition, items)
+        if alpha is None:
+            return reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in sparse]], k=rrf_k)
+        return weighted_fusion([dense, sparse], alpha)
+
+    ranked = collection._searching(run)
     hits = _hits(items, ranked)
     if rerank is not None and hits:
         hits = _rerank(query, hits, rerank)
@@ -79,9 +81,12 @@ def search_vector(collection: "PostgresCollection", vectors: np.ndarray, k: int,
     target.check_query(vectors)
     condition = where_to_sql(where)
     items: dict = {}
-    with collection._read(search=True) as connection:
-        ranked = _dense(connection, collection.name, vectors[0], space, k, condition, items)
-    return _hits(items, ranked)
+
+    def run(connection) -> list:
+        items.clear()
+        return _dense(connection, collection.name, vectors[0], space, k, condition, items)
+
+    return _hits(items, collection._searching(run))
 
 
 def _space(collection, name: str):

