@@ -46,6 +46,18 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
+def check_search_arguments(query: Any, k: Any, mode: Any, alpha: Any) -> int:
+    """Validate a text search's arguments (both stores); returns k as an int."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    k = check_k(k)
+    if mode not in MODES:
+        raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+    if alpha is not None and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
+    return k
+
+
 def search(
     collection: "Collection",
     query: str,
@@ -74,13 +86,7 @@ def search(
     Example:
         >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})
     """
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
-    k = check_k(k)
-    if mode not in MODES:
-        raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
-    if alpha is not None and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
+    k = check_search_arguments(query, k, mode, alpha)
     collection.refresh()
     allowed = collection.store.filter_rowids(where, collection.view) if where else None
     if allowed is not None and allowed.size == 0:

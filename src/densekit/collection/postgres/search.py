@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InvalidInputError
-from ..search import MODES, Hit, _rerank, check_k
+from ..search import Hit, _rerank, check_k, check_search_arguments
 from . import rows, schema
 from .filters import where_to_sql
 
@@ -40,13 +40,7 @@ def search(
     candidates: int | None = None,
 ) -> list[Hit]:
     """Top-k items for a text query; the options are those of ``densekit.collection.search.search``."""
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
-    k = check_k(k)
-    if mode not in MODES:
-        raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
-    if alpha is not None and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
+    k = check_search_arguments(query, k, mode, alpha)
     condition = where_to_sql(where)
     depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
     vector = _query_vector(collection, query, space) if mode != "sparse" else None
