@@ -205,3 +205,9 @@ def test_encoders_per_space_are_checked(collection, tmp_path, hashing_encoder):
         Collection.open(tmp_path / "pets", readonly=True, encoders={"images": hashing_encoder})
     with pytest.raises(ModelMismatchError):
         Collection.open(tmp_path / "pets", readonly=True, encoders={"text": HashingEncoder(8)})
+
+
+def test_short_model_names_match_the_recorded_ones(collection, tmp_path):
+    collection.close()
+    Collection.open(tmp_path / "pets", readonly=True, model="hashing").close()  # recorded as hashing:64
+    Collection.open(tmp_path / "pets", readonly=True, model="hashing:64").close()

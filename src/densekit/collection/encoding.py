@@ -40,7 +40,7 @@ class SpaceEncoders:
         if encoder is None:
             from ..encoders.factory import load_encoder
 
-            if model is not None and model != info["model"]:
+            if model is not None and _canonical(model) != info["model"]:
                 self.spaces[space].check_encoder({**info, "model": model})
             encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
         self.spaces[space].check_encoder(encoder.info().as_dict())
@@ -75,6 +75,13 @@ class SpaceEncoders:
         if self.spaces[name].kind == "text":
             return encoder.encode([item.text for item in members], batch_size=batch_size, progress=progress)
         return encoder.encode_items(members, batch_size=batch_size, progress=progress)
+
+
+def _canonical(model: str) -> str:
+    """The name a model is recorded under: short known names get their hub prefix."""
+    from ..models import canonical_reference
+
+    return "hashing:64" if model == "hashing" else canonical_reference(model)
 
 
 def make_items(texts: Sequence[str], ids: Sequence[str] | None, metadata: Sequence[dict[str, Any]] | None) -> list[Item]:
