@@ -55,9 +55,10 @@ def build_tiny_model(folder: Path, vocab: Path, pooling: str = "mean", normalize
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def onnx_home(tmp_path_factory):
-    """One DENSEKIT_HOME for this module's exports (exporting takes seconds: share it)."""
+    """One DENSEKIT_HOME for this module's exports (exporting takes seconds: share it); module
+    scope, so the setting is undone before other modules run."""
     home = tmp_path_factory.mktemp("onnx-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DENSEKIT_HOME", str(home))
@@ -76,12 +77,12 @@ def tiny_torch(tiny_model):
     return SentenceEncoder(str(tiny_model), threads=1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_fp32(tiny_model, onnx_home):
     return OnnxEncoder(str(tiny_model))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_int8(tiny_model, onnx_home):
     return OnnxEncoder(str(tiny_model), quantize="int8")
 

@@ -102,15 +102,19 @@ def test_reference_case_symmetric_model_ranks_the_copy_first(minilm_encoder):
     assert all(rank.copy_rank == 1 for rank in ranks)  # the problem the DPR-style retriever must solve
 
 
+# Looked up once, at collection: other tests point DENSEKIT_HOME elsewhere while they run.
+TRAINED_RETRIEVER = _trained_retriever()
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(_trained_retriever() is None, reason="benchmark retriever not trained in DENSEKIT_HOME/models/densekit-quoref-retriever")
+@pytest.mark.skipif(TRAINED_RETRIEVER is None, reason="benchmark retriever not trained in DENSEKIT_HOME/models/densekit-quoref-retriever")
 def test_reference_case_with_the_trained_retriever(minilm_encoder):
     """The goal is the answer above the copy for every question; the benchmark's short CPU run
     (81 steps) reaches it for 2 of 3. This checks what training must at least achieve: it moves
     answers above copies where the symmetric start model ranks every copy first."""
     from densekit.eval.qa import reference_case
 
-    trained = reference_case(load_encoder(str(_trained_retriever()), backend="st-dual"))
+    trained = reference_case(load_encoder(str(TRAINED_RETRIEVER), backend="st-dual"))
     untrained = reference_case(minilm_encoder)
     assert sum(rank.answer_outranks_copy for rank in trained) > sum(rank.answer_outranks_copy for rank in untrained), trained
     assert sum(rank.copy_rank for rank in trained) > sum(rank.copy_rank for rank in untrained), trained
