@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..progress import ProgressCallback, report
+from ..progress import ProgressCallback
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
+from .loop import run_steps
 from .retriever import StepLog, TrainingReport
 
 READER_FILE = "densekit_reader.json"
@@ -205,33 +205,17 @@ def train_reader(
     schedule = get_linear_schedule_with_warmup(optimizer, max(1, total // 10), total)
     model.train()
 
-    started = time.perf_counter()
-    step, windows, recent, done = 0, 0, [], False
-    report(progress, 0, total)
-    for _ in range(epochs):
+    def epoch_batches():
         order = features[:]
         rng.shuffle(order)
-        for start in range(0, len(order), batch_size):
-            batch = tokenizer.pad(order[start : start + batch_size], return_tensors="pt")
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            windows += int(batch["input_ids"].shape[0])
-            recent = (recent + [float(loss.detach())])[-20:]
-            elapsed = time.perf_counter() - started
-            if log is not None:
-                log({"step": step, "loss": float(loss.detach()), "examples_per_second": windows / elapsed})
-            report(progress, step, total)
-            if step >= total or (max_minutes is not None and elapsed > max_minutes * 60):
-                done = True
-                break
-        if done:
-            break
-    seconds = time.perf_counter() - started
+        return (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+
+    def batch_loss(windows):
+        batch = tokenizer.pad(windows, return_tensors="pt")
+        return model(**batch).loss, int(batch["input_ids"].shape[0])
+
+    result = run_steps(epoch_batches, batch_loss, list(model.parameters()), optimizer, schedule,
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
@@ -239,8 +223,7 @@ def train_reader(
     with _quiet_transformers():
         model.save_pretrained(str(target))
         tokenizer.save_pretrained(str(target))
-    summary = TrainingReport(str(target), step, windows, round(seconds, 2), round(windows / max(seconds, 1e-9), 3),
-                             round(sum(recent) / max(len(recent), 1), 4))
+    summary = TrainingReport.from_loop(str(target), result)
     (target / READER_FILE).write_text(json.dumps({
         "base": base, "max_length": max_length, "stride": stride,
         "training": {**summary.as_dict(), "batch_size": batch_size, "learning_rate": learning_rate,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InvalidInputError
-from ..progress import ProgressCallback, report
+from ..progress import ProgressCallback
+from .loop import LoopResult, run_steps
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 
 #: "question": the question's own text as a negative passage, so a passage that merely restates the
@@ -50,6 +50,11 @@ class TrainingReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_loop(cls, out: str, result: LoopResult) -> "TrainingReport":
+        speed = result.examples / max(result.seconds, 1e-9)
+        return cls(out, result.steps, result.examples, round(result.seconds, 2), round(speed, 3), round(result.recent_loss, 4))
 
 
 #: Called after each optimisation step with {"step", "loss", "examples_per_second"}.
@@ -224,36 +229,16 @@ def train_retriever(
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, max(1, total // 10), total)
 
-    started = time.perf_counter()
-    step, examples, recent = 0, 0, []
-    report(progress, 0, total)
-    done = False
-    for _ in range(epochs):
-        for batch in _batches(pairs, batch_size, rng):
-            passages = list(dict.fromkeys([pair.positive for pair in batch] + [n for pair in batch for n in pair.negatives]))
-            position = {text: index for index, text in enumerate(passages)}
-            labels = torch.tensor([position[pair.positive] for pair in batch])
-            questions = functional.normalize(_embed(question_model, [pair.question for pair in batch]), dim=-1)
-            contexts = functional.normalize(_embed(context_model, passages), dim=-1)
-            loss = functional.cross_entropy(scale * questions @ contexts.T, labels)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            examples += len(batch)
-            recent = (recent + [float(loss.detach())])[-20:]
-            elapsed = time.perf_counter() - started
-            if log is not None:
-                log({"step": step, "loss": float(loss.detach()), "examples_per_second": examples / elapsed})
-            report(progress, step, total)
-            if step >= total or (max_minutes is not None and elapsed > max_minutes * 60):
-                done = True
-                break
-        if done:
-            break
-    seconds = time.perf_counter() - started
+    def batch_loss(batch):
+        passages = list(dict.fromkeys([pair.positive for pair in batch] + [n for pair in batch for n in pair.negatives]))
+        position = {text: index for index, text in enumerate(passages)}
+        labels = torch.tensor([position[pair.positive] for pair in batch])
+        questions = functional.normalize(_embed(question_model, [pair.question for pair in batch]), dim=-1)
+        contexts = functional.normalize(_embed(context_model, passages), dim=-1)
+        return functional.cross_entropy(scale * questions @ contexts.T, labels), len(batch)
+
+    result = run_steps(lambda: _batches(pairs, batch_size, rng), batch_loss, parameters, optimizer, schedule,
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
@@ -262,8 +247,7 @@ def train_retriever(
     with _quiet_transformers():
         question_model.save(str(target / QUESTION_FOLDER))
         context_model.save(str(target / CONTEXT_FOLDER))
-    summary = TrainingReport(str(target), step, examples, round(seconds, 2), round(examples / max(seconds, 1e-9), 3),
-                             round(sum(recent) / max(len(recent), 1), 4))
+    summary = TrainingReport.from_loop(str(target), result)
     write_retriever_config(target, {
         "kind": "st-dual",
         "normalize": True,
