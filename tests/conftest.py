@@ -17,6 +17,9 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("DENSEKIT_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# New collections default to onnx-int8 where it applies (encoders/defaults.py), which exports the
+# model on first use: the suite keeps torch unless a test removes this (tests/encoders/test_defaults.py).
+os.environ.setdefault("DENSEKIT_BACKEND", "torch")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,16 @@ shared machine drifts between rounds more than within one.
 
 Texts: short = STS-B sentences from ``--sts`` (else sentences of gensim's bundled Lee news corpus);
 long = ``--passages`` (JSON lines with "text") else Lee documents, cut at ``--long-tokens`` model tokens.
+
+"of peak": each row's useful model FLOP/s as a fraction of this CPU's fp32 matmul peak, measured in
+the same run at the encoders' thread count (``matmul_peak``). Model FLOPs per token (``ModelFlops``):
+
+    2 * N  +  4 * layers * L * hidden
+
+N = non-embedding parameters (all but embedding tables and the pooler: one multiply-add per weight
+per token in the dense layers), L = the attention span, the token-weighted mean length
+sum(len^2) / sum(len) over the texts (QK^T and attention x V: 2 * L * hidden multiply-adds per token
+per layer). Only real tokens count, not padding. int8 rows can pass 1.0: the peak is fp32's.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
 BASELINE = "plain"
 #: int8 may lose at most this much STS-B Spearman (x100) against torch fp32.
 QUALITY_TOLERANCE = 0.5
+#: Side of the square fp32 matrices whose product measures the matmul peak (2048: 17 GFLOP a product).
+PEAK_SIZE = 2048
 
 bench_app = typer.Typer(help="Measure speed and quality on this machine.", no_args_is_help=True)
 
@@ -93,6 +105,76 @@ class Row:
     tokens_per_second: float
     ratio: float
     rates: list[float] = field(default_factory=list)
+    #: sum(len^2) / sum(len) over the texts' model tokens: the mean attention span per token.
+    attention_span: float = 0.0
+    #: useful model GFLOP/s (``ModelFlops``) and that as a fraction of the measured fp32 matmul peak.
+    gflops: float | None = None
+    peak_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    """What a transformer encoder computes per token: ``per_token(span)`` FLOPs (see the module docstring).
+
+    Example:
+        >>> ModelFlops(parameters=1_000_000, layers=2, hidden=64).per_token(10)
+        2005120.0
+    """
+
+    parameters: int  # non-embedding parameters
+    layers: int
+    hidden: int
+
+    def per_token(self, span: float) -> float:
+        """FLOPs per token: 2 * parameters (dense layers) + 4 * layers * span * hidden (attention)."""
+        return 2.0 * self.parameters + 4.0 * self.layers * span * self.hidden
+
+    @classmethod
+    def of(cls, model: Any) -> "ModelFlops":
+        """Count a Hugging Face encoder (a torch module with ``config``): parameters outside its
+        ``nn.Embedding`` tables and pooler, ``num_hidden_layers``, ``hidden_size``."""
+        import torch
+
+        embedding = {id(parameter) for module in model.modules() if isinstance(module, torch.nn.Embedding)
+                     for parameter in module.parameters(recurse=False)}
+        counted = sum(parameter.numel() for name, parameter in model.named_parameters()
+                      if id(parameter) not in embedding and not name.startswith("pooler."))
+        return cls(int(counted), int(model.config.num_hidden_layers), int(model.config.hidden_size))
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 8) -> float:
+    """This CPU's fp32 matrix-multiply rate in GFLOP/s: the best of ``repeats`` size x size products
+    with torch at ``threads`` intra-op threads (the count the encoders use; restored afterwards).
+
+    Example:
+        >>> matmul_peak(1) > 1.0
+        True
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        left = torch.rand(size, size, generator=generator)
+        right = torch.rand(size, size, generator=generator)
+        out = torch.empty(size, size)
+        torch.mm(left, right, out=out)  # warm-up: the first call picks kernels
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(left, right, out=out)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return 2.0 * size**3 / best / 1e9
+
+
+def add_peak_fraction(rows: list[Row], flops: ModelFlops, peak_gflops: float) -> None:
+    """Fill each row's ``gflops`` (FLOPs per token at its attention span x tokens/s) and ``peak_fraction``."""
+    for row in rows:
+        row.gflops = flops.per_token(row.attention_span) * row.tokens_per_second / 1e9
+        row.peak_fraction = row.gflops / peak_gflops
 
 
 def load_variants(model: str, backends: Sequence[str], threads: int | None, progress=None) -> dict[str, Any]:
@@ -137,7 +219,8 @@ def measure(
     names = list(variants)
     tokenizer_owner = variants[BASELINE]
     limit = tokenizer_owner.max_seq_length
-    tokens = sum(min(tokenizer_owner.count_tokens(text) + 2, limit or 10**9) for text in texts)  # + [CLS] [SEP]
+    lengths = [min(tokenizer_owner.count_tokens(text) + 2, limit or 10**9) for text in texts]  # + [CLS] [SEP]
+    tokens = sum(lengths)
     for name in names:  # warm-up: first calls allocate buffers and pick kernels
         _call(name, variants[name], texts[: min(len(texts), batch_size)], batch_size)()
     rates: dict[str, list[float]] = {name: [] for name in names}
@@ -154,7 +237,7 @@ def measure(
         median = statistics.median(rates[name])
         paired = statistics.median(ours / base for ours, base in zip(rates[name], rates[BASELINE]))
         rows.append(Row(name, label, len(texts), tokens / len(texts), median, median * tokens / len(texts),
-                        paired, rates[name]))
+                        paired, rates[name], sum(length * length for length in lengths) / tokens))
     return rows
 
 
@@ -201,14 +284,24 @@ def encode(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Sentences/s and tokens/s of torch fp32, ONNX fp32 and ONNX int8, with ratios to plain SentenceTransformer.encode."""
+    """Sentences/s and tokens/s of torch fp32, ONNX fp32 and ONNX int8, with ratios to plain SentenceTransformer.encode
+    and the fraction of this CPU's fp32 matmul peak each reaches.
+
+    Peak: the best of 8 fp32 2048 x 2048 matrix products (torch, the encoders' thread count).
+
+    Model FLOPs per token = 2 x non-embedding parameters + 4 x layers x L x hidden (attention), L = the token-weighted mean text length; real tokens only, padding excluded.
+    """
     from .. import config
+    from ..encoders.threads import default_threads
     from .output import console, print_json, progress_bar
 
     model = model or config.default_text_model()
     chosen = list(dict.fromkeys(backends or BACKEND_CHOICES))
     with progress_bar("loading / exporting models", quiet=quiet) as progress:
         variants = load_variants(model, chosen, threads, progress)
+    used_threads = threads or default_threads()
+    peak = matmul_peak(used_threads, PEAK_SIZE)
+    flops = ModelFlops.of(variants[BASELINE].model[0].auto_model)
     sets = []
     if short:
         sets.append(("short", short_texts(short, sts)))
@@ -220,23 +313,34 @@ def encode(
             raise InvalidInputError(f"no {label} texts found to benchmark (check --sts / --passages)")
         with progress_bar(f"timing {label} texts", quiet=quiet) as progress:
             rows.extend(measure(variants, texts, label, repeats, batch_size, progress))
+    add_peak_fraction(rows, flops, peak)
     scores: dict[str, float] = {}
     if sts is not None:
         with progress_bar("STS-B quality", quiet=quiet) as progress:
             scores = sts_quality(variants, sts, progress)
     passed = quality_check(scores)
     if json_output:
-        print_json({"model": model, "threads": threads, "batch_size": batch_size, "repeats": repeats,
+        print_json({"model": model, "threads": threads, "threads_used": used_threads, "batch_size": batch_size,
+                    "repeats": repeats, "matmul_peak_gflops": peak, "model_flops": asdict(flops),
                     "rows": [asdict(row) for row in rows], "sts_spearman": scores, "quality_ok": passed})
         return
-    _print_table(model, rows, scores, passed, repeats, console())
+    out = console()
+    if not out.is_terminal:  # piped or logged: rich would cut the 10 columns to 80 characters
+        from rich.console import Console
+
+        out = Console(width=max(out.width, 132))
+    _print_table(model, rows, scores, passed, repeats, out)
+    out.print(f"of peak = model GFLOP/s / fp32 matmul peak {peak:.1f} GFLOP/s ({used_threads} thread"
+                    f"{'s' if used_threads > 1 else ''}); model FLOPs/token = 2 x {flops.parameters:,} non-embedding "
+                    f"parameters + 4 x {flops.layers} layers x L x {flops.hidden} hidden (L: mean tokens, "
+                    "token-weighted).", highlight=False)
 
 
 def _print_table(model: str, rows: list[Row], scores: dict, passed: dict, repeats: int, out: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"{model}: encoding speed, median of {repeats} interleaved rounds")
-    for column in ("backend", "texts", "n", "tok/text", "sent/s", "tok/s", "x plain", "STS-B"):
+    for column in ("backend", "texts", "n", "tok/text", "sent/s", "tok/s", "x plain", "GFLOP/s", "of peak", "STS-B"):
         table.add_column(column, justify="left" if column in ("backend", "texts") else "right", no_wrap=True)
     shown_score: set[str] = set()
     for row in rows:
@@ -245,7 +349,12 @@ def _print_table(model: str, rows: list[Row], scores: dict, passed: dict, repeat
         quality = "" if score is None else f"{score:.2f}" + ("" if passed.get(row.backend, True) else " DROP>0.5")
         name = "plain ST" if row.backend == BASELINE else row.backend
         table.add_row(name, row.texts, str(row.count), f"{row.tokens_per_text:.0f}", f"{row.sentences_per_second:.1f}",
-                      f"{row.tokens_per_second:.0f}", f"{row.ratio:.2f}", quality)
+                      f"{row.tokens_per_second:.0f}", f"{row.ratio:.2f}", _number(row.gflops, "{:.1f}"),
+                      _number(row.peak_fraction, "{:.2f}"), quality)
     out.print(table)
     out.print("plain ST = SentenceTransformer.encode (torch fp32); x plain = median of per-round ratios; "
               "STS-B = Spearman x100 (--sts).")
+
+
+def _number(value: float | None, pattern: str) -> str:
+    return "" if value is None else pattern.format(value)

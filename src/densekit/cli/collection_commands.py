@@ -8,7 +8,16 @@ from typing import List, Optional
 import typer
 
 from .output import console, print_json, progress_bar
-from .store_options import backend_option, exists, location, open_target, replica_option, store_option
+from .store_options import (
+    allow_backend_mismatch_option,
+    backend_option,
+    exists,
+    location,
+    open_target,
+    prepare_encoder,
+    replica_option,
+    store_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,16 +40,19 @@ def index(
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     store: Optional[str] = store_option(),
     backend: Optional[str] = backend_option(),
+    allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
     """Index files into a collection; unchanged files are skipped, changed ones replaced."""
     from ..collection import Collection
     from ..ingest import ingest
 
     if exists(collection, store):
-        target = open_target(collection, store, readonly=False, model=model, backend=backend)
-    else:
+        target = open_target(collection, store, readonly=False, model=model, backend=backend,
+                             allow_backend_mismatch=allow_backend_mismatch)
+    else:  # backend None: the default for the model (onnx-int8 where it applies; encoders/defaults.py)
         where, name = location(collection, store)
-        target = Collection.create(where, model=model, index=index_kind, name=name, backend=backend or "torch")
+        prepare_encoder(model, backend, quiet or json_output)
+        target = Collection.create(where, model=model, index=index_kind, name=name, backend=backend)
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress)
@@ -74,11 +86,13 @@ def search(
     store: Optional[str] = store_option(),
     read_replica: Optional[List[str]] = replica_option(),
     backend: Optional[str] = backend_option(),
+    allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
     from ..collection.filters import parse_where_options
 
-    target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend)
+    target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
+                         allow_backend_mismatch=allow_backend_mismatch)
     try:
         hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
     finally:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .store_options import backend_option
+from .store_options import backend_option, prepare_encoder
 
 
 def compare(
@@ -16,13 +16,14 @@ def compare(
         None, "--model", "-m", help="Encoder model name or path (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    backend: str = backend_option("torch"),
+    backend: Optional[str] = backend_option(),
 ) -> None:
     """Compare two texts by shared words (bag-of-words cosine) and by sentence embeddings (cosine)."""
     from ..encoders.factory import load_encoder
     from ..pipelines.compare import compare_texts
     from .output import console, print_json
 
+    prepare_encoder(model, backend, quiet=json_output)  # a bar while a first use exports the model
     result = compare_texts(text_a, text_b, load_encoder(model, backend=backend))
     if json_output:
         print_json(result.as_dict())

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from .output import console, print_json
-from .store_options import backend_option
+from .store_options import backend_option, prepare_encoder
 
 
 def register(app: typer.Typer) -> None:
@@ -19,12 +19,13 @@ def similar(
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Rank the texts by similarity to this one."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or path (default all-mpnet-base-v2)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
-    backend: str = backend_option("torch"),
+    backend: Optional[str] = backend_option(),
 ) -> None:
     """Cosine similarity between texts (a matrix), or the texts ranked against --query."""
     from ..encoders.factory import load_encoder
     from ..pipelines.similarity import most_similar, similarity
 
+    prepare_encoder(model, backend, quiet=json_output)  # a bar while a first use exports the model
     encoder = load_encoder(model, backend=backend)
 
     if query is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+import contextlib
+from typing import Iterator, List, Optional
 
 import typer
 
@@ -24,14 +25,18 @@ def location(collection: str, store: str | None) -> tuple[str, str | None]:
 
 
 def open_target(collection: str, store: str | None, *, readonly: bool, model: str | None = None,
-                read_replicas: list[str] | None = None, backend: str | None = None):
+                read_replicas: list[str] | None = None, backend: str | None = None,
+                allow_backend_mismatch: bool = False):
+    """Open a collection by its CLI arguments; ``backend`` must be the text space's own unless
+    ``allow_backend_mismatch`` (then the space is encoded with ``backend``, with a warning)."""
     from ..collection import Collection
 
     where, name = location(collection, store)
-    target = Collection.open(where, readonly=readonly, model=model, name=name, read_replicas=read_replicas or None)
-    if backend is not None:
+    target = Collection.open(where, readonly=readonly, model=model, name=name, read_replicas=read_replicas or None,
+                             allow_backend_mismatch=allow_backend_mismatch)
+    if backend is not None and "text" in target.spaces:
         try:
-            target.check_backend(backend)
+            target.use_backend(backend)
         except BaseException:
             target.close()
             raise
@@ -45,8 +50,61 @@ def exists(collection: str, store: str | None) -> bool:
     return collection_exists(where, name=name)
 
 
-BACKEND_HELP = "Encoder backend: torch, onnx or onnx-int8 (int8 is ~2.5x faster on a CPU; its vectors differ, so a space keeps one)."
+BACKEND_HELP = (
+    "Encoder backend: torch, onnx or onnx-int8 (int8 is ~2.5x faster on a CPU; its vectors differ, so a space keeps one). "
+    "Default: DENSEKIT_BACKEND, else onnx-int8 for sentence-transformers text models, else torch; "
+    "an existing collection uses the backend it was built with."
+)
+MISMATCH_HELP = (
+    "Allow --backend to differ from the one the collection was built with (same model and dimension), "
+    "e.g. torch fp32 queries on an onnx-int8 collection; scores shift slightly. A warning is logged."
+)
 
 
 def backend_option(default: str | None = None):
     return typer.Option(default, "--backend", "-b", help=BACKEND_HELP)
+
+
+def allow_backend_mismatch_option() -> bool:
+    return typer.Option(False, "--allow-backend-mismatch", help=MISMATCH_HELP)
+
+
+@contextlib.contextmanager
+def lazy_progress(description: str, quiet: bool = False) -> Iterator:
+    """A progress callback whose bar appears only when something reports (a cached model draws none)."""
+    from .output import progress_bar
+
+    with contextlib.ExitStack() as stack:
+        opened: list = []
+
+        def update(done: int, total: int | None) -> None:
+            if not opened:
+                opened.append(stack.enter_context(progress_bar(description, quiet)))
+            if opened[0] is not None:
+                opened[0](done, total)
+
+        yield update
+
+
+def prepare_encoder(model: str | None, backend: str | None, quiet: bool = False) -> None:
+    """Build the ONNX export a command is about to load (first use only), with a progress bar.
+
+    ``backend`` None is resolved as ``load_encoder`` resolves it. Other backends, and a model whose
+    export fails here, are left to ``load_encoder`` (which reports the error, or for a default
+    backend falls back to torch).
+    """
+    from .. import config
+    from ..encoders.defaults import default_backend
+
+    reference = model or config.default_text_model()
+    resolved = backend or default_backend(reference, fetch=True)
+    if resolved not in ("onnx", "onnx-int8") or reference == "hashing" or reference.startswith(("hashing:", "words:")):
+        return
+    try:
+        from ..encoders.onnx_export import onnx_model_path
+        from ..models import resolve_model
+
+        with lazy_progress("exporting the model to ONNX (first use only)", quiet) as progress:
+            onnx_model_path(resolve_model(reference), reference, "int8" if resolved == "onnx-int8" else "fp32", progress)
+    except Exception:  # noqa: BLE001 - load_encoder reports it (or falls back), with its own context
+        return

@@ -75,7 +75,7 @@ class Collection(SpaceEncoders):
         model: str | None = None,
         *,
         encoder: Encoder | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
         index: str = "auto",
         space: str = DEFAULT_SPACE,
         exist_ok: bool = False,
@@ -88,8 +88,11 @@ class Collection(SpaceEncoders):
             path: the collection folder (created), or a ``postgresql://`` URL for the PostgreSQL store
                 (``name`` and ``read_replicas`` apply there).
             model: model reference for the space (default: densekit's default text model).
-            encoder: an already built encoder to use instead of ``model``.
-            backend: encoder backend for ``model``.
+            encoder: an already built encoder to use instead of ``model`` (its own backend is recorded).
+            backend: encoder backend for ``model``; None picks the default for the model
+                (``encoders.defaults.default_backend``: DENSEKIT_BACKEND, else "onnx-int8" for
+                sentence-transformers text models the ONNX backend reproduces, else "torch").
+                An existing collection (``exist_ok``) keeps the backend its manifest records.
             index: "auto" (exact, then HNSW past the threshold), "exact", "flat" or "hnsw".
             exist_ok: open an existing collection instead of failing.
         """
@@ -137,18 +140,22 @@ class Collection(SpaceEncoders):
         encoders: dict[str, Encoder] | None = None,
         name: str | None = None,
         read_replicas: Sequence[str] | None = None,
+        allow_backend_mismatch: bool = False,
     ) -> "Collection":
         """Open an existing collection; ``readonly=True`` takes no lock (many readers, one writer).
 
         ``model`` or ``encoder`` (for the text space), and ``encoders`` (space name -> encoder, e.g.
         shared, already loaded ones), when given, must be the ones the collection was built with.
-        A ``postgresql://`` URL opens the PostgreSQL store (with ``name`` and ``read_replicas``).
+        ``allow_backend_mismatch=True`` accepts an encoder of another backend of the same model and
+        dimension (e.g. torch fp32 queries on an onnx-int8 space; see also ``use_backend``), with a
+        logged warning. A ``postgresql://`` URL opens the PostgreSQL store (with ``name`` and ``read_replicas``).
         """
         if _is_postgres(path):
             from .postgres import PostgresCollection
 
             return PostgresCollection.open(
-                str(path), name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas
+                str(path), name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas,
+                allow_backend_mismatch=allow_backend_mismatch,
             )
         _folder_only(path, name, read_replicas)
         folder = Path(path).expanduser()
@@ -160,6 +167,7 @@ class Collection(SpaceEncoders):
             manifest = read_manifest(folder)  # the previous writer may have committed meanwhile
         try:
             collection = cls._load(folder, manifest, readonly, lock)
+            collection.allow_backend_mismatch = allow_backend_mismatch
             if model is not None or encoder is not None:
                 if DEFAULT_SPACE not in collection.spaces:
                     raise InvalidInputError(

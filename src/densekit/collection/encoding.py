@@ -21,6 +21,9 @@ class SpaceEncoders:
 
     spaces: dict[str, VectorSpace]
     _encoders: dict[str, Encoder]
+    #: Accept an encoder of another backend (same model and dimension) than a space was built with,
+    #: with a logged warning; ``open(..., allow_backend_mismatch=True)`` sets it.
+    allow_backend_mismatch: bool = False
 
     def encoder(self, space: str = "text") -> Encoder:
         """The encoder of a space: the one given at open, else rebuilt from the manifest."""
@@ -31,9 +34,32 @@ class SpaceEncoders:
         return self._encoders[space]
 
     def check_backend(self, backend: str, space: str = "text") -> None:
-        """Refuse a backend other than the one that made the space's vectors (int8 and fp32 never mix)."""
+        """Refuse a backend other than the one that made the space's vectors (int8 and fp32 never mix),
+        unless ``allow_backend_mismatch`` is set (then a warning is logged)."""
         if space in self.spaces:
-            self.spaces[space].check_encoder({**self.spaces[space].encoder_info, "backend": backend})
+            self.spaces[space].check_encoder({**self.spaces[space].encoder_info, "backend": backend},
+                                             self.allow_backend_mismatch)
+
+    def use_backend(self, backend: str, space: str = "text") -> None:
+        """Encode ``space`` (queries and new items) with ``backend`` instead of the manifest's.
+
+        The manifest's own backend is always accepted; another one (same model) only with
+        ``allow_backend_mismatch``, else ModelMismatchError. The manifest keeps its backend.
+
+        Example:
+            >>> notes = Collection.open("notes", readonly=True, allow_backend_mismatch=True)
+            >>> notes.use_backend("torch")  # an onnx-int8 space queried with torch fp32 vectors
+        """
+        if space not in self.spaces:
+            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
+        info = self.spaces[space].encoder_info
+        if backend == info.get("backend", "torch"):
+            return
+        if not self.allow_backend_mismatch:
+            self.check_backend(backend, space)  # raises ModelMismatchError before any model is loaded
+        from ..encoders.factory import load_encoder
+
+        self._use_encoder(space, None, load_encoder(info["model"], backend=backend))
 
     def _use_encoder(self, space: str, model: str | None, encoder: Encoder | None) -> None:
         info = self.spaces[space].encoder_info
@@ -43,7 +69,7 @@ class SpaceEncoders:
             if model is not None and _canonical(model) != info["model"]:
                 self.spaces[space].check_encoder({**info, "model": model})
             encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
-        self.spaces[space].check_encoder(encoder.info().as_dict())
+        self.spaces[space].check_encoder(encoder.info().as_dict(), self.allow_backend_mismatch)
         self._encoders[space] = encoder
 
     def encode_items(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from ..index.base import VectorIndex
 
 
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,16 +46,35 @@ class VectorSpace:
             "count": len(self.index) if self.index is not None else 0,
         }
 
-    def check_encoder(self, info: dict[str, Any]) -> None:
-        """Refuse an encoder other than the one that built this space."""
-        for key in ("model", "dimension", "backend"):
-            if info.get(key) != self.encoder_info.get(key):
-                raise ModelMismatchError(
-                    f"space {self.name!r} was built with {self.encoder_info.get('model')!r} "
-                    f"({self.encoder_info.get('dimension')}-d, backend {self.encoder_info.get('backend')!r}); "
-                    f"got {info.get('model')!r} ({info.get('dimension')}-d, backend {info.get('backend')!r}). "
-                    "Query with the same model, or re-index into a new collection."
-                )
+    def check_encoder(self, info: dict[str, Any], allow_backend_mismatch: bool = False) -> None:
+        """Refuse an encoder other than the one that built this space.
+
+        Args:
+            info: the encoder's ``EncoderInfo.as_dict()`` (model, dimension, backend).
+            allow_backend_mismatch: accept another backend of the same model and dimension (e.g.
+                torch fp32 queries on an int8 space) with a logged warning; the vectors differ
+                slightly (int8 vs fp32 mean cosine 0.99 for MiniLM, 0.87 for mpnet), so scores shift.
+
+        Raises:
+            ModelMismatchError: another model or dimension, or another backend unless allowed.
+        """
+        differs = [key for key in ("model", "dimension", "backend") if info.get(key) != self.encoder_info.get(key)]
+        if differs == ["backend"] and allow_backend_mismatch:
+            _log.warning(
+                "space %r was built with backend %r; encoding with backend %r as asked (allow_backend_mismatch): "
+                "vectors of the two backends differ slightly, so scores and rankings may shift",
+                self.name, self.encoder_info.get("backend"), info.get("backend"),
+            )
+            return
+        if differs:
+            hint = ("Query with the same backend, or allow a backend mismatch (--allow-backend-mismatch)."
+                    if differs == ["backend"] else "Query with the same model, or re-index into a new collection.")
+            raise ModelMismatchError(
+                f"space {self.name!r} was built with {self.encoder_info.get('model')!r} "
+                f"({self.encoder_info.get('dimension')}-d, backend {self.encoder_info.get('backend')!r}); "
+                f"got {info.get('model')!r} ({info.get('dimension')}-d, backend {info.get('backend')!r}). "
+                + hint
+            )
 
     def check_query(self, vectors: np.ndarray) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:

@@ -30,6 +30,7 @@ def open_collection(
     model: str | None = None,
     encoder: Encoder | None = None,
     read_replicas: Sequence[str] | None = None,
+    allow_backend_mismatch: bool = False,
 ):
     """Open an existing collection in either store (``Collection.open`` dispatches on the location).
 
@@ -38,7 +39,8 @@ def open_collection(
     """
     from .collection import Collection
 
-    return Collection.open(location, name=name, readonly=readonly, model=model, encoder=encoder, read_replicas=read_replicas)
+    return Collection.open(location, name=name, readonly=readonly, model=model, encoder=encoder,
+                           read_replicas=read_replicas, allow_backend_mismatch=allow_backend_mismatch)
 
 
 def create_collection(
@@ -47,13 +49,14 @@ def create_collection(
     *,
     name: str | None = None,
     encoder: Encoder | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
     index: str = "auto",
     space: str = "text",
     exist_ok: bool = False,
     read_replicas: Sequence[str] | None = None,
 ):
-    """Create a collection in either store (``Collection.create`` dispatches on the location)."""
+    """Create a collection in either store (``Collection.create`` dispatches on the location); ``backend``
+    None is the default for the model (``encoders.defaults.default_backend``)."""
     from .collection import Collection
 
     return Collection.create(

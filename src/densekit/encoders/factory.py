@@ -5,6 +5,7 @@ Adding a backend is one line in ``BACKENDS``: a builder taking the model referen
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from .. import config
@@ -49,14 +50,20 @@ def _hashing_encoder(reference: str) -> Encoder:
     return HashingEncoder(int(size))
 
 
-def load_encoder(reference: str | None = None, backend: str = "torch") -> Encoder:
+_log = logging.getLogger(__name__)
+
+
+def load_encoder(reference: str | None = None, backend: str | None = "torch") -> Encoder:
     """Build the text encoder for a model reference.
 
     Args:
         reference: a model name or path (see ``models.resolve_model``); ``hashing`` or
             ``hashing:DIM`` for the model-free test encoder; None for the configured default
             (``DENSEKIT_MODEL``, else all-mpnet-base-v2).
-        backend: one of ``BACKENDS`` ("torch"); ignored by the hashing encoder.
+        backend: one of ``BACKENDS`` ("torch"); ignored by the hashing encoder. None picks the
+            default for the model (``defaults.default_backend``: DENSEKIT_BACKEND, else "onnx-int8"
+            for sentence-transformers text models the ONNX backend reproduces, else "torch"); should
+            that ONNX export fail for a model, the torch backend is used instead (with a logged warning).
 
     Returns:
         An Encoder; sentence-transformers models are shared per process.
@@ -65,6 +72,8 @@ def load_encoder(reference: str | None = None, backend: str = "torch") -> Encode
         >>> load_encoder("hashing:16").dimension
         16
     """
+    if backend is None:
+        return _load_default(reference)
     if reference is None:
         if backend in ("torch", "onnx", "onnx-int8"):
             reference = config.default_text_model()
@@ -77,6 +86,20 @@ def load_encoder(reference: str | None = None, backend: str = "torch") -> Encode
     if backend not in BACKENDS:
         _unknown_backend(backend)
     return BACKENDS[backend](reference)
+
+
+def _load_default(reference: str | None) -> Encoder:
+    from .defaults import PORTABLE_BACKEND, backend_override, default_backend
+
+    backend = default_backend(reference, fetch=True)
+    if backend == PORTABLE_BACKEND or backend_override() is not None:
+        return load_encoder(reference, backend=backend)  # the user's (or the portable) choice: no fallback
+    try:
+        return load_encoder(reference, backend=backend)
+    except Exception as error:  # noqa: BLE001 - any export failure; the default must not break what torch runs
+        _log.warning("backend %r failed for model %r (%s: %s); using backend %r",
+                     backend, reference, type(error).__name__, error, PORTABLE_BACKEND)
+        return load_encoder(reference, backend=PORTABLE_BACKEND)
 
 
 def _unknown_backend(backend: str):

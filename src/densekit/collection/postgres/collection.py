@@ -68,7 +68,7 @@ class PostgresCollection(Writes):
         *,
         name: str | None = None,
         encoder: Encoder | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
         index: str = "auto",
         space: str = DEFAULT_SPACE,
         exist_ok: bool = False,
@@ -129,13 +129,16 @@ class PostgresCollection(Writes):
         model: str | None = None,
         encoder: Encoder | None = None,
         read_replicas: Sequence[str] | None = None,
+        allow_backend_mismatch: bool = False,
     ) -> "PostgresCollection":
-        """Open an existing collection; ``model`` or ``encoder``, when given, must be the ones it was built with."""
+        """Open an existing collection; ``model`` or ``encoder``, when given, must be the ones it was built with
+        (``allow_backend_mismatch``: as ``Collection.open``)."""
         connection_url, name = _resolve_name(url, name)
         router = Router(connection_url, read_replicas, readonly=readonly, create=False)
         try:
             manifest = schema.read_manifest(router.primary, name, repr(redact(connection_url)))
             collection = cls(router, name, manifest, readonly=readonly)
+            collection.allow_backend_mismatch = allow_backend_mismatch
             if model is not None or encoder is not None:
                 if DEFAULT_SPACE not in collection.spaces:
                     raise InvalidInputError(
