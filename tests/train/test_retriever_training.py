@@ -109,12 +109,11 @@ TRAINED_RETRIEVER = _trained_retriever()
 @pytest.mark.slow
 @pytest.mark.skipif(TRAINED_RETRIEVER is None, reason="benchmark retriever not trained in DENSEKIT_HOME/models/densekit-quoref-retriever")
 def test_reference_case_with_the_trained_retriever(minilm_encoder):
-    """The goal is the answer above the copy for every question; the benchmark's short CPU run
-    (81 steps) reaches it for 2 of 3. This checks what training must at least achieve: it moves
-    answers above copies where the symmetric start model ranks every copy first."""
+    """The issue's goal: with the trained DPR-style retriever, every answer context outranks the copy
+    of its question, where the symmetric start model ranks every copy first (benchmark retriever:
+    203 more steps with the question copy as a hard negative reach 3 of 3)."""
     from densekit.eval.qa import reference_case
 
     trained = reference_case(load_encoder(str(TRAINED_RETRIEVER), backend="st-dual"))
-    untrained = reference_case(minilm_encoder)
-    assert sum(rank.answer_outranks_copy for rank in trained) > sum(rank.answer_outranks_copy for rank in untrained), trained
-    assert sum(rank.copy_rank for rank in trained) > sum(rank.copy_rank for rank in untrained), trained
+    assert all(rank.answer_outranks_copy for rank in trained), trained
+    assert all(rank.answer_rank == 1 for rank in trained), trained
