@@ -3,13 +3,16 @@
 Builds a collection of Quoref passages (the packaged all-MiniLM-L6-v2 by default), starts the real
 server (`densekit serve`, a subprocess on 127.0.0.1 and a free port) and runs N client threads for
 D seconds. Each client draws operations: search (dense/hybrid), /v1/embeddings, /similarity and
-writes (add a document, later delete it). Per minute it reports requests, failures, p50/p99 latency
-and the server's RSS; at the end it checks that the collection holds exactly the acknowledged
-writes and passes check_collection ("nothing lost").
+writes (add a document, later delete it). It prints the server's RSS and thread count every 30 s
+as it runs; at the end, per minute: requests, failures, p50/p99 latency and RSS; per operation:
+p50/p99; the RSS samples over time; and it checks that the collection holds exactly the
+acknowledged writes and passes check_collection ("nothing lost").
 
     .venv/bin/python benchmarks/reliability/soak.py                  # documented setting: 32 clients, 600 s
     .venv/bin/python benchmarks/reliability/soak.py --duration 120   # a short run on a busy machine
     .venv/bin/python benchmarks/reliability/soak.py --model hashing:64
+    .venv/bin/python benchmarks/reliability/soak.py --duration 120 --server-env MALLOC_ARENA_MAX=16
+                                       # the server as it was before it capped malloc arenas (server/memory.py)
 
 The clients run in this process, on the same machine as the server: latencies are upper bounds.
 """
@@ -65,26 +68,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of ``pid`` (psutil if installed, else /proc)."""
+def process_status(pid: int) -> dict[str, int]:
+    """RSS (bytes) and thread count of ``pid`` from /proc (Linux)."""
+    found = {"rss": 0, "threads": 0}
     try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss
-    except ImportError:
         with open(f"/proc/{pid}/status", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    return 0
+                    found["rss"] = int(line.split()[1]) * 1024
+                elif line.startswith("Threads:"):
+                    found["threads"] = int(line.split()[1])
+    except OSError:  # the server has exited
+        pass
+    return found
 
 
-def start_server(collection: Path, port: int) -> subprocess.Popen:
+def rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` in bytes."""
+    return process_status(pid)["rss"]
+
+
+def start_server(collection: Path, port: int, extra_environment: dict[str, str] | None = None) -> subprocess.Popen:
     import httpx2 as httpx
 
     densekit = Path(sys.executable).with_name("densekit")
     environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
-                   "DENSEKIT_THREADS": os.environ.get("DENSEKIT_THREADS", "1")}
+                   "DENSEKIT_THREADS": os.environ.get("DENSEKIT_THREADS", "1"), **(extra_environment or {})}
     environment.pop("DENSEKIT_API_KEY", None)
     process = subprocess.Popen(
         [str(densekit), "serve", f"{COLLECTION}={collection}", "--host", HOST, "--port", str(port),
@@ -112,18 +121,24 @@ class Recorder:
         self.lock = threading.Lock()
         self.minutes: dict[int, dict] = {}
         self.failures: dict[str, int] = {}
+        self.operations: dict[str, list[float]] = {}  # latencies by operation, for the per-operation table
 
     def bucket(self, minute: int) -> dict:
         return self.minutes.setdefault(minute, {"requests": 0, "failures": 0, "latencies": [], "rss": []})
 
-    def record(self, at: float, elapsed: float, problem: str | None) -> None:
+    def record(self, at: float, elapsed: float, problem: str | None, operation: str = "request") -> None:
         with self.lock:
             bucket = self.bucket(int((at - self.started) // 60))
             bucket["requests"] += 1
             bucket["latencies"].append(elapsed)
+            self.operations.setdefault(operation, []).append(elapsed)
             if problem is not None:
                 bucket["failures"] += 1
                 self.failures[problem] = self.failures.get(problem, 0) + 1
+
+    def total_requests(self) -> int:
+        with self.lock:
+            return sum(bucket["requests"] for bucket in self.minutes.values())
 
     def sample_rss(self, at: float, rss: int) -> None:
         with self.lock:
@@ -170,7 +185,7 @@ def client(number: int, url: str, stop_at: float, queries: list[str], recorder: 
             except httpx.HTTPError as error:
                 problem = f"{operation} {type(error).__name__}"
             elapsed = time.perf_counter() - started
-            recorder.record(time.monotonic(), elapsed, problem)
+            recorder.record(time.monotonic(), elapsed, problem, {"added": "add", "deleted": "delete"}[action[0]] if action else operation)
             if action is not None and problem is None:
                 with written_lock:
                     written[action[0]].add(action[1])
@@ -196,7 +211,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="Concurrent client threads.")
     parser.add_argument("--duration", type=float, default=600.0, help="Seconds of load (documented setting: 600).")
     parser.add_argument("--timeout", type=float, default=120.0, help="Per-request timeout in seconds.")
+    parser.add_argument("--sample-every", type=float, default=30.0, help="Seconds between printed RSS samples.")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="An environment variable for the server only (repeatable), e.g. MALLOC_ARENA_MAX=8 "
+                             "to compare allocator settings.")
     arguments = parser.parse_args()
+    extra_environment = dict(pair.split("=", 1) for pair in arguments.server_env)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("DENSEKIT_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -226,7 +246,7 @@ def main() -> None:
               f"{arguments.duration:.0f}s", flush=True)
         size_before = folder_bytes(collection)
         port = free_port()
-        server = start_server(collection, port)
+        server = start_server(collection, port, extra_environment)
         url = f"http://{HOST}:{port}"
         written: dict[str, set] = {"added": set(), "deleted": set()}
         written_lock = threading.Lock()
@@ -246,12 +266,27 @@ def main() -> None:
                        for number in range(arguments.clients)]
             for thread in threads:
                 thread.start()
+            # RSS over time: printed as it goes (a long run shows growth or a plateau while it runs)
+            # and kept for the table at the end.
+            samples = [(0.0, 0, rss_start, process_status(server.pid)["threads"])]
+            print(f"RSS at start (after warm-up): {rss_start / 2**20:.0f} MiB", flush=True)
+            next_print = begin + arguments.sample_every
             while any(thread.is_alive() for thread in threads):
-                recorder.sample_rss(time.monotonic(), rss_bytes(server.pid))
-                time.sleep(5)
+                now = time.monotonic()
+                status = process_status(server.pid)
+                recorder.sample_rss(now, status["rss"])
+                if now >= next_print:
+                    requests = recorder.total_requests()
+                    samples.append((now - begin, requests, status["rss"], status["threads"]))
+                    print(f"  t={now - begin:5.0f}s requests={requests:7d} RSS={status['rss'] / 2**20:6.0f} MiB "
+                          f"threads={status['threads']}", flush=True)
+                    next_print += arguments.sample_every
+                time.sleep(min(5.0, max(0.1, next_print - time.monotonic())))
             for thread in threads:
                 thread.join()
             rss_end = rss_bytes(server.pid)
+            samples.append((time.monotonic() - begin, recorder.total_requests(), rss_end,
+                            process_status(server.pid)["threads"]))
             served_count = httpx.get(f"{url}/collections/{COLLECTION}", timeout=60).json()["count"]
         finally:
             server.send_signal(signal.SIGINT)
@@ -284,8 +319,15 @@ def main() -> None:
               f"{rss:>8.0f}")
     print(f"{'all':>6} {total_requests:>9} {total_failures:>9} {total_requests / arguments.duration:>7.1f} "
           f"{1000 * percentile(everything, 0.5):>8.0f} {1000 * percentile(everything, 0.99):>9.0f}")
+    print(f"\n{'operation':>10} {'requests':>9} {'p50 ms':>8} {'p99 ms':>9}")
+    for operation, latencies in sorted(recorder.operations.items()):
+        print(f"{operation:>10} {len(latencies):>9} {1000 * percentile(latencies, 0.5):>8.0f} "
+              f"{1000 * percentile(latencies, 0.99):>9.0f}")
+    print(f"\n{'second':>6} {'requests':>9} {'RSS MiB':>8} {'threads':>8}")
+    for at, requests, rss, thread_count in samples:
+        print(f"{at:>6.0f} {requests:>9} {rss / mib:>8.0f} {thread_count:>8}")
     print(f"\nserver RSS: {rss_start / mib:.0f} MiB at start, {rss_end / mib:.0f} MiB at end "
-          f"({(rss_end - rss_start) / mib:+.0f} MiB)")
+          f"({(rss_end - rss_start) / mib:+.0f} MiB)" + (f"; server environment {extra_environment}" if extra_environment else ""))
     print(f"collection on disk: {size_before / mib:.1f} MiB before, {size_after / mib:.1f} MiB after")
     for problem, count in sorted(recorder.failures.items(), key=lambda item: -item[1])[:10]:
         print(f"  failure: {problem} x{count}")

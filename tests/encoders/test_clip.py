@@ -115,3 +115,25 @@ def test_pixel_limit_applies_to_encoder_reads(clip_path, tmp_path):
     strict = ClipEncoder(str(clip_path), max_pixels=5_000)
     with pytest.raises(ImageLoadError, match="decompression bomb"):
         strict.encode_images([path])
+
+
+def test_preprocess_keeps_only_the_centre_of_a_banner(clip, monkeypatch):
+    """A 20,000 x 1 banner would be upscaled to the model's size on its short side (gigabytes
+    with real CLIP); preprocess hands the model's processor a 32:1 centre crop instead."""
+    from PIL import Image
+
+    from densekit.images.loading import MAX_ASPECT_RATIO
+
+    original = clip.processor.image_processor
+    seen = []
+
+    def recording(images, **options):
+        seen.extend(picture.size for picture in images)
+        return original(images=images, **options)
+
+    monkeypatch.setattr(clip.processor, "image_processor", recording)
+    banner = Image.new("RGB", (20_000, 1), (200, 30, 30))
+    square = Image.new("RGB", (40, 40), (0, 0, 0))
+    pixels = clip.preprocess([banner, square])
+    assert seen == [(MAX_ASPECT_RATIO, 1), (40, 40)]
+    assert pixels.shape[0] == 2

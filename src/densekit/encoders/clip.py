@@ -241,6 +241,11 @@ class ClipEncoder(Encoder):
             >>> clip.preprocess([Image.open("cat.jpg").convert("RGB")]).shape
             torch.Size([1, 3, 224, 224])
         """
+        from ..images.loading import model_view
+
+        # Every caller (index, search by image, re-encoding a space) gets the same bound: a very
+        # elongated picture would otherwise be upscaled to tens of GB before the centre crop.
+        pictures = [model_view(picture) for picture in pictures]
         return self.processor.image_processor(images=pictures, return_tensors="pt")["pixel_values"]
 
     def encode_pixels(self, pixel_values: Any, normalize: bool = True) -> np.ndarray:

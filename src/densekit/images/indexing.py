@@ -3,7 +3,8 @@
 An image item's id is the file's resolved path and its hash the sha256 of the file's bytes. A file
 whose bytes hash to what the collection already holds for that id is skipped without decoding; a
 changed one is replaced. Files that cannot be read as images (corrupt, truncated, empty, not an
-image, over the pixel limit) are reported per file and skipped, never fatal.
+image, over the pixel limit, broken links, link loops, pipes) are reported per file and skipped,
+never fatal. tests/images/test_image_fuzz.py holds this against mutated and hostile files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..collection.store import Item
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback, report
-from .loading import DEFAULT_MAX_PIXELS, SUFFIXES, ImageLoadError, decode_image, read_image_file
+from .loading import DEFAULT_MAX_PIXELS, SUFFIXES, ImageLoadError, decode_image, model_view, read_image_file
 from .thumbnails import DEFAULT_SIZE, thumbnail_ok, write_thumbnail
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def discover_images(
 
     Args:
         paths: files and folders.
-        report: missing paths and named files of other types are added to its problems.
+        report: missing paths, and paths with an image suffix that are broken links, link loops or
+            pipes, are added to its problems with the reason.
         exclude: a folder to leave out (the collection's own folder, whose thumbnails are images too).
     """
     found: dict[Path, Path] = {}
@@ -65,15 +67,34 @@ def discover_images(
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
+            # rglob does not descend into linked folders, so a link to a parent folder cannot loop.
             for child in sorted(path.rglob("*")):
-                if child.suffix.lower() in SUFFIXES and child.is_file():
+                if child.suffix.lower() not in SUFFIXES or child.is_dir():
+                    continue  # a folder named like an image ("2021.jpg/") is walked, not read
+                if child.is_file():
                     keep(child)
+                else:
+                    report.problems.append((str(child), _not_a_file(child)))
         elif path.is_file():
             # A file named explicitly is tried whatever its suffix: the decoder decides what it is.
             keep(path)
         else:
-            report.problems.append((str(path), "no such file or folder"))
+            report.problems.append((str(path), _not_a_file(path)))
     return list(found.values())
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a path that is neither a folder nor a regular file cannot be indexed."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except FileNotFoundError:
+            return "broken symbolic link (its target is missing)"
+        except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a loop of links
+            return "symbolic link loop"
+    if path.exists():
+        return "not a regular file (a pipe, socket or device)"
+    return "no such file or folder"
 
 
 def image_space(collection: "Collection", space: str | None = None) -> str:
@@ -173,7 +194,8 @@ def _prepare(collection, encoder, path: Path, result: ImageIndexReport, thumbnai
     metadata = dict(loaded.metadata)
     metadata["folder"] = str(Path(metadata["path"]).parent)
     metadata["thumbnail"] = write_thumbnail(collection.folder, loaded.sha256, loaded.image, thumbnail_size)
-    pixels = encoder.preprocess([loaded.image])  # keep model-sized pixels, drop the full picture
+    # Keep model-sized pixels, drop the full picture; model_view bounds what a banner costs.
+    pixels = encoder.preprocess([model_view(loaded.image)])
     item = Item(id=identifier, text=None, metadata=metadata, kind="image", hash=loaded.sha256)
     return item, pixels, existing is not None
 

@@ -8,8 +8,11 @@ loaded), applies the EXIF orientation and returns an RGB picture plus the metada
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,15 @@ SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".
 DEFAULT_MAX_PIXELS = 100_000_000
 #: Refuse files above this size before reading them.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: Frames counted for the "frames" metadata. Counting walks the file (and Pillow's TIFF page walk
+#: grows with the square of the pages: 20,000 one-pixel pages took 6 s), so the count stops here.
+MAX_COUNTED_FRAMES = 1000
+#: Refuse JPEGs with more scans (SOS markers). Each scan of a progressive JPEG costs a pass over
+#: every block, so a file of a few MB made of empty scans decodes for hours (a "scan bomb");
+#: real progressive files have about 10. libjpeg-turbo suggests a limit of this order.
+MAX_JPEG_SCANS = 500
+#: The longest side the model sees is at most this many times the shortest (``model_view``).
+MAX_ASPECT_RATIO = 32
 
 # EXIF tags: the Exif sub-IFD pointer, DateTimeOriginal (in it), DateTime (in IFD0).
 _EXIF_IFD = 0x8769
@@ -84,13 +96,28 @@ def to_rgb(image: Any) -> Any:
     if image.mode == "P":
         # Palette images may carry transparency in the palette; expand it to an alpha channel first.
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         import numpy as np
 
-        values = np.asarray(image, dtype=np.float64)
+        # A 65,536-entry table maps each 16-bit value straight to 8 bits: no float copy of a
+        # picture that may have 100 million pixels (a 2 KB damaged TIFF can declare that many).
+        values = np.asarray(image)
+        low, high = int(values.min()), int(values.max())
+        levels = np.arange(65536, dtype=np.float64) - low
+        levels *= 255.0 / (high - low) if high > low else 0.0
+        table = np.clip(np.rint(levels), 0, 255).astype(np.uint8)
+        image = Image.fromarray(table[values], mode="L")
+        del values
+    elif image.mode in ("I", "F"):
+        import numpy as np
+
+        # float32 and in place: one array the size of the picture, not several.
+        values = np.array(image, dtype=np.float32)
         low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-        image = Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+        values -= low
+        values *= 255.0 / (high - low) if high > low else 0.0
+        np.rint(values, out=values)
+        image = Image.fromarray(values.astype(np.uint8), mode="L")
     if image.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -114,11 +141,13 @@ def load_image(
 
     Returns:
         LoadedImage with metadata: path (resolved), file, bytes, width, height (after EXIF
-        rotation), format, mode (as stored), exif_date (ISO 8601 or None), frames.
+        rotation), format, mode (as stored), exif_date (ISO 8601 or None), frames (counted up
+        to MAX_COUNTED_FRAMES).
 
     Raises:
-        ImageLoadError: missing, empty, too large, not an image, an unsupported format, corrupt or
-            truncated; the message names the file and the reason.
+        ImageLoadError: missing, empty, not a regular file, too large, not an image, an unsupported
+            format, a decompression bomb, a JPEG with too many scans, corrupt or truncated; the
+            message names the file and the reason (one line).
 
     Example:
         >>> loaded = load_image("photos/cat.jpg")
@@ -135,25 +164,31 @@ def decode_image(source: str | Path, data: bytes, *, max_pixels: int = DEFAULT_M
     Indexing reads the bytes first to compare the content hash, and decodes only changed files.
     """
     path = Path(source).expanduser()
-    image = _open(path, data, max_pixels)
-    try:
-        stored_mode = image.mode
-        frames = int(getattr(image, "n_frames", 1) or 1)
+    with warnings.catch_warnings():
+        # Damaged files make Pillow warn ("Corrupt EXIF data", "Truncated File Read"); the outcome
+        # (decoded, or an ImageLoadError with the reason) is what we report, not the warnings.
+        warnings.simplefilter("ignore")
+        image = _open(path, data, max_pixels)
         try:
-            exif = image.getexif()
-        except Exception:  # unreadable EXIF is common in edited files; the pixels may still be fine
-            exif = None
-        image.load()  # decode now: a truncated or corrupt body fails here, inside our try
-        upright = _transpose(image)
-        rgb = to_rgb(upright)
-        if rgb is image:
-            rgb = image.copy()  # detach from the file buffer so the caller owns plain pixels
-    except ImageLoadError:
-        raise
-    except Exception as error:
-        raise ImageLoadError(str(path), f"corrupt or truncated image ({type(error).__name__}: {error})") from error
-    finally:
-        image.close()
+            stored_mode = image.mode
+            frames = _frame_count(image)
+            try:
+                exif = image.getexif()
+            except Exception:  # unreadable EXIF is common in edited files; the pixels may still be fine
+                exif = None
+            image.load()  # decode now: a truncated or corrupt body fails here, inside our try
+            upright = _transpose(image)
+            rgb = to_rgb(upright)
+            if rgb is image:
+                rgb = image.copy()  # detach from the file buffer so the caller owns plain pixels
+        except ImageLoadError:
+            raise
+        except MemoryError as error:
+            raise ImageLoadError(str(path), "not enough memory to decode this image") from error
+        except Exception as error:
+            raise ImageLoadError(str(path), f"corrupt or truncated image ({_describe(error)})") from error
+        finally:
+            image.close()
     metadata = {
         "path": str(path.resolve()),
         "file": path.name,
@@ -172,17 +207,29 @@ def read_image_file(source: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -
     """A file's bytes, refusing missing, empty, non-regular and oversized files with ImageLoadError."""
     path = Path(source).expanduser()
     try:
-        size = path.stat().st_size
-        if not path.is_file():
+        if path.is_dir():
             raise ImageLoadError(str(path), "not a file")
-        if size == 0:
-            raise ImageLoadError(str(path), "empty file (0 bytes)")
-        if size > max_bytes:
-            raise ImageLoadError(str(path), f"file is {size:,} bytes; the limit is {max_bytes:,}")
-        return path.read_bytes()
+        # Opened without blocking and checked on the open descriptor: a pipe that replaced the
+        # file after it was found would otherwise block open() or read() forever.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise ImageLoadError(str(path), "not a regular file (a pipe, socket or device)")
+            if status.st_size == 0:
+                raise ImageLoadError(str(path), "empty file (0 bytes)")
+            if status.st_size > max_bytes:
+                raise ImageLoadError(str(path), f"file is {status.st_size:,} bytes; the limit is {max_bytes:,}")
+            data = handle.read(max_bytes + 1)  # the file may have grown since fstat
+        if len(data) > max_bytes:
+            raise ImageLoadError(str(path), f"file is over the limit of {max_bytes:,} bytes")
+        return data
     except FileNotFoundError as error:
-        raise ImageLoadError(str(path), "no such file") from error
+        reason = "broken symbolic link (its target is missing)" if path.is_symlink() else "no such file"
+        raise ImageLoadError(str(path), reason) from error
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ImageLoadError(str(path), "symbolic link loop") from error
         raise ImageLoadError(str(path), f"cannot read: {error.strerror or error}") from error
 
 
@@ -196,13 +243,22 @@ def _open(path: Path, data: bytes, max_pixels: int) -> Any:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as error:
-        raise ImageLoadError(str(path), f"refused: too many pixels, a possible decompression bomb ({error})") from error
+        raise ImageLoadError(str(path), f"refused: too many pixels, a possible decompression bomb ({_describe(error)})") from error
     except UnidentifiedImageError as error:
         raise ImageLoadError(
             str(path), f"not an image, or not one of the supported formats ({', '.join(FORMATS)})"
         ) from error
     except Exception as error:  # a damaged header can raise nearly anything inside a plugin
-        raise ImageLoadError(str(path), f"corrupt image header ({type(error).__name__}: {error})") from error
+        raise ImageLoadError(str(path), f"corrupt image header ({_describe(error)})") from error
+    if image.format in ("JPEG", "MPO"):
+        # Counting the SOS marker bytes over-counts only where they occur inside metadata; the
+        # entropy-coded data escapes every 0xFF, so each true scan is counted.
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            image.close()
+            raise ImageLoadError(
+                str(path), f"refused: {scans:,} JPEG scans exceed the limit of {MAX_JPEG_SCANS} (decoding would take very long)"
+            )
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -217,9 +273,59 @@ def _open(path: Path, data: bytes, max_pixels: int) -> Any:
     return image
 
 
+def _describe(error: BaseException) -> str:
+    """'Type: message' on one line and at most 200 characters: reasons are printed one per file."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _frame_count(image: Any) -> int:
+    """Frames (pages) in the file, counted up to MAX_COUNTED_FRAMES; the first frame stays selected."""
+    if not getattr(image, "is_animated", False):  # reads at most the next frame's header
+        return 1
+    if image.format != "TIFF":
+        # GIF walks frame headers without decoding; WebP, PNG and MPO read the count from a header.
+        return min(int(image.n_frames), MAX_COUNTED_FRAMES)
+    count = 1
+    try:
+        while count < MAX_COUNTED_FRAMES:
+            image.seek(count)  # TIFF: parses the next page's tags, decodes nothing
+            count += 1
+    except EOFError:
+        pass
+    image.seek(0)
+    return count
+
+
+def model_view(image: Any, max_ratio: int = MAX_ASPECT_RATIO) -> Any:
+    """The picture as a model should see it: very elongated pictures keep only their centre.
+
+    CLIP-style preprocessing scales the shortest side to the model's size (224) and keeps the
+    central square, so a 100,000 x 1 banner (a few hundred bytes as PNG) would first be scaled to
+    224 x 22,400,000 pixels: tens of GB. Cropping the long side to ``max_ratio`` times the short
+    one keeps everything such a model looks at and bounds that memory; pictures within the ratio
+    are returned unchanged (the same object).
+
+    Example:
+        >>> model_view(Image.new("RGB", (100_000, 1))).size
+        (32, 1)
+    """
+    width, height = image.size
+    short = min(width, height)
+    if max(width, height) <= max_ratio * short:
+        return image
+    long = max_ratio * short
+    if width > height:
+        left = (width - long) // 2
+        return image.crop((left, 0, left + long, height))
+    top = (height - long) // 2
+    return image.crop((0, top, width, top + long))
+
+
 def _transpose(image: Any) -> Any:
     from PIL import ImageOps
 
-    # exif_transpose returns a new upright image (or a copy) when the Orientation tag asks for it.
-    upright = ImageOps.exif_transpose(image)
-    return upright if upright is not None else image
+    # In place: without in_place, exif_transpose copies even a picture that needs no turning,
+    # one more full-size copy of what may be a 100-megapixel image.
+    ImageOps.exif_transpose(image, in_place=True)
+    return image

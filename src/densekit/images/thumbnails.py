@@ -61,8 +61,7 @@ def write_thumbnail(collection_folder: str | Path, sha256: str, image: Any, size
     if thumbnail_ok(collection_folder, name):
         return name  # same content, same thumbnail: nothing to do
     target.parent.mkdir(parents=True, exist_ok=True)
-    small = image.copy()
-    small.thumbnail((size, size))
+    small = _shrunk(image, size)
     if small.mode != "RGB":
         small = small.convert("RGB")
 
@@ -77,6 +76,22 @@ def write_thumbnail(collection_folder: str | Path, sha256: str, image: Any, size
         temporary.unlink(missing_ok=True)
         raise
     return name
+
+
+def _shrunk(image: Any, size: int) -> Any:
+    """The picture scaled to fit size x size (never enlarged), as Image.thumbnail would draw it.
+
+    Resized straight from the picture: thumbnail() works in place, so it needs a full-size copy
+    first (hundreds of MB for a 100-megapixel picture).
+    """
+    from PIL import Image
+
+    width, height = image.size
+    if max(width, height) <= size:
+        return image
+    scale = size / max(width, height)
+    fitted = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(fitted, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 def thumbnail_ok(collection_folder: str | Path, name: str | None) -> bool:

@@ -19,6 +19,7 @@ from .collections import collections_router
 from .embeddings import embeddings_router
 from .health import health_router
 from .http_errors import install_error_handlers
+from .memory import limit_malloc_arenas
 from .metrics import Metrics, MetricsMiddleware, metrics_router
 from .models_cache import ModelCache
 from .registry import CollectionRegistry
@@ -62,6 +63,9 @@ def create_app(settings: ServerSettings, *, models: ModelCache | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before the first request starts a worker thread: each would otherwise get its own
+        # malloc arena (see server/memory.py for the measured difference).
+        limit_malloc_arenas()
         try:
             yield
         finally:

@@ -42,7 +42,7 @@ def images_router() -> APIRouter:
         space: str | None = Form(None, description="The image space (default: the collection's only one)."),
     ) -> dict[str, Any]:
         from ..images import image_space
-        from ..images.loading import DEFAULT_MAX_PIXELS, ImageLoadError, decode_image
+        from ..images.loading import DEFAULT_MAX_PIXELS, ImageLoadError, decode_image, model_view
 
         limits = request.app.state.settings.limits
         check_k(k, limits)
@@ -61,7 +61,8 @@ def images_router() -> APIRouter:
                         loaded = decode_image("upload", data, max_pixels=getattr(encoder, "max_pixels", DEFAULT_MAX_PIXELS))
                     except ImageLoadError as error:
                         raise ApiError(422, f"the uploaded image cannot be used: {error.reason}", param="image") from error
-                    vector = encoder.encode_pixels(encoder.preprocess([loaded.image]))
+                    # model_view: a tiny upload of a 100,000 x 1 banner must not cost the server GBs.
+                    vector = encoder.encode_pixels(encoder.preprocess([model_view(loaded.image)]))
                 else:
                     vector = encoder.encode_queries([query])
             hits = collection.search_vector(vector[0], k, space=target)
