@@ -178,12 +178,15 @@ class ModelCache:
 
     def get(self, reference: str, backend: str | None = None) -> SharedEncoder:
         """The shared encoder for a model; ``backend`` None takes one already loaded for the reference
-        (a collection's, say), else "torch"."""
+        (a collection's, say), else the default for new work (``defaults.default_backend``: ONNX int8
+        for sentence-transformers text models, else torch), as the library and CLI choose it."""
         if backend is None:
             loaded = next((encoder for (name, _), encoder in list(self._encoders.items()) if name == reference), None)
             if loaded is not None:
                 return loaded
-            backend = "torch"
+            from ..encoders.defaults import default_backend
+
+            backend = default_backend(reference)
         key = (reference, backend)
         encoder = self._encoders.get(key)
         if encoder is not None:
