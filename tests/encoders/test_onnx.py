@@ -291,3 +291,26 @@ def test_encoding_from_the_cache_does_not_import_torch(tiny_model, tiny_int8, on
                                env={**os.environ, "DENSEKIT_HOME": str(onnx_home)})
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_long_texts_go_in_small_batches_and_keep_their_order(tiny_fp32, monkeypatch):
+    """The attention-cell budget splits long texts into small batches (short ones stay 32 a batch),
+    and the vectors are those of plain batches, in input order."""
+    from densekit.encoders.base import batches
+
+    assert list(batches([0, 1, 2, 3], [300, 200, 10, 10], 32, 90_000)) == [[0], [1, 2], [3]]
+    assert list(batches(list(range(5)), [7] * 5, 2, None)) == [[0, 1], [2, 3], [4]]
+    texts = [" ".join(["word"] * n) for n in (3, 90, 5, 40, 120, 8, 60)]
+    sizes = []
+    original = tiny_fp32.encode_batch
+    monkeypatch.setattr(tiny_fp32, "encode_batch", lambda batch: sizes.append(len(batch)) or original(batch))
+    monkeypatch.setattr(tiny_fp32, "batch_cells", 2_400)
+    budgeted = tiny_fp32.encode(texts, batch_size=32)
+    # Token lengths 48 (three, truncated at max_seq_length), 42, 10, 7, 5: 48^2 and 42^2 cells fill
+    # a batch alone; the three short texts share one.
+    assert sizes == [1, 1, 1, 1, 3]
+    monkeypatch.setattr(tiny_fp32, "batch_cells", None)
+    sizes.clear()
+    plain = tiny_fp32.encode(texts, batch_size=32)
+    assert sizes == [7]
+    np.testing.assert_allclose(budgeted, plain, atol=1e-5)

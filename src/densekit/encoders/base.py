@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -61,6 +61,24 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return (vectors / norms).astype(np.float32, copy=False)
 
 
+def batches(order: list[int], lengths: list[int], size: int, cells: int | None) -> Iterator[list[int]]:
+    """Consecutive runs of ``order`` (positions sorted longest first) of at most ``size`` texts and,
+    when ``cells`` is set, at most ``cells`` attention cells (texts x the run's first, longest,
+    length squared); a text longer than that alone still makes a batch.
+
+    Example:
+        >>> list(batches([0, 1, 2, 3], [300, 200, 10, 10], 32, 90_000))
+        [[0], [1, 2], [3]]
+    """
+    start = 0
+    while start < len(order):
+        count = size
+        if cells is not None:
+            count = max(1, min(size, cells // max(1, lengths[order[start]]) ** 2))
+        yield order[start : start + count]
+        start += count
+
+
 class Encoder(abc.ABC):
     """A text encoder. Subclasses set ``model_name``/``dimension`` and implement ``encode_batch``."""
 
@@ -70,6 +88,10 @@ class Encoder(abc.ABC):
     #: Longest input in tokens the model reads; longer texts are truncated by the model.
     max_seq_length: int | None = None
     default_batch_size: int = 32
+    #: Most attention cells (texts x longest length squared) per model call, or None for a count of
+    #: texts only. Set by encoders whose ``length`` counts model tokens: long texts then go in small
+    #: batches whose attention scores stay in the CPU caches (see OnnxEncoder for the measurement).
+    batch_cells: int | None = None
 
     @abc.abstractmethod
     def encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -113,10 +135,11 @@ class Encoder(abc.ABC):
             raise InvalidInputError(f"batch_size must be >= 1, got {size}")
         output = np.zeros((len(items), self.dimension), dtype=np.float32)
         # Longest first: similar lengths share a batch (less padding) and the ETA is pessimistic early.
-        order = sorted(range(len(items)), key=lambda i: -self.length(items[i]))
+        lengths = [self.length(item) for item in items]
+        order = sorted(range(len(items)), key=lambda i: -lengths[i])
         report(progress, 0, len(items))
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
+        done = 0
+        for chunk in batches(order, lengths, size, self.batch_cells):
             vectors = np.asarray(self.encode_batch([items[i] for i in chunk]), dtype=np.float32)
             if vectors.shape != (len(chunk), self.dimension):
                 raise RuntimeError(
@@ -124,7 +147,8 @@ class Encoder(abc.ABC):
                     f"expected {(len(chunk), self.dimension)}"
                 )
             output[chunk] = vectors
-            report(progress, min(start + size, len(items)), len(items))
+            done += len(chunk)
+            report(progress, done, len(items))
         return l2_normalize(output) if normalize else output
 
     def encode_one(self, text: str, normalize: bool = True) -> np.ndarray:
