@@ -12,8 +12,8 @@ The rule: the fastest backend at equal quality.
 - ``DENSEKIT_BACKEND`` (torch, onnx or onnx-int8) overrides the rule.
 
 Why int8 (measured on the 2-core machine, 1 thread, benchmarks/onnx_speed.py): all-MiniLM-L6-v2 ran
-634 STS sentences/s against 246/s for plain SentenceTransformer.encode (2.56x), 1.61x on ~250-token
-passages; all-mpnet-base-v2 2.13x on sentences, 2.49x on passages. STS-B dev Spearman stayed within
+926 STS sentences/s against 366/s for plain SentenceTransformer.encode (2.55x), 2.09x on ~250-token
+passages; all-mpnet-base-v2 3.22x on sentences, 2.73x on passages. STS-B dev Spearman stayed within
 0.2 of fp32 (MiniLM 86.74 vs 86.72, mpnet 88.31 vs 88.11). The first use exports the model once into
 the densekit cache (seconds for MiniLM, about a minute for mpnet; README "Default backend").
 
