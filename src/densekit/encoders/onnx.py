@@ -250,7 +250,7 @@ class OnnxEncoder(Encoder):
 
     #: Long texts go in small batches: 32 passages of 252 tokens make 97 MB of attention scores per
     #: layer, far past the CPU caches. Measured (1 thread, MiniLM, 32 Quoref passages, medians of 3
-    #: interleaved rounds, the texts of benchmarks/onnx_speed.py): a budget of 2**17 cells
+    #: interleaved rounds, benchmarks/onnx_batching.py): a budget of 2**17 cells
     #: (texts x tokens^2, i.e. 2 such passages, 32 texts of up to 64 tokens) ran passages 1.33x (int8)
     #: and 1.22x (fp32) faster than plain batches of 32, mpnet 1.09x / 1.07x; sentences unchanged
     #: (1.00x); 2**16 and 2**18 within 0.05 of it, 2**19 worse.
