@@ -112,3 +112,23 @@ def test_bad_input(reader, qa_folder):
         Reader(str(qa_folder), max_length=64, stride=40)
     with pytest.raises(InvalidInputError, match="max_answer_length"):
         Reader(str(qa_folder), max_answer_length=0)
+
+
+def test_sentence_ends_skip_initials_abbreviations_and_lower_case_continuations():
+    from densekit.pipelines.reader import sentence_ends
+
+    text = "Dr. J. R. Smith met Mr. Brown in St. Louis. They left at 5 p.m. and Vol. 3 came out. 1999 was next."
+    assert [text[: position + 1].rsplit(None, 1)[-1] for position in sentence_ends(text)] == ["Louis.", "out."]
+    assert sentence_ends("Is it Paris? Yes! It is.") == [11, 16]
+
+
+def test_spans_stay_within_one_sentence(qa_folder):
+    """A span from 'paris' to 'tower' crosses a sentence end: refused by default (the best span
+    inside one sentence wins), allowed with within_sentence=False."""
+    passage = "The capital of France is paris. It is known for the eiffel tower."
+    within = Reader(str(qa_folder), max_length=64, stride=16, max_answer_length=12)
+    point_at(within, "paris", "tower")
+    assert within.read("What is the capital?", [passage])[0].text == "paris"
+    crossing = Reader(str(qa_folder), max_length=64, stride=16, max_answer_length=12, within_sentence=False)
+    point_at(crossing, "paris", "tower")
+    assert crossing.read("What is the capital?", [passage])[0].text == "paris. It is known for the eiffel tower"

@@ -22,6 +22,34 @@ from ..errors import InvalidInputError
 DEFAULT_READER = "distilbert-base-cased-distilled-squad"
 # Candidate starts and ends examined per window; the best span is almost always among the top few.
 _TOP_CANDIDATES = 20
+# Words whose trailing period does not end a sentence ("Dr. Watson", "St. Paul").
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr mt lt col gen capt prof rev sgt vs etc no inc ltd co corp fig vol ft".split()
+)
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Character positions of sentence-ending punctuation: '.', '!' or '?' followed by space and a
+    capital letter, a digit or a quote, where a period does not close an initial or an abbreviation.
+
+    Example:
+        >>> sentence_ends("Dr. J. Smith lives in Paris. It is big.")
+        [27]
+    """
+    ends = []
+    for position, character in enumerate(text):
+        if character not in ".!?" or position + 2 > len(text) or not text[position + 1].isspace():
+            continue
+        rest = text[position + 1 :].lstrip()
+        if not rest or not (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"'“‘("):
+            continue
+        if character == ".":
+            word = text[:position].rsplit(None, 1)[-1] if text[:position].strip() else ""
+            word = word.lstrip("\"'(“‘")
+            if len(word) == 1 and word.isalpha() or word.lower() in _ABBREVIATIONS or ("." in word and word.replace(".", "").isalpha()):
+                continue
+        ends.append(position)
+    return ends
 
 
 @dataclass
@@ -91,6 +119,8 @@ class Reader:
         stride: tokens shared by neighbouring windows of a long passage (default: the training
             setting from densekit_reader.json, else 128).
         max_answer_length: longest answer in tokens.
+        within_sentence: never return a span that runs across a sentence end ("Paris. It is known
+            for the Eiffel Tower"); see ``sentence_ends``.
         batch_size: windows per model call.
         threads: torch threads.
 
@@ -107,6 +137,7 @@ class Reader:
         max_length: int | None = None,
         stride: int | None = None,
         max_answer_length: int = 30,
+        within_sentence: bool = True,
         batch_size: int = 8,
         threads: int | None = None,
     ):
@@ -137,6 +168,7 @@ class Reader:
         if not 0 <= stride <= self.max_length // 2:
             raise InvalidInputError(f"stride must be between 0 and max_length / 2 ({self.max_length // 2}), got {stride}")
         self.max_answer_length = max_answer_length
+        self.within_sentence = within_sentence
         self.batch_size = batch_size
 
     @staticmethod
@@ -173,8 +205,9 @@ class Reader:
                 ends.append(output.end_logits.float().numpy())
         return np.concatenate(starts), np.concatenate(ends)
 
-    def _best_span(self, start_logits, end_logits, context, null_index) -> tuple[float, float, int, int] | None:
-        """(probability, logit sum, first token, last token) of the best span in one window."""
+    def _best_span(self, start_logits, end_logits, context, null_index, breaks=None) -> tuple[float, float, int, int] | None:
+        """(probability, logit sum, first token, last token) of the best span in one window; no span
+        holds a token of ``breaks`` (sentence ends) before its last token."""
         allowed = np.concatenate([[null_index], context])
         start_probability = np.zeros_like(start_logits)
         end_probability = np.zeros_like(end_logits)
@@ -186,6 +219,8 @@ class Reader:
         for first in starts:
             for last in ends:
                 if last < first or last - first + 1 > self.max_answer_length:
+                    continue
+                if breaks is not None and breaks.size and np.any((breaks >= first) & (breaks < last)):
                     continue
                 probability = float(start_probability[first] * end_probability[last])
                 if best is None or probability > best[0]:
@@ -224,6 +259,7 @@ class Reader:
             return []
         encoded = self._windows(question, [item.text for item in items])
         start_logits, end_logits = self._logits(encoded)
+        ends = [np.array(sentence_ends(item.text) if self.within_sentence else [], dtype=np.int64) for item in items]
         best: list[tuple[float, float, float, int, int] | None] = [None] * len(items)
         for window in range(len(encoded["input_ids"])):
             passage = encoded["overflow_to_sample_mapping"][window]
@@ -234,12 +270,18 @@ class Reader:
             ids = encoded["input_ids"][window]
             cls_id = self.tokenizer.cls_token_id
             null_index = ids.index(cls_id) if cls_id is not None and cls_id in ids else 0
-            span = self._best_span(start_logits[window], end_logits[window], context, null_index)
+            offsets = encoded["offset_mapping"][window]
+            breaks = None
+            if ends[passage].size:
+                # Context tokens whose characters hold a sentence-ending mark.
+                spans = np.array([offsets[i] for i in context], dtype=np.int64).reshape(-1, 2)
+                holds = ((ends[passage][None, :] >= spans[:, :1]) & (ends[passage][None, :] < spans[:, 1:])).any(axis=1)
+                breaks = context[holds]
+            span = self._best_span(start_logits[window], end_logits[window], context, null_index, breaks)
             if span is None:
                 continue
             probability, logits, first, last = span
             margin = logits - float(start_logits[window][null_index] + end_logits[window][null_index])
-            offsets = encoded["offset_mapping"][window]
             candidate = (probability, margin, logits, offsets[first][0], offsets[last][1])
             if best[passage] is None or candidate[0] > best[passage][0]:
                 best[passage] = candidate
