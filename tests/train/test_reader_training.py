@@ -98,3 +98,25 @@ def test_capital_of_france_with_a_reader_trained_here(tiny_bert, tmp_path):
     answer = Reader(str(tmp_path / "reader")).read("What is the capital of France?", [FRANCE])[0]
     assert answer.text == "Paris"
     assert np.isfinite(answer.reader_score)
+
+
+def _trained_reader() -> Path | None:
+    from densekit import config
+
+    folder = config.home() / "models" / "densekit-quoref-reader"
+    return folder if (folder / "densekit_reader.json").is_file() else None
+
+
+# Looked up once, at collection: other tests point DENSEKIT_HOME elsewhere while they run.
+TRAINED_READER = _trained_reader()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(TRAINED_READER is None, reason="benchmark reader not trained in DENSEKIT_HOME/models/densekit-quoref-reader")
+def test_capital_of_france_with_the_quoref_reader():
+    """The issue's reader case with the reader `densekit train reader` made on the Quoref train split
+    (benchmarks/qa_quoref.py): exactly "Paris", from the passage's first sentence."""
+    passage = "The capital of France is Paris. It is known for the Eiffel Tower."
+    answer = Reader(str(TRAINED_READER), threads=1).read("What is the capital of France?", [passage])[0]
+    assert answer is not None and answer.text == "Paris"
+    assert passage[answer.start : answer.end] == "Paris"
