@@ -284,22 +284,6 @@ class Collection(SpaceEncoders):
         self.add_items(items, batch_size=batch_size, progress=progress)
         return [item.id for item in items]
 
-    def upsert(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str],
-        metadata: Sequence[dict[str, Any]] | None = None,
-        *,
-        batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[str]:
-        """Add texts, replacing any items that have the same ids."""
-        if ids is None:
-            raise InvalidInputError("upsert needs ids")
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
-        return [item.id for item in items]
-
     def add_items(
         self,
         items: list[Item],

@@ -1,5 +1,5 @@
 """What both stores share about encoding: which encoder serves each space, encoding items into every
-space, and validating texts, ids and metadata into Items."""
+space, validating texts, ids and metadata into Items, and upsert on top of each store's add_items."""
 
 from __future__ import annotations
 
@@ -71,6 +71,22 @@ class SpaceEncoders:
             encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
         self.spaces[space].check_encoder(encoder.info().as_dict(), self.allow_backend_mismatch)
         self._encoders[space] = encoder
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Add texts, replacing any items that have the same ids (both stores: ``add_items(replace=True)``)."""
+        if ids is None:
+            raise InvalidInputError("upsert needs ids")
+        items = make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)  # type: ignore[attr-defined]
+        return [item.id for item in items]
 
     def encode_items(
         self,

@@ -64,14 +64,6 @@ class Writes(SpaceEncoders):
         self.add_items(items, batch_size=batch_size, progress=progress)
         return [item.id for item in items]
 
-    def upsert(self, texts, ids, metadata=None, *, batch_size=None, progress=None) -> list[str]:
-        """Add texts, replacing any items that have the same ids."""
-        if ids is None:
-            raise InvalidInputError("upsert needs ids")
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
-        return [item.id for item in items]
-
     def add_items(
         self,
         items: list[Item],
