@@ -10,6 +10,7 @@ import numpy as np
 
 from ..encoders.base import Encoder, check_texts
 from ..errors import InvalidInputError
+from ..metadata import check_metadata as check_item_metadata, check_unicode
 from ..progress import ProgressCallback
 from .persistence import check_metadata
 from .space import VectorSpace
@@ -97,6 +98,8 @@ class SpaceEncoders:
         progress: ProgressCallback | None = None,
     ) -> dict[str, np.ndarray]:
         """Vectors for items in every space (given ones are checked and kept), without storing anything."""
+        for item in items:  # both stores' add_items pass here before storing anything
+            check_item_metadata(item.metadata, f"item {item.id!r}")
         encoded = {}
         for name, space in self.spaces.items():
             members = [item for item in items if item.kind == space.kind]
@@ -137,6 +140,9 @@ def make_items(texts: Sequence[str], ids: Sequence[str] | None, metadata: Sequen
     for position, id_ in enumerate(ids):
         if not isinstance(id_, str) or not id_:
             raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
+        check_unicode(id_, f"id {position}")
+    for position, text in enumerate(texts):
+        check_unicode(text, f"text {position}")
     if len(set(ids)) != len(ids):
         duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
         raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..limits import check_where_size
 
 _KEY = re.compile(r"^[\w.\- ]+$")
 _COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -41,6 +42,7 @@ def where_to_sql(where: dict[str, Any] | None) -> tuple[str, list[Any]]:
         return "1", []
     if not isinstance(where, dict):
         raise InvalidInputError(f"where must be a dict of metadata key -> value, got {type(where).__name__}")
+    check_where_size(where)  # bounded keys, values and lengths (densekit.limits)
     clauses: list[str] = []
     parameters: list[Any] = []
     for key, condition in where.items():

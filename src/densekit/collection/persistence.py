@@ -10,7 +10,6 @@ A crash anywhere before 3 leaves the old manifest naming old, complete files.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -114,14 +113,9 @@ def check_metadata(metadata: Any, count: int) -> list[dict[str, Any]]:
     metadata = list(metadata)
     if len(metadata) != count:
         raise InvalidInputError(f"got {len(metadata)} metadata entries for {count} texts; expected one per text")
-    for position, entry in enumerate(metadata):
-        if not isinstance(entry, dict):
-            raise InvalidInputError(f"metadata {position} is {type(entry).__name__}; expected a dict")
-        try:
-            json.dumps(entry)
-        except (TypeError, ValueError) as error:
-            raise InvalidInputError(f"metadata {position} is not JSON-serialisable: {error}") from error
-    return metadata
+    from ..metadata import check_metadata as check_one  # finite numbers, valid Unicode, bounded nesting
+
+    return [check_one(entry, f"metadata {position}") for position, entry in enumerate(metadata)]
 
 
 def commit(collection: "Collection") -> None:

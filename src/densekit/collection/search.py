@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..metadata import check_unicode
 from .persistence import load_sparse
 
 if TYPE_CHECKING:
@@ -40,16 +41,17 @@ class Hit:
         return data
 
 
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+def check_k(k: Any, name: str = "k") -> int:
+    from ..limits import check_count  # 1..DENSEKIT_MAX_K (10,000): a huge k is an error, not a MemoryError
+
+    return check_count(k, name)
 
 
 def check_search_arguments(query: Any, k: Any, mode: Any, alpha: Any) -> int:
     """Validate a text search's arguments (both stores); returns k as an int."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    check_unicode(query, "query")
     k = check_k(k)
     if mode not in MODES:
         raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
@@ -91,7 +93,7 @@ def search(
     allowed = collection.store.filter_rowids(where, collection.view) if where else None
     if allowed is not None and allowed.size == 0:
         return []
-    depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
+    depth = max(check_k(candidates, "candidates") if candidates else 0, k, 50 if (mode == "hybrid" or rerank) else k)
 
     ranked: list[tuple[int, float]]
     if mode == "dense":

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ...errors import InvalidInputError
+from ...limits import check_where_size
 from ..filters import _KEY, OPERATORS
 
 _ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -54,6 +55,7 @@ def where_to_sql(where: dict[str, Any] | None) -> tuple[str, list[Any]]:
         return "TRUE", []
     if not isinstance(where, dict):
         raise InvalidInputError(f"where must be a dict of metadata key -> value, got {type(where).__name__}")
+    check_where_size(where)  # bounded keys, values and lengths (densekit.limits)
     clauses: list[str] = []
     parameters: list[Any] = []
     for key, condition in where.items():
