@@ -245,3 +245,13 @@ def test_ids_with_slashes_can_be_fetched_and_deleted(client, identifier):
     assert response.status_code == 200 and response.json()["deleted"] == 1
     assert client.get(f"/collections/pets/documents/{quote(identifier, safe='')}").status_code == 404
     assert count(client) == 6
+
+
+@pytest.mark.parametrize("name, value", [("max_body_bytes", 99999999999999999999), ("max_batch", 10**9),
+                                         ("max_text_chars", 10**12), ("max_k", 10_001), ("max_k", 0)])
+def test_server_limits_are_bounded_both_ways(name, value):
+    from densekit.errors import InvalidInputError
+    from densekit.server import Limits
+
+    with pytest.raises(InvalidInputError, match=f"limit {name} "):
+        Limits(**{name: value})

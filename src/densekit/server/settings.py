@@ -34,10 +34,16 @@ class Limits:
     max_k: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_batch", "max_text_chars", "max_k"):
+        from ..limits import max_k
+
+        # Upper bounds too: a limit of 10**20 is no limit at all.
+        ceilings = {"max_body_bytes": 1024**3, "max_batch": 100_000, "max_text_chars": 10_000_000, "max_k": max_k()}
+        for name, ceiling in ceilings.items():
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"limit {name} must be a positive integer, got {value!r}")
+            if value > ceiling:
+                raise InvalidInputError(f"limit {name} is {value!r:.40}; at most {ceiling}")
 
 
 def check_name(name: str) -> str:
