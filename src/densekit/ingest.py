@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from .chunking import chunk_text
 from .errors import InvalidInputError
 from .progress import ProgressCallback
-from .collection.store import Item
+from .collection.items import Item
 
 if TYPE_CHECKING:
     from .collection import Collection
@@ -197,9 +197,8 @@ def _write(collection, pending, report: IngestReport, batch_size, progress) -> N
                 progress(offset + finished, total)
 
         vectors = collection.encode_items(items, batch_size=batch_size, progress=group_progress)
-        # Encoded first; only now are the old chunks of changed documents replaced.
-        collection.delete([document.id for document, _, existed in group if existed])
-        collection.add_items(items, vectors=vectors)
+        # Encoded first; only now are the old chunks of changed documents replaced, in one atomic write.
+        collection.replace([document.id for document, _, existed in group if existed], items, vectors=vectors)
         done += len(items)
         report.chunks += len(items)
         report.replaced += sum(1 for _, _, existed in group if existed)
