@@ -89,7 +89,7 @@ def search(
     allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
-    from ..collection.filters import parse_where_options
+    from ..collection.where import parse_where_options
 
     target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
                          allow_backend_mismatch=allow_backend_mismatch)
@@ -154,11 +154,13 @@ def delete(
 def check(
     collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""
     from ..collection.check import check_collection
 
-    problems = check_collection(collection)
+    where, name = location(collection, store)
+    problems = check_collection(where, name=name)
     if json_output:
         print_json({"collection": str(collection), "ok": not problems, "problems": problems})
     elif problems:
