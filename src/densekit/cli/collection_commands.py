@@ -155,14 +155,19 @@ def check(
     collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
+    repair: bool = typer.Option(False, "--repair", help="Rebuild what can be derived from the stored items (sparse and vector indexes), then check again."),
 ) -> None:
-    """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""
-    from ..collection.check import check_collection
+    """Check a collection's integrity: every file, counts per space, ids across content/vectors/sparse."""
+    from ..collection.check import check_collection, repair_collection
 
     where, name = location(collection, store)
+    repaired = repair_collection(where, name=name) if repair else []
+    for action in repaired if not json_output else []:
+        console().print(f"[green]repaired:[/] {action}", highlight=False)
     problems = check_collection(where, name=name)
     if json_output:
-        print_json({"collection": str(collection), "ok": not problems, "problems": problems})
+        print_json({"collection": str(collection), "ok": not problems, "problems": problems,
+                    **({"repaired": repaired} if repair else {})})
     elif problems:
         for problem in problems:
             console().print(f"[red]problem:[/] {problem}", highlight=False)

@@ -149,6 +149,12 @@ class Collection(SpaceEncoders, abc.ABC):
             return collection.check()
 
     @classmethod
+    def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        """Rebuild what ``check`` found broken and can be derived again (indexes from the stored
+        items); returns what was done. The items themselves are never invented."""
+        return cls._store_for(location).repair_at(location, name=name) if cls is Collection else []
+
+    @classmethod
     def _check_before_open(cls, location: Any, *, name: str | None) -> list[str]:
         """Problems that would stop ``open`` itself (e.g. files the manifest names that are missing)."""
         return []

@@ -15,3 +15,13 @@ def check_collection(location: Any, *, name: str | None = None) -> list[str]:
         []
     """
     return store_class(location).check_at(location, name=name)
+
+
+def repair_collection(location: Any, *, name: str | None = None) -> list[str]:
+    """Rebuild what ``check_collection`` found broken and can be derived again; returns what was done.
+
+    Example:
+        >>> repair_collection("news")
+        ['sparse index rebuilt from the content store']
+    """
+    return store_class(location).repair_at(location, name=name)

@@ -25,10 +25,8 @@ from . import persistence
 from .filters import conditions_to_sql
 from .lock import WriterLock
 from .manifest import manifest_path, new_manifest, read_manifest
-from .store import ContentStore
+from .store import CONTENT_NAME, ContentStore
 from .writes import EmbeddedWrites
-
-CONTENT_NAME = "content.sqlite"
 
 
 def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] | None) -> Path:
@@ -46,7 +44,8 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
     store_kind = "embedded"
     commit_group = 20_000  # each commit rewrites the index files
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], readonly: bool, lock: WriterLock | None):
+    def __init__(self, folder: Path, manifest: dict[str, Any], readonly: bool, lock: WriterLock | None,
+                 rebuild: set[str] = frozenset()):
         self.folder = folder
         self.location = str(folder)
         self.readonly = readonly
@@ -58,13 +57,29 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         self._dirty_sparse = False
         self._sparse = None
         self._staged_copy_state: dict[str, dict[str, Any]] = {}
-        self.store = ContentStore(folder / CONTENT_NAME, readonly=readonly)
-        self.spaces = persistence.load_spaces(folder, manifest)
+        if not (folder / CONTENT_NAME).is_file() and manifest["generation"] > 0:
+            # Never start an empty content store under a manifest that names items: that loses them all.
+            raise CollectionError(
+                f"collection {str(folder)!r}: its content store {CONTENT_NAME} is missing; restore it from a backup "
+                "(densekit check lists what else is wrong)"
+            )
+        try:
+            self.store = ContentStore(folder / CONTENT_NAME, readonly=readonly)
+        except sqlite3.Error as error:
+            raise CollectionError(
+                f"collection {str(folder)!r}: its content store {CONTENT_NAME} cannot be opened ({error}); "
+                "densekit check lists what is wrong"
+            ) from error
+        self.spaces = persistence.load_spaces(folder, {**manifest, "spaces": {
+            name: entry for name, entry in manifest["spaces"].items() if name not in rebuild}})
+        for name in rebuild:  # repair: an empty index, filled by reencode_space
+            self.spaces[name] = persistence.empty_space(name, manifest["spaces"][name])
         #: Test hook: called with the name of each step of a save (crash-injection tests raise from it).
         self.on_save_step: Callable[[str], None] | None = None
         if not readonly:
-            # A save that died before its manifest left staged rows behind: drop them.
+            # A save that died before its manifest left staged rows and files behind: drop them.
             self.store.discard_after(self.generation)
+            persistence.remove_unreferenced(folder, persistence.kept_files(manifest))
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -76,14 +91,20 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         folder = _folder_only(location, name, read_replicas)
         if manifest_path(folder).exists():
             raise CollectionError(f"a collection already exists at {str(folder)!r}; open it instead")
-        if folder.exists() and any(folder.iterdir()):
+        if folder.is_dir() and any(folder.iterdir()) and not persistence.half_created(folder):
             raise CollectionError(f"{str(folder)!r} exists and is not an empty folder; choose a new path")
+        if folder.exists() and not folder.is_dir():
+            raise CollectionError(f"{str(folder)!r} is a file, not a folder; choose a new path")
         persistence.check_index_kind(index)
         encoder = make_encoder()
         folder.mkdir(parents=True, exist_ok=True)
         lock = WriterLock(folder)
         lock.acquire()
         try:
+            if manifest_path(folder).exists():  # another process finished creating it meanwhile
+                raise CollectionError(f"a collection already exists at {str(folder)!r}; open it instead")
+            # A creation killed before its first manifest left only its own files: start afresh.
+            persistence.remove_half_created(folder)
             manifest = new_manifest()
             manifest["id"] = uuid.uuid4().hex
             collection = cls(folder, manifest, readonly=False, lock=lock)
@@ -117,6 +138,36 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             if lock is not None:
                 lock.release()
             raise
+
+    @classmethod
+    def open_for_repair(cls, folder: Path, rebuild: set[str]) -> "EmbeddedCollection":
+        """Open for writing with the spaces in ``rebuild`` started empty (their files are broken)."""
+        lock = WriterLock(folder)
+        lock.acquire()
+        try:
+            return cls(folder, read_manifest(folder), readonly=False, lock=lock, rebuild=rebuild)
+        except BaseException:
+            lock.release()
+            raise
+
+    def reencode_space(self, name: str, progress=None) -> int:
+        """Encode every item of a space's kind into it again (its recorded model); returns the count."""
+        self._require_writer()
+        space = self.space(name)
+        count = 0
+        for batch in self.store.iterate(self.view, kind=space.kind):
+            vectors = self._encode_members(name, batch, None, None)
+            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
+            count += len(batch)
+            if progress is not None:
+                progress(count, None)
+        space.dirty = True
+        return count
+
+    def rebuild_sparse(self) -> None:
+        """Index every text again for BM25 at the next commit."""
+        self._require_writer()
+        self._dirty_sparse, self._sparse = True, None
 
     @property
     def closed(self) -> bool:
@@ -237,6 +288,12 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
 
         return check_files(_folder_only(location, name, None))
 
+    @classmethod
+    def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        from .check import repair_folder
+
+        return repair_folder(_folder_only(location, name, None))
+
     def check(self) -> list[str]:
         from .check import check_consistency
 
@@ -319,11 +376,25 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             return
         try:
             self._commit()
-        except (OSError, sqlite3.Error) as error:
+        except BaseException as failure:
+            if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
+                try:
+                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest))
+                except OSError:
+                    pass
+            if not isinstance(failure, (OSError, sqlite3.Error)):
+                raise
+            error = failure
             raise CollectionError(
                 f"could not commit {str(self.folder)!r}: {error}. The collection keeps its previous state "
                 f"(generation {self.generation}); staged changes are still held by this handle."
             ) from error
+
+    def _manifest_file_is(self, manifest: dict[str, Any]) -> bool:
+        try:
+            return int(read_manifest(self.folder)["generation"]) == int(manifest["generation"])
+        except (CollectionError, OSError, KeyError, ValueError):
+            return False
 
     def _commit(self) -> None:
         step = self.on_save_step or (lambda name: None)

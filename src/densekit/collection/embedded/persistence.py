@@ -67,6 +67,16 @@ def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
     )
 
 
+def empty_space(name: str, entry: dict[str, Any]) -> VectorSpace:
+    """A space as the manifest describes it, with a new empty index (to be filled again)."""
+    from ...index.factory import create_index
+
+    requested = entry["index"].get("requested", entry["index"]["kind"])
+    kind = resolve_kind(requested, 0)
+    index = create_index(kind, int(entry["encoder"]["dimension"]))
+    return VectorSpace(name, entry["encoder"], requested, index=index, dirty=True)
+
+
 def load_spaces(folder: Path, manifest: dict[str, Any], current: dict[str, VectorSpace] | None = None) -> dict[str, VectorSpace]:
     """The manifest's spaces; a space in ``current`` whose index file is unchanged is kept as loaded."""
     spaces = {}
@@ -97,6 +107,7 @@ def write_generation(
     generation = int(manifest["generation"]) + 1
     (folder / "spaces").mkdir(exist_ok=True)
     new_files: dict[str, str] = {}
+    checksums: dict[str, str] = {}
     for space in spaces.values():
         if not (space.dirty or space.file is None):
             continue
@@ -104,6 +115,7 @@ def write_generation(
         file = index_file_name(space.name, generation)
         write_atomically(folder / file, space.index.save)
         new_files[space.name] = file
+        checksums[space.name] = file_checksum(folder / file)
         step(f"index:{space.name}")
     sparse_entry = manifest.get("sparse")
     if sparse is not None or sparse_entry is None:
@@ -117,6 +129,11 @@ def write_generation(
     for space in spaces.values():
         entry = space.manifest_entry()
         entry["index"]["file"] = new_files.get(space.name, space.file)
+        old = manifest["spaces"].get(space.name, {}).get("index", {})
+        # What `densekit check` verifies the file against (a flipped or swapped file fails it).
+        checksum = checksums.get(space.name) or (old.get("sha256") if old.get("file") == entry["index"]["file"] else None)
+        if checksum:
+            entry["index"]["sha256"] = checksum
         new["spaces"][space.name] = entry
     step("manifest")
     write_manifest(folder, new)
@@ -136,7 +153,27 @@ def _write_sparse(folder: Path, sparse, generation: int) -> dict[str, Any] | Non
         return None
     name = f"sparse.{generation}"
     write_atomically(folder / name, sparse.save)
-    return {"folder": name, "count": len(sparse)}
+    return {"folder": name, "count": len(sparse), "sha256": folder_checksum(folder / name)}
+
+
+def file_checksum(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_checksum(folder: Path) -> str:
+    """One checksum over every file in ``folder`` (names and contents, in name order)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + file_checksum(path).encode())
+    return digest.hexdigest()
 
 
 def referenced_files(manifest: dict[str, Any]) -> set[str]:
@@ -153,6 +190,35 @@ def remove_unreferenced(folder: Path, keep: set[str]) -> None:
     for path in candidates:
         relative = path.relative_to(folder).as_posix()
         if relative in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def kept_files(manifest: dict[str, Any]) -> set[str]:
+    """Files a reader may still need: those the manifest names and those the one before it named."""
+    return referenced_files(manifest) | set(manifest.get("previous_files", []))
+
+
+#: What a collection folder holds before its first manifest (a creation that was killed).
+_CREATION_FILES = ("content.sqlite", "content.sqlite-wal", "content.sqlite-shm", "content.sqlite-journal",
+                   ".writer.lock", "spaces", "thumbnails")
+
+
+def half_created(folder: Path) -> bool:
+    """True when ``folder`` holds only what a collection's creation writes before its first manifest."""
+    return not manifest_path(folder).exists() and all(
+        path.name in _CREATION_FILES or path.name.startswith("sparse.") or (path.name.startswith(".") and path.name.endswith(".tmp"))
+        for path in folder.iterdir()
+    )
+
+
+def remove_half_created(folder: Path) -> None:
+    """Remove what a killed creation left (the caller holds the writer lock; there is no manifest)."""
+    for path in folder.iterdir():
+        if path.name == ".writer.lock":
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

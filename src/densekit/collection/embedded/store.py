@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS items_by_added ON items(added_gen);
 CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen);
 """
 
+#: The content store's file in the collection folder.
+CONTENT_NAME = "content.sqlite"
 _VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
 _COLUMNS = "rowid, id, kind, text, metadata, parent, start, end, hash"
 
@@ -51,8 +53,10 @@ class ContentStore:
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = path
+        self._snapshot: Path | None = None
+        self.readonly = readonly
         if readonly:
-            self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.connection = self._open_readonly(path)
         else:
             self.connection = sqlite3.connect(path, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
@@ -60,8 +64,41 @@ class ContentStore:
             self.connection.executescript(SCHEMA)
         self.connection.execute("PRAGMA busy_timeout=10000")
 
+    def _open_readonly(self, path: Path) -> sqlite3.Connection:
+        """A read-only connection, also on read-only media, where WAL mode cannot create its -shm file:
+        then the file is opened immutable, or, when a -wal file still holds commits, a private copy."""
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            connection.execute("SELECT 1 FROM items LIMIT 1").fetchall()
+            return connection
+        except sqlite3.OperationalError as error:
+            connection.close()
+            if "unable to open" not in str(error) and "readonly" not in str(error):
+                raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            import shutil
+            import tempfile
+
+            self._snapshot = Path(tempfile.mkdtemp(prefix="densekit-readonly-"))
+            shutil.copy2(path, self._snapshot / path.name)
+            shutil.copy2(wal, self._snapshot / wal.name)
+            return sqlite3.connect(f"file:{self._snapshot / path.name}?mode=ro", uri=True, check_same_thread=False)
+        return sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
+
     def close(self) -> None:
+        if not self.readonly:
+            try:
+                # Fold the WAL into the database file, so a closed collection copied to read-only
+                # media opens as it is.
+                self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another connection still reads; the next writer's close checkpoints
         self.connection.close()
+        if self._snapshot is not None:
+            import shutil
+
+            shutil.rmtree(self._snapshot, ignore_errors=True)
 
     # --- writer side -------------------------------------------------------------------------
     def insert(self, items: list[Item], gen: int) -> list[int]:

@@ -288,6 +288,29 @@ class PostgresCollection(Writes, Collection):
                     problems.append(f"space {space!r}: {missing} items without vectors, {stray} vectors on items of another kind")
         return problems
 
+    @classmethod
+    def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        """Encode again the items whose vector is missing in a space of their kind."""
+        from psycopg import sql
+
+        actions = []
+        with cls.open(location, name=name) as collection:
+            table = schema.identifiers(collection.name)["items"]
+            for space, entry in collection.spaces.items():
+                column = sql.Identifier(schema.vector_column(space))
+                query = sql.SQL("SELECT {} FROM {} WHERE kind = %s AND {} IS NULL ORDER BY rowid").format(
+                    rows.select_columns(), table, column)
+                with collection._read() as connection:
+                    missing = [rows.item_from_row(row) for row in connection.execute(query, (entry.kind,)).fetchall()]
+                for start in range(0, len(missing), 500):
+                    batch = missing[start:start + 500]
+                    vectors = collection._encode_members(space, batch, None, None)
+                    with collection._write() as connection:
+                        collection._set_vectors(connection, space, [item.rowid for item in batch], vectors)
+                if missing:
+                    actions.append(f"space {space!r}: encoded {len(missing)} items that had no vector")
+        return actions
+
     def export(self, *, after: int = -1, batch: int = 500, include_vectors: bool = True) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
         """Items past rowid ``after`` in row order, with their stored vectors per space (for copies)."""
         kinds = {space: entry.kind for space, entry in self.spaces.items()} if include_vectors else {}
