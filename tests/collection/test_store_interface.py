@@ -182,3 +182,27 @@ def test_a_reader_sees_another_processs_committed_writes(place, notes, hashing_e
         assert reader.count() == len(TEXTS) + 1
     finally:
         reader.close()
+
+
+def test_group_by_parent_returns_documents_by_their_best_chunk(notes):
+    # Three documents of many chunks each: the top chunks all belong to "rivers", so k=3 documents
+    # need a deeper search than k=3 chunks.
+    for parent, word in (("rivers", "river"), ("stones", "stone"), ("clouds", "cloud")):
+        notes.add_items([Item(f"{parent}#{n}", f"{word} " * (n % 5 + 1) + f"part {n}", {"doc": parent}, parent=parent,
+                              start=n * 10, end=n * 10 + 9) for n in range(30)])
+    notes.commit()
+    chunks = notes.search("river", k=3, mode="sparse")
+    assert {hit.parent for hit in chunks} == {"rivers"}
+    # Only two documents have the word: grouping stops there rather than searching forever.
+    assert [hit.parent or hit.id for hit in notes.search("river", k=3, mode="sparse", group="parent")] == ["rivers", "a"]
+    for mode in ("sparse", "dense", "hybrid"):
+        documents = notes.search("river stone", k=3, mode=mode, group="parent")
+        parents = [hit.parent or hit.id for hit in documents]
+        assert len(parents) == 3 == len(set(parents)), mode
+        best = notes.search("river stone", k=1, mode=mode)[0]
+        assert (documents[0].id, documents[0].score) == (best.id, best.score)  # the best chunk stands for its document
+        assert documents[0].start is not None or documents[0].parent is None
+    everything = notes.search("river stone cloud apple tiger", k=100, mode="sparse", group="parent")
+    assert len(everything) == len({hit.parent or hit.id for hit in everything}) <= 3 + len(TEXTS)
+    with pytest.raises(InvalidInputError, match="unknown group 'document'"):
+        notes.search("river", group="document")

@@ -81,6 +81,7 @@ def search(
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
+    group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
@@ -94,7 +95,8 @@ def search(
     target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
                          allow_backend_mismatch=allow_backend_mismatch)
     try:
-        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
+        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank,
+                             group=group)
     finally:
         target.close()
     if json_output:

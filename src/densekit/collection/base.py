@@ -335,7 +335,9 @@ class Collection(SpaceEncoders, abc.ABC):
         ``where`` a metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}; ``space`` the
         vector space of the dense side; ``alpha`` hybrid weighted fusion, alpha * dense + (1 - alpha) *
         sparse of normalised scores (None: reciprocal rank fusion with ``rrf_k``); ``rerank`` a
-        cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking.
+        cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
+        ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
+        score), searching deeper until k documents are found.
 
         Example:
             >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 MODES = ("dense", "sparse", "hybrid")
 FUSIONS = ("rrf", "weighted")
+#: ``group``: None returns every matching item (chunks too); "parent" one hit per document.
+GROUPS = (None, "parent")
 #: What ``Collection._compile_filter`` returns for a filter no item can pass: the search stops there.
 MATCHES_NOTHING = object()
 #: Candidates each side contributes to a hybrid or reranked search (at least k).
@@ -79,9 +81,12 @@ def search(
     rrf_k: int = 60,
     rerank: Any = None,
     candidates: int | None = None,
+    group: str | None = None,
 ) -> list[Hit]:
     """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
+    if group not in GROUPS:
+        raise InvalidInputError(f"unknown group {group!r}; valid: None (every item), {', '.join(repr(g) for g in GROUPS if g)}")
     conditions = parse_where(where)
     collection._ensure_current()
     if mode != "sparse":
@@ -90,21 +95,38 @@ def search(
     if compiled is MATCHES_NOTHING:
         return []
     depth = max(candidates or 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
-    found: dict = {}
-    dense: Ranked = []
     vector = None
     if mode != "sparse":
         vector = collection.encode_queries([query], space)
         target.check_query(vector)
-    with collection._reading():
-        if vector is not None:
-            dense = collection._dense_candidates(vector, depth, space, compiled, found)[0]
-        sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
-        ranked = _fuse(mode, dense, sparse, alpha, rrf_k)
-        hits = to_hits(collection, ranked, found)
-    if rerank is not None and hits:
-        hits = _rerank(query, hits, rerank)
-    return hits[:k]
+    while True:
+        found: dict = {}
+        with collection._reading():
+            dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
+            sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
+            hits = to_hits(collection, _fuse(mode, dense, sparse, alpha, rrf_k), found)
+        if rerank is not None and hits:
+            hits = _rerank(query, hits, rerank)
+        if group is None:
+            return hits[:k]
+        documents = best_per_parent(hits)
+        # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
+        exhausted = len(dense) < depth and len(sparse) < depth
+        if len(documents) >= k or exhausted:
+            return documents[:k]
+        depth *= 4
+
+
+def best_per_parent(hits: list[Hit]) -> list[Hit]:
+    """One hit per document (an item's parent, or the item itself), the best-ranked chunk standing for it."""
+    seen: set[str] = set()
+    documents = []
+    for hit in hits:
+        key = hit.parent if hit.parent is not None else hit.id
+        if key not in seen:
+            seen.add(key)
+            documents.append(hit)
+    return documents
 
 
 def _fuse(mode: str, dense: Ranked, sparse: Ranked, alpha: float | None, rrf_k: int) -> Ranked:
