@@ -63,12 +63,13 @@ def index(
         print_json(summary)
         return
     out = console()
+    migrated = f", {report.migrated} moved to relative ids" if report.migrated else ""
     out.print(
-        f"[bold]{collection}[/]: {report.added} new, {report.replaced} changed, {report.unchanged} unchanged "
-        f"documents; {report.chunks} chunks written; {total} items in all"
+        f"[bold]{collection}[/]: {report.added} new, {report.replaced} changed, {report.unchanged} unchanged"
+        f"{migrated} documents; {report.chunks} chunks written; {total} items in all", highlight=False
     )
     if report.problems:
-        out.print(f"[yellow]{len(report.problems)} skipped:[/]")
+        out.print(f"[yellow]{len(report.problems)} problems (each names what was skipped or kept):[/]")
         for path, reason in report.problems:
             out.print(f"  {path}: {reason}", markup=False, highlight=False)
 

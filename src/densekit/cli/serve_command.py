@@ -83,6 +83,9 @@ def serve(
     max_text_chars: int = typer.Option(20_000, "--max-text-chars", help="Longest text in characters (413 beyond)."),
     max_k: int = typer.Option(100, "--max-k", help="Most hits per search (422 beyond)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
+    allowed_hosts: Optional[List[str]] = typer.Option(
+        None, "--allowed-host", help="Without an API key only loopback Host/Origin names are answered "
+        "(DNS-rebinding defence); also answer this name (repeatable, e.g. myhost.lan)."),
 ) -> None:
     """Serve collections over HTTP: OpenAI-compatible /v1/embeddings, search, documents, a web page at /.
 
@@ -111,6 +114,7 @@ def serve(
         limits=Limits(max_body_bytes=max_body_bytes, max_batch=max_batch, max_text_chars=max_text_chars, max_k=max_k),
         default_model=model or (models[0] if models else None),
         models=tuple(models),
+        allowed_hosts=tuple(allowed_hosts or ()),
     )
     settings.check_binding()
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

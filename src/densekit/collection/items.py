@@ -3,7 +3,6 @@ turn a caller's parallel lists of texts, ids and metadata into items. Shared by 
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -12,6 +11,7 @@ import numpy as np
 
 from ..encoders.base import check_texts
 from ..errors import InvalidInputError
+from ..metadata import check_unicode
 
 
 @dataclass
@@ -57,12 +57,10 @@ def check_metadata(metadata: Any, count: int) -> list[dict[str, Any]]:
 
 
 def check_metadata_entry(entry: Any, position: int | str) -> None:
-    if not isinstance(entry, dict):
-        raise InvalidInputError(f"metadata {position} is {type(entry).__name__}; expected a dict")
-    try:
-        json.dumps(entry)
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"metadata {position} is not JSON-serialisable: {error}") from error
+    """A dict that both stores can keep: finite numbers, valid Unicode, bounded nesting (``densekit.metadata``)."""
+    from ..metadata import check_metadata as check_one
+
+    check_one(entry, f"metadata {position}")
 
 
 def check_ids(ids: Any, what: str = "id") -> list[str]:
@@ -75,12 +73,15 @@ def check_ids(ids: Any, what: str = "id") -> list[str]:
     for position, id_ in enumerate(ids):
         if not isinstance(id_, str) or not id_:
             raise InvalidInputError(f"{what} {position} is {id_!r}; expected a non-empty string")
+        check_unicode(id_, f"{what} {position}")
     return ids
 
 
 def make_items(texts: Sequence[str], ids: Sequence[str] | None, metadata: Sequence[dict[str, Any]] | None) -> list[Item]:
     """Validated Items from parallel lists; ids default to random hex strings."""
     texts = check_texts(texts)
+    for position, text in enumerate(texts):
+        check_unicode(text, f"text {position}")
     ids = [uuid.uuid4().hex for _ in texts] if ids is None else check_ids(ids)
     if len(ids) != len(texts):
         raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..metadata import check_unicode
 from .where import parse_where
 
 if TYPE_CHECKING:
@@ -51,16 +52,17 @@ class Hit:
         return data
 
 
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+def check_k(k: Any, name: str = "k") -> int:
+    from ..limits import check_count  # 1..DENSEKIT_MAX_K (10,000): a huge k is an error, not a MemoryError
+
+    return check_count(k, name)
 
 
 def check_search_arguments(query: Any, k: Any, mode: Any, alpha: Any) -> int:
     """Validate a text search's arguments; returns k as an int."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    check_unicode(query, "query")
     k = check_k(k)
     if mode not in MODES:
         raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
@@ -94,7 +96,7 @@ def search(
     compiled = collection._compile_filter(conditions)
     if compiled is MATCHES_NOTHING:
         return []
-    depth = max(candidates or 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
+    depth = max(check_k(candidates, "candidates") if candidates else 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
     vector = None
     if mode != "sparse":
         vector = collection.encode_queries([query], space)

@@ -43,6 +43,9 @@ def parse_where(where: Any) -> list[Condition]:
         return []
     if not isinstance(where, dict):
         raise InvalidInputError(f"where must be a dict of metadata key -> value, got {type(where).__name__}")
+    from ..limits import check_where_size
+
+    check_where_size(where)  # bounded keys, values and lengths
     conditions: list[Condition] = []
     for key, test in where.items():
         if not isinstance(key, str) or not KEY_PATTERN.match(key):

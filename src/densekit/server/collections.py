@@ -94,7 +94,8 @@ def collections_router() -> APIRouter:
             count = collection.count()
         return {"collection": name, "ids": written, "count": count, "upserted": body.upsert}
 
-    @router.get("/{name}/documents/{id}", summary="One item by id")
+    # {id:path}: ids may hold "/" (every CLI-indexed file's does), raw or percent-encoded as %2F.
+    @router.get("/{name}/documents/{id:path}", summary="One item by id (ids may contain '/')")
     def get_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
         with request.app.state.registry.handles(name).reader() as collection:
             item = collection.get(id)
@@ -102,7 +103,7 @@ def collections_router() -> APIRouter:
             raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
         return item.as_dict()
 
-    @router.delete("/{name}/documents/{id}", summary="Delete an item (and a document's chunks) by id")
+    @router.delete("/{name}/documents/{id:path}", summary="Delete an item (and a document's chunks) by id")
     def delete_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
         with request.app.state.registry.handles(name).writer() as collection:
             removed = collection.delete([id])

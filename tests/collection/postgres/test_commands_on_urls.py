@@ -89,7 +89,7 @@ def test_http_routes_on_a_served_url(passages, pg_url):
     from densekit.server import ServerSettings, create_app
 
     settings = ServerSettings(collections={"facts": f"{pg_url}?collection={passages}"}, default_model="hashing:64")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         hits = client.post("/collections/facts/search", json={"query": "capital of France", "k": 1, "mode": "sparse"})
         assert hits.status_code == 200, hits.text
         assert hits.json()["hits"][0]["id"] == "france"

@@ -1,6 +1,6 @@
 """Integrity check of an embedded collection: every file it relies on, then counts and ids across the
 content store, each space's index and the sparse index. Every failure is a listed problem, never a
-traceback; ``repair`` rebuilds what can be derived from the content store."""
+traceback (``EmbeddedCollection.repair_at`` rebuilds what can be derived from the content store)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import CollectionError
 from .manifest import read_manifest
 from .persistence import file_checksum, folder_checksum, load_space
 from .store import CONTENT_NAME, ContentStore
@@ -103,11 +102,11 @@ def check_consistency(collection: "EmbeddedCollection") -> list[str]:
         if counted != len(stored):
             problems.append(f"space {name!r}: manifest counts {counted}, index holds {len(stored)}")
     if manifest.get("sparse"):
-        problems += _sparse_agrees(collection)
+        problems += sparse_agrees(collection)
     return problems
 
 
-def _sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
+def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
     from ...sparse import SparseIndex
 
     index = collection.sparse_index()
@@ -131,33 +130,3 @@ def _sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
         if not np.allclose(stored_scores, fresh_scores, atol=1e-4) or not np.array_equal(stored_ids, fresh_ids):
             return [f"sparse index ranks {query!r} unlike one rebuilt from the content store (damaged or stale)"]
     return []
-
-
-def repair_folder(folder: Path) -> list[str]:
-    """Rebuild what can be derived from the content store: a broken sparse index (from the texts) and
-    broken vector indexes (re-encoding the items with each space's recorded model). Returns what it did.
-
-    Raises:
-        CollectionError: the content store itself is missing or damaged (restore it from a backup).
-    """
-    from .collection import EmbeddedCollection
-
-    content = content_problems(folder)
-    if content:
-        raise CollectionError(f"cannot repair {str(folder)!r}: {content[0]}; restore it from a backup")
-    manifest = read_manifest(folder)
-    broken = dict(space_problems(folder, manifest))
-    actions = []
-    collection = EmbeddedCollection.open_for_repair(folder, rebuild=set(broken))
-    try:
-        for name in broken:
-            count = collection.reencode_space(name)
-            actions.append(f"space {name!r}: rebuilt its index from {count} items (re-encoded)")
-        if sparse_problems(folder, manifest) or _sparse_agrees(collection):
-            collection.rebuild_sparse()
-            actions.append("sparse index rebuilt from the content store")
-        if actions:
-            collection.commit(force=True)
-    finally:
-        collection.close()
-    return actions

@@ -290,9 +290,31 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
 
     @classmethod
     def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
-        from .check import repair_folder
+        """Rebuild a broken sparse index (from the texts) and broken vector indexes (re-encoding the
+        items with each space's recorded model); returns what was done.
 
-        return repair_folder(_folder_only(location, name, None))
+        Raises:
+            CollectionError: the content store itself is missing or damaged (restore it from a backup).
+        """
+        from . import check
+
+        folder = _folder_only(location, name, None)
+        content = check.content_problems(folder)
+        if content:
+            raise CollectionError(f"cannot repair {str(folder)!r}: {content[0]}; restore it from a backup")
+        manifest = read_manifest(folder)
+        broken = dict(check.space_problems(folder, manifest))
+        actions = []
+        with cls.open_for_repair(folder, rebuild=set(broken)) as collection:
+            for space in broken:
+                count = collection.reencode_space(space)
+                actions.append(f"space {space!r}: rebuilt its index from {count} items (re-encoded)")
+            if check.sparse_problems(folder, manifest) or check.sparse_agrees(collection):
+                collection.rebuild_sparse()
+                actions.append("sparse index rebuilt from the content store")
+            if actions:
+                collection.commit(force=True)
+        return actions
 
     def check(self) -> list[str]:
         from .check import check_consistency
