@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .chunking import chunk_stream
-from .collection.store import Item
+from .collection.items import Item
 from .errors import InvalidInputError
 from .ingest_sources import MAX_FILE_BYTES, SUFFIXES, TEXT_SUFFIXES, Document, discover, read_documents
 from .progress import ProgressCallback
@@ -38,6 +38,7 @@ __all__ = ["MAX_FILE_BYTES", "SUFFIXES", "TEXT_SUFFIXES", "IngestReport", "inges
 
 # Chunks encoded and staged together: bounds the memory one run holds for text and vectors in flight.
 GROUP_CHUNKS = 512
+GIANT_CHUNKS = 8 * GROUP_CHUNKS
 CHUNK_KEY = "chunk"
 
 
@@ -131,6 +132,7 @@ def _ingest_document(collection, document: Document, writer: "_GroupWriter", rep
     if count == 0:
         report.problems.append((document.location, "no text to index"))
         return
+    writer.document_done()
     if own_chunk_key:
         report.problems.append((document.location, f"metadata key {CHUNK_KEY!r} is the document's own and is kept "
                                 f"(indexed; chunk numbers are in the item ids, {document.id!r}#N)"))
@@ -159,6 +161,12 @@ class _GroupWriter:
 
     def add(self, item: Item) -> None:
         self.items.append(item)
+        # Only a document of more than GIANT_CHUNKS chunks is split between writes (bounded memory);
+        # the others are replaced whole, each in one write.
+        if len(self.items) >= GIANT_CHUNKS:
+            self.flush()
+
+    def document_done(self) -> None:
         if len(self.items) >= GROUP_CHUNKS:
             self.flush()
 
@@ -171,13 +179,9 @@ class _GroupWriter:
             if self.progress is not None:
                 self.progress(offset + finished, None)
 
-        # Encoded first; only then are the old chunks of changed documents removed.
-        vectors = self.collection.encode_items(self.items, batch_size=self.batch_size, progress=group_progress) \
-            if self.items else None
-        if self.deletions:
-            self.collection.delete(self.deletions)
-        if self.items:
-            self.collection.add_items(self.items, vectors=vectors)
+        # Encoded first; only then are the old chunks of changed documents replaced, in one atomic write.
+        vectors = self.collection.encode_items(self.items, batch_size=self.batch_size, progress=group_progress)
+        self.collection.replace(self.deletions, self.items, vectors=vectors)
         self.done += len(self.items)
         self.report.chunks += len(self.items)
         self.items, self.deletions = [], []

@@ -38,7 +38,7 @@ def text_file(tmp_path):
 def test_a_collection_path_that_is_a_file(tmp_path, text_file):
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
-    assert_one_line_error(*cli("index", blocker, text_file, "-m", "hashing:64", "-q"), "'", "a file is in the way")
+    assert_one_line_error(*cli("index", blocker, text_file, "-m", "hashing:64", "-q"), "'", "is a file, not a folder")
     assert_one_line_error(*cli("index", blocker / "sub", text_file, "-m", "hashing:64", "-q"), "a file is in the way")
 
 
@@ -108,7 +108,7 @@ def test_postgres_permission_denied_and_server_gone(tmp_path, hashing_encoder):
     import psycopg
 
     from densekit.collection import Collection
-    from densekit.collection.postgres.local_server import LocalServer
+    from densekit.testing.postgres_server import LocalServer
 
     server = LocalServer(tmp_path / "pg").start()
     try:

@@ -47,6 +47,10 @@ def test_index_search_info_delete(tmp_path, docs):
     result = run("search", collection, "rates", "--mode", "sparse", "--where", "topic=finance", "--json")
     assert {hit["parent"] for hit in json.loads(result.stdout)["hits"]} == {"bank"}
 
+    result = run("search", collection, "rates bank interest", "--mode", "sparse", "--group", "parent", "--json")
+    parents = [hit["parent"] for hit in json.loads(result.stdout)["hits"]]
+    assert result.exit_code == 0 and len(parents) == len(set(parents)) and parents[0] == "bank"
+
     result = run("search", collection, "cat mat")
     assert result.exit_code == 0 and "cats.txt" in result.stdout
 

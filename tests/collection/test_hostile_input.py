@@ -15,7 +15,7 @@ import random
 import pytest
 
 from densekit.collection import Collection
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.errors import DensekitError, InvalidInputError
 
 _names = itertools.count()

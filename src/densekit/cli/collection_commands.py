@@ -82,6 +82,7 @@ def search(
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
+    group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
@@ -90,12 +91,13 @@ def search(
     allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
-    from ..collection.filters import parse_where_options
+    from ..collection.where import parse_where_options
 
     target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
                          allow_backend_mismatch=allow_backend_mismatch)
     try:
-        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
+        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank,
+                             group=group)
     finally:
         target.close()
     if json_output:
@@ -155,13 +157,20 @@ def delete(
 def check(
     collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+    repair: bool = typer.Option(False, "--repair", help="Rebuild what can be derived from the stored items (sparse and vector indexes), then check again."),
 ) -> None:
-    """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""
-    from ..collection.check import check_collection
+    """Check a collection's integrity: every file, counts per space, ids across content/vectors/sparse."""
+    from ..collection.check import check_collection, repair_collection
 
-    problems = check_collection(collection)
+    where, name = location(collection, store)
+    repaired = repair_collection(where, name=name) if repair else []
+    for action in repaired if not json_output else []:
+        console().print(f"[green]repaired:[/] {action}", highlight=False)
+    problems = check_collection(where, name=name)
     if json_output:
-        print_json({"collection": str(collection), "ok": not problems, "problems": problems})
+        print_json({"collection": str(collection), "ok": not problems, "problems": problems,
+                    **({"repaired": repaired} if repair else {})})
     elif problems:
         for problem in problems:
             console().print(f"[red]problem:[/] {problem}", highlight=False)

@@ -89,11 +89,8 @@ def _count_truncated(encoder: Any, documents: Sequence[Document]) -> tuple[int, 
 
 def _present_ids(collection: Any, documents: Sequence[Document]) -> set[str]:
     ids = [document.id for document in documents]
-    store = getattr(collection, "store", None)
-    if hasattr(store, "rowids_for_ids"):
-        # The embedded store answers all ids in one query: reusing a big collection stays instant.
-        return set(store.rowids_for_ids(ids, collection.view))
-    return {id_ for id_ in ids if collection.get(id_) is not None}
+    # One query for all ids: reusing a big collection stays instant.
+    return {item.id for item in collection.get(ids)}
 
 
 def build_collection(
@@ -315,10 +312,10 @@ def open_collection(folder: str | Path, model: str | None = None, encoder: Any =
         1471
     """
     from ..collection import Collection
-    from ..collection.stores import collection_exists, is_postgres
+    from ..collection.registry import collection_exists, is_url
 
     # A folder or a postgresql:// URL (the PostgreSQL store); Collection.open/create dispatch on it.
-    location = str(folder) if is_postgres(folder) else Path(folder).expanduser()
+    location = str(folder) if is_url(folder) else Path(folder).expanduser()
     if encoder is None and model is not None:
         from ..encoders.factory import load_encoder
 

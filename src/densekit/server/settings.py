@@ -90,7 +90,7 @@ class ServerSettings:
     """Everything ``create_app`` needs.
 
     Args:
-        collections: collection name -> folder; only these (and valid ones under ``root``) are served.
+        collections: collection name -> folder or store URL; only these (and valid ones under ``root``) are served.
         root: a folder whose subfolders holding a collection are served under their folder names.
         host, port: where ``densekit serve`` binds (the app itself does not bind).
         api_key: when set, every route but /healthz needs ``Authorization: Bearer <key>``.
@@ -105,7 +105,7 @@ class ServerSettings:
         >>> ServerSettings(collections={"notes": Path("notes")}, default_model="hashing:64")
     """
 
-    collections: dict[str, Path] = field(default_factory=dict)
+    collections: dict[str, "Path | str"] = field(default_factory=dict)
     root: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -57,8 +57,11 @@ def vector_column(space: str) -> str:
 
 
 def new_manifest(name: str) -> dict[str, Any]:
+    import uuid
+
     return {
         "format": FORMAT_VERSION,
+        "id": uuid.uuid4().hex,
         "store": "postgres",
         "name": name,
         "spaces": {},

@@ -1,0 +1,138 @@
+"""The write half of the embedded store: staging items, deletes, replacements and metadata updates
+at the next generation (``EmbeddedCollection`` provides the folder, store, spaces and commit)."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from typing import Any, Iterator
+
+import numpy as np
+
+from ...encoders.base import Encoder
+from ...errors import CollectionError, InvalidInputError
+from ..items import Item
+from ..space import VectorSpace
+from . import persistence
+from .filters import conditions_to_sql
+
+
+class EmbeddedWrites:
+    """Mixin for ``EmbeddedCollection``."""
+
+    def _new_space(self, name: str, encoder: Encoder, index: str) -> VectorSpace:
+        from ...index.factory import create_index
+
+        if name in self.spaces:
+            raise InvalidInputError(f"space {name!r} already exists")
+        info = encoder.info().as_dict()
+        kind = persistence.resolve_kind(index, 0)
+        space = VectorSpace(name, info, index, index=create_index(kind, info["dimension"]), dirty=True)
+        self.spaces[name] = space
+        self._encoders[name] = encoder
+        return space
+
+    def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
+        """Add another vector space (e.g. CLIP images, DPR contexts); existing items are encoded into it."""
+        self._require_writer()
+        persistence.check_index_kind(index)
+        space = self._new_space(name, encoder, index)
+        for batch in self.store.iterate(self.view, kind=space.kind):
+            vectors = self._encode_members(name, batch, None, None)
+            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Several writes as one commit: staged changes made before are committed first; on an
+        exception everything staged inside is dropped and the last commit stays as it was."""
+        self._require_writer()
+        self.commit()
+        try:
+            yield self
+        except BaseException:
+            self._discard_staged()
+            raise
+        self.commit()
+
+    def _discard_staged(self) -> None:
+        self.store.discard_after(self.generation)
+        self.spaces = persistence.load_spaces(self.folder, self._manifest)
+        self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
+
+    def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None:
+        existing = self.store.rowids_for_ids([item.id for item in items], self.view)
+        if existing and not replace:
+            shown = ", ".join(repr(id_) for id_ in list(existing)[:5])
+            raise InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
+        self._remove_rowids([rowid for rowids in existing.values() for rowid in rowids])
+        self._insert(items, encoded)
+
+    def _insert(self, items: list[Item], encoded: dict[str, np.ndarray]) -> None:
+        try:
+            rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
+        except sqlite3.Error as error:  # e.g. "database or disk is full": nothing of this batch was stored
+            raise CollectionError(f"could not store {len(items)} items in {str(self.folder)!r}: {error}") from error
+        for name, space_vectors in encoded.items():
+            mask = np.array([item.kind == self.spaces[name].kind for item in items])
+            self.spaces[name].index.add(rowids[mask], space_vectors)
+            self.spaces[name].dirty = True
+        self._dirty_sparse = True
+        self._sparse = None
+
+    def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int:
+        # Staged together at the next generation: other handles see both halves at commit, or neither.
+        old = self._matching_rowids(parents)
+        taken = self.store.rowids_for_ids([item.id for item in items], self.view)
+        stray = {rowid for rowids in taken.values() for rowid in rowids} - set(old)
+        if stray:
+            raise InvalidInputError(
+                f"ids already in the collection outside the replaced documents: {', '.join(map(repr, list(taken)[:5]))}"
+            )
+        self._remove_rowids(old)
+        self._insert(items, encoded)
+        return len(old)
+
+    def _matching_rowids(self, ids: list[str]) -> list[int]:
+        found = self.store.rowids_for_ids(ids, self.view)
+        rowids = {rowid for values in found.values() for rowid in values}
+        rowids.update(self.store.rowids_for_parents(ids, self.view))
+        return sorted(rowids)
+
+    def _delete(self, ids, conditions) -> int:
+        rowids = None if ids is None else set(self._matching_rowids(ids))
+        if conditions:
+            matching = set(self.store.filter_rowids(conditions_to_sql(conditions), self.view).tolist())
+            rowids = matching if rowids is None else rowids & matching
+        rowids = sorted(rowids)
+        self._remove_rowids(rowids)
+        return len(rowids)
+
+    def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:
+        # Rows are versioned by generation, so an update is a new row (same text, new metadata) with
+        # the old row's vectors moved over: readers of the committed generation still see the old one.
+        items = self.store.items_for_ids(list(changes), self.view)
+        if not items:
+            return 0
+        old = np.asarray([item.rowid for item in items], dtype=np.int64)
+        vectors = {}
+        for name, space in self.spaces.items():
+            members = np.asarray([item.rowid for item in items if item.kind == space.kind], dtype=np.int64)
+            if members.size:
+                vectors[name] = space.index.vectors(members)
+        for item in items:
+            updates, removals = changes[item.id]
+            item.metadata = {key: value for key, value in {**item.metadata, **updates}.items() if key not in removals}
+        self._remove_rowids(old.tolist())
+        self._insert(items, vectors)
+        return len(items)
+
+    def _remove_rowids(self, rowids: list[int]) -> None:
+        if not rowids:
+            return
+        array = np.asarray(rowids, dtype=np.int64)
+        for space in self.spaces.values():
+            space.index.remove(array)
+            space.dirty = True
+        self.store.mark_deleted(rowids, self.view)
+        self._dirty_sparse = True
+        self._sparse = None
