@@ -1,4 +1,4 @@
-"""A seeded fuzz over metadata values, ids and search arguments through HTTP (embedded store).
+"""A seeded fuzz over metadata values, ids and search arguments through HTTP, on both stores.
 
 Every answer must be a JSON answer below 500 that names no server path, and a refused write must
 leave every other document as it was. The counts of cases and outcomes are printed (pytest -s).
@@ -47,13 +47,29 @@ def where_value(rng: random.Random) -> str:
     return "{" + f"{key}: {condition}" + (", " + many if many else "") + "}"
 
 
+@pytest.fixture(params=["embedded", "postgres"])
+def served(request, collections_root, hashing_encoder) -> tuple[dict, str]:
+    """(collections to serve as ``pets``, the location no answer may name), on each store."""
+    if request.param == "embedded":
+        return {"pets": collections_root / "pets"}, str(collections_root)
+    from densekit.collection import Collection
+
+    url, name = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_name")
+    with Collection.open(collections_root / "pets", readonly=True) as pets:  # the same six documents
+        seeds = [pets.get(identifier) for identifier in SEED_IDS]
+    with Collection.create(url, encoder=hashing_encoder, name=name) as target:
+        target.add([item.text for item in seeds], ids=SEED_IDS, metadata=[item.metadata for item in seeds])
+    return {"pets": f"{url}?collection={name}"}, url.partition("@")[2]
+
+
 @pytest.fixture
-def fuzz_client(make_settings):
+def fuzz_client(make_settings, served):
     from fastapi.testclient import TestClient
 
     from densekit.server import create_app
 
-    with TestClient(create_app(make_settings()), base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+    settings = make_settings(collections=served[0])
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
         yield client
 
 
@@ -61,7 +77,7 @@ def snapshot(client) -> dict:
     return {identifier: client.get(f"/collections/pets/documents/{identifier}").json() for identifier in SEED_IDS + ["new"]}
 
 
-def test_fuzz_over_http_never_5xx_and_never_touches_other_documents(fuzz_client, collections_root, capsys):
+def test_fuzz_over_http_never_5xx_and_never_touches_other_documents(fuzz_client, served, capsys):
     rng = random.Random(1818)
     outcomes: dict[str, int] = {}
     before = snapshot(fuzz_client)
@@ -94,12 +110,12 @@ def test_fuzz_over_http_never_5xx_and_never_touches_other_documents(fuzz_client,
         assert status < 500, (case, kind, response.text[:500])
         assert response.headers["content-type"].startswith("application/json"), (case, response.text[:200])
         response.json()
-        assert str(collections_root) not in response.text and "Traceback" not in response.text
+        assert served[1] not in response.text and "Traceback" not in response.text
         after = snapshot(fuzz_client)
         for identifier in before:
             if identifier != written and not (written == "new" and identifier == "new"):
                 assert after[identifier] == before[identifier], (case, kind, identifier)
         before = after
     with capsys.disabled():
-        print(f"\nHTTP fuzz: {CASES} cases; outcomes: {dict(sorted(outcomes.items()))}")
+        print(f"\nHTTP fuzz ({served[0]['pets'].__class__.__name__}): {CASES} cases; outcomes: {dict(sorted(outcomes.items()))}")
     assert sum(count for outcome, count in outcomes.items() if outcome.endswith(("200", "201"))) > 20
