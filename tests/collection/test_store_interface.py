@@ -206,3 +206,22 @@ def test_group_by_parent_returns_documents_by_their_best_chunk(notes):
     assert len(everything) == len({hit.parent or hit.id for hit in everything}) <= 3 + len(TEXTS)
     with pytest.raises(InvalidInputError, match="unknown group 'document'"):
         notes.search("river", group="document")
+
+
+def test_metadata_keys_are_counted_as_items_change(place, notes, hashing_encoder):
+    assert notes.metadata_keys() == {"group": 4, "n": 4}
+    notes.add(["a lantern text"], ids=["e"], metadata=[{"group": "red", "lang": "en"}])
+    notes.update(["a"], {"n": None, "lang": "fr"})
+    notes.delete(["b"])
+    notes.replace("doc", chunks("doc", "one chunk", "another chunk"))  # metadata {"part": n}
+    expected = {"group": 4, "n": 2, "lang": 2, "part": 2}
+    assert notes.metadata_keys() == expected  # the writer sees its own writes
+    notes.commit()
+    reader = place.open(readonly=True, encoder=hashing_encoder)
+    try:
+        assert reader.metadata_keys() == expected and reader.info()["metadata_keys"] == expected
+    finally:
+        reader.close()
+    notes.delete(where={"part": {"$gte": 0}})
+    notes.commit()
+    assert notes.metadata_keys() == {"group": 4, "n": 2, "lang": 2}

@@ -414,6 +414,10 @@ class Collection(SpaceEncoders, abc.ABC):
         """Visible items (only those of ``kind``, e.g. "image", when given)."""
 
     @abc.abstractmethod
+    def metadata_keys(self) -> dict[str, int]:
+        """Each metadata key and how many items have it, kept up to date by every write (no scan)."""
+
+    @abc.abstractmethod
     def info(self) -> dict[str, Any]:
         """``path``, ``count``, ``generation``, ``spaces`` (``encoding.describe_spaces``), ``sparse``, ``size_bytes``."""
 
