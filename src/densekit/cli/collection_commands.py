@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
     app.command("delete")(delete)
     app.command("check")(check)
+    app.command("reencode")(reencode)
 
 
 def index(
@@ -210,3 +211,24 @@ def highlighted(snippet: str, spans: list[list[int]]):
     for start, end in spans:
         text.stylize("bold yellow", start, end)
     return text
+
+
+def reencode(
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Backend to encode with (default: today's default for the model)."),
+    space: str = typer.Option("text", "--space", help="The space to encode again."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+) -> None:
+    """Encode a space's items again with another backend of its model (e.g. the batch-invariant default)."""
+    with open_target(collection, store, readonly=False) as target:
+        before = target.space(space).encoder_info.get("backend")
+        with progress_bar("encoding", quiet or json_output) as progress:
+            count = target.reencode(space, backend=backend, progress=progress)
+        after = target.space(space).encoder_info.get("backend")
+    summary = {"collection": str(collection), "space": space, "from_backend": before, "to_backend": after, "items": count}
+    if json_output:
+        print_json(summary)
+    else:
+        console().print(f"{collection}: space {space!r} re-encoded, {count} items: {before} -> {after}", highlight=False)

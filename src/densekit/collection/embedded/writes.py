@@ -175,6 +175,21 @@ class EmbeddedWrites:
         space.dirty = True
         return count
 
+    def _reencode_space(self, name: str, encoder: Encoder, progress) -> int:
+        # Staged like any write: readers keep the old vectors until the commit.
+        old, previous = self.spaces[name], self._encoders.get(name)
+        self.spaces[name] = persistence.empty_space(name, {"encoder": encoder.info().as_dict(), "index": {
+            "requested": old.index_kind, "kind": old.index_kind}})
+        self._encoders[name] = encoder
+        try:
+            return self.reencode_space(name, progress)
+        except BaseException:
+            self.spaces[name] = old
+            self._encoders.pop(name, None)
+            if previous is not None:
+                self._encoders[name] = previous
+            raise
+
     def rebuild_sparse(self) -> None:
         """Index every text again for BM25 at the next commit."""
         self._require_writer()
