@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .chunking import chunk_stream
 from .collection.items import Item
 from .errors import InvalidInputError
-from .ingest_sources import MAX_FILE_BYTES, SUFFIXES, TEXT_SUFFIXES, Document, discover, read_documents
+from .ingest_sources import (
+    MAX_FILE_BYTES,
+    SUFFIXES,
+    TEXT_SUFFIXES,
+    Document,
+    discover,
+    read_documents,
+    with_path_metadata,
+)
 from .progress import ProgressCallback
 
 if TYPE_CHECKING:
@@ -70,6 +78,7 @@ def ingest(
     overlap: int = 32,
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
+    path_metadata: str | None = None,
 ) -> IngestReport:
     """Index files and folders into a collection (staged; the caller commits).
 
@@ -79,6 +88,8 @@ def ingest(
         max_tokens: tokens per chunk (default: the model's max sequence length less special tokens).
         overlap: tokens shared by neighbouring chunks.
         progress: called with (chunks encoded, None) while reading, then (total, total) at the end.
+        path_metadata: a template such as ``"{category}/{file}"``: each file's path inside its folder
+            argument gives these metadata keys (``ingest_sources.path_pattern``).
     Returns:
         What was added, replaced, migrated, skipped, and every problem with its path (and line).
     Example:
@@ -97,7 +108,7 @@ def ingest(
         raise InvalidInputError(f"overlap {overlap!r:.40} must be 0 or more and smaller than the chunk size {limit} tokens")
     writer = _GroupWriter(collection, report, batch_size, progress)
     seen: dict[str, str] = {}
-    for source in discover(paths, report):
+    for source in with_path_metadata(discover(paths, report), path_metadata, report):
         for document in read_documents(source, report):
             if document.id in seen:
                 report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "

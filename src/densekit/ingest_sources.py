@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .errors import InvalidInputError
 from .metadata import check_metadata, check_unicode
+from .snippets import title_from_text
 
 if TYPE_CHECKING:
     from .ingest import IngestReport
@@ -32,6 +33,8 @@ SUFFIXES = TEXT_SUFFIXES + (".jsonl",)
 MAX_FILE_BYTES = 256 * 1024 * 1024
 # Bytes read from a text file at a time.
 BLOCK_BYTES = 1024 * 1024
+# Characters at the start of a text file read for its title and front matter.
+HEAD_CHARACTERS = 8192
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Source:
     path: Path
     name: str
     legacy_name: str
+    relative: str = ""  # the path inside the folder argument it was found under (its name for a file)
+    path_metadata: tuple[tuple[str, str], ...] = ()  # from --path-metadata: key -> value for this file
 
 
 @dataclass
@@ -70,10 +75,10 @@ def discover(paths: Iterable[str | Path], report: "IngestReport") -> list[Source
             label = _root_label(path)
             for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
                 relative = file.relative_to(path).as_posix()
-                found.append(Source(file, f"{label}/{relative}" if label else relative, str(file.resolve())))
+                found.append(Source(file, f"{label}/{relative}" if label else relative, str(file.resolve()), relative))
         elif path.is_file():
             if path.suffix.lower() in SUFFIXES:
-                found.append(Source(path, path.name, str(path.resolve())))
+                found.append(Source(path, path.name, str(path.resolve()), path.name))
             else:
                 report.problems.append((str(path), f"unsupported file type {path.suffix!r}; expected {', '.join(SUFFIXES)}"))
         else:
@@ -113,10 +118,11 @@ def _text_pieces(path: Path) -> Iterator[str]:
 
 
 def _text_document(source: Source, report: "IngestReport") -> Document | None:
-    metadata = {"source": source.name, "file": source.path.name}
+    metadata = {"source": source.name, "file": source.path.name, **dict(source.path_metadata)}
     hasher = _DocumentHasher()
     blank = True
     offset = 0
+    head = ""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     with source.path.open("rb") as file:
         while True:
@@ -127,12 +133,22 @@ def _text_document(source: Source, report: "IngestReport") -> Document | None:
                 report.problems.append((str(source.path), f"not UTF-8 text (byte {offset + error.start})"))
                 return None
             hasher.text(piece)
+            if len(head) < HEAD_CHARACTERS:
+                head += piece[: HEAD_CHARACTERS - len(head)]
             blank = blank and not piece.strip()
             offset += len(block)
             if not block:
                 break
     if blank:
         report.problems.append((str(source.path), "empty file"))
+        return None
+    front = front_matter(head) if source.path.suffix.lower() == ".md" else {}
+    title = front.get("title") if isinstance(front.get("title"), str) else title_from_text(_after_front_matter(head))
+    metadata = {**({"title": title} if title else {}), **front, **metadata}
+    try:
+        check_metadata(metadata, "front matter")
+    except InvalidInputError as error:
+        report.problems.append((str(source.path), str(error)))
         return None
     return Document(source.name, metadata, str(source.path), hasher.finish(metadata),
                     lambda: _text_pieces(source.path), legacy_id=source.legacy_name)
@@ -196,7 +212,7 @@ def _row_document(source: Source, number: int, line: str, where: str, report: "I
     if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
         report.problems.append((where, 'expected an object with a non-empty "text" field'))
         return None
-    metadata = {key: value for key, value in row.items() if key not in ("text", "id")}
+    metadata = {**dict(source.path_metadata), **{key: value for key, value in row.items() if key not in ("text", "id")}}
     metadata.setdefault("source", source.name)
     given = row.get("id") not in (None, "")
     document_id = str(row["id"]) if given else f"{source.name}:{number}"
@@ -210,3 +226,74 @@ def _row_document(source: Source, number: int, line: str, where: str, report: "I
     text = row["text"]
     return Document(document_id, metadata, where, document_hash(text, metadata), lambda: iter([text]),
                     legacy_id=None if given else f"{source.legacy_name}:{number}")
+
+
+# --- metadata from a file's path and its front matter ---------------------------------------------
+
+def path_pattern(template: str):
+    """A regular expression for ``--path-metadata`` templates such as ``"{category}/{file}"``: each
+    ``{key}`` matches one path part, everything else literally.
+
+    Example:
+        >>> path_pattern("{category}/{file}").fullmatch("business/001.txt").groupdict()
+        {'category': 'business', 'file': '001.txt'}
+    """
+    import re
+
+    parts = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template)
+    if len(parts) < 2:
+        raise InvalidInputError(f"--path-metadata {template!r} names no key; expected e.g. '{{category}}/{{file}}'")
+    keys = [part[1:-1] for part in parts[1::2]]
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError(f"--path-metadata {template!r} names a key twice")
+    pattern = "".join(f"(?P<{part[1:-1]}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts))
+    return re.compile(pattern)
+
+
+def with_path_metadata(sources: list[Source], template: str | None, report: "IngestReport") -> list[Source]:
+    """Sources with the metadata their path gives under ``template`` (files that do not fit it are listed)."""
+    if not template:
+        return sources
+    import dataclasses
+
+    pattern = path_pattern(template)
+    result = []
+    for source in sources:
+        match = pattern.fullmatch(source.relative)
+        if match is None:
+            report.problems.append((str(source.path), f"path {source.relative!r} does not fit --path-metadata {template!r}; "
+                                    "indexed without path metadata"))
+            result.append(source)
+        else:
+            result.append(dataclasses.replace(source, path_metadata=tuple(match.groupdict().items())))
+    return result
+
+
+def front_matter(head: str) -> dict[str, Any]:
+    """``key: value`` lines between a leading ``---`` line and the next one (Markdown front matter);
+    values that read as JSON numbers, booleans or null become those, the rest stay strings."""
+    lines = head.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    found: dict[str, Any] = {}
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            return found
+        key, separator, value = line.partition(":")
+        if separator and key.strip() and not key.startswith((" ", "\t")):
+            value = value.strip().strip('"').strip("'")
+            try:
+                parsed = json.loads(value)
+                found[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
+            except ValueError:
+                found[key.strip()] = value
+    return {}  # no closing line: not front matter
+
+
+def _after_front_matter(head: str) -> str:
+    lines = head.splitlines()
+    if lines and lines[0].strip() == "---":
+        for position, line in enumerate(lines[1:], start=1):
+            if line.strip() in ("---", "..."):
+                return "\n".join(lines[position + 1:])
+    return head

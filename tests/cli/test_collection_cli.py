@@ -141,3 +141,13 @@ def test_usage_errors_have_no_traceback():
     completed = subprocess.run([densekit, "similar", "--bogus"], capture_output=True, text=True)
     assert completed.returncode == 2 and "No such option: --bogus" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_reencode_command(tmp_path, docs):
+    collection = tmp_path / "c"
+    assert run("index", collection, docs, "--model", "hashing:64", "--quiet").exit_code == 0
+    result = run("reencode", collection, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"collection": str(collection), "space": "text", "from_backend": "hashing",
+                                         "to_backend": "hashing", "items": 4}
+    assert run("check", collection).exit_code == 0

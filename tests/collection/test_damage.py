@@ -221,3 +221,15 @@ def test_copy_resume_follows_the_source_collection_not_its_path(tmp_path):
     assert (report.copied, report.skipped, report.resumed) == (12, 0, False)
     with Collection.open(destination, readonly=True) as copied:
         assert copied.get("d3").text == texts(12, 5)[3]
+
+
+def test_collections_made_before_key_counts_still_list_their_keys(built):
+    manifest_path = built / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["metadata_keys"]  # as an older densekit wrote it
+    manifest_path.write_text(json.dumps(manifest))
+    with Collection.open(built, readonly=True) as reader:
+        assert reader.metadata_keys() == {"n": 40}
+    with Collection.open(built) as writer:
+        writer.add(["one more"], ids=["x"], metadata=[{"n": 1, "new": True}])
+    assert json.loads(manifest_path.read_text())["metadata_keys"] == {"n": 41, "new": 1}

@@ -13,6 +13,7 @@ import pytest
 
 from densekit.collection import Collection, Item
 from densekit.collection.check import check_collection
+from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import InvalidInputError
 from densekit.testing.stores import STORES_UNDER_TEST, registered_store_kinds
 
@@ -206,3 +207,54 @@ def test_group_by_parent_returns_documents_by_their_best_chunk(notes):
     assert len(everything) == len({hit.parent or hit.id for hit in everything}) <= 3 + len(TEXTS)
     with pytest.raises(InvalidInputError, match="unknown group 'document'"):
         notes.search("river", group="document")
+
+
+def test_metadata_keys_are_counted_as_items_change(place, notes, hashing_encoder):
+    assert notes.metadata_keys() == {"group": 4, "n": 4}
+    notes.add(["a lantern text"], ids=["e"], metadata=[{"group": "red", "lang": "en"}])
+    notes.update(["a"], {"n": None, "lang": "fr"})
+    notes.delete(["b"])
+    notes.replace("doc", chunks("doc", "one chunk", "another chunk"))  # metadata {"part": n}
+    expected = {"group": 4, "n": 2, "lang": 2, "part": 2}
+    assert notes.metadata_keys() == expected  # the writer sees its own writes
+    notes.commit()
+    reader = place.open(readonly=True, encoder=hashing_encoder)
+    try:
+        assert reader.metadata_keys() == expected and reader.info()["metadata_keys"] == expected
+    finally:
+        reader.close()
+    notes.delete(where={"part": {"$gte": 0}})
+    notes.commit()
+    assert notes.metadata_keys() == {"group": 4, "n": 2, "lang": 2}
+
+
+class OtherBackend(HashingEncoder):
+    """The same model as the hashing encoder, recorded under another backend name, with vectors
+    that differ (as int8 and fp32 vectors of one model do)."""
+
+    backend = "hashing-shifted"
+
+    def encode_batch(self, texts):
+        vectors = super().encode_batch(texts) + 0.05
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_reencode_replaces_a_spaces_vectors_and_backend(place, notes, hashing_encoder):
+    old = notes.get(["a"], include=["vectors"])[0].vectors["text"]
+    assert notes.reencode("text", encoder=OtherBackend()) == len(TEXTS)
+    notes.commit()
+    assert notes.info()["spaces"]["text"]["backend"] == "hashing-shifted"
+    new = notes.get(["a"], include=["vectors"])[0].vectors["text"]
+    np.testing.assert_allclose(new, OtherBackend().encode([TEXTS["a"][0]])[0], atol=1e-6)
+    assert not np.allclose(new, old)
+    notes.close()
+    with pytest.raises(Exception, match="backend 'hashing-shifted'"):
+        place.open(readonly=True, encoder=hashing_encoder)  # the manifest now records the new backend
+    reader = place.open(readonly=True, encoder=OtherBackend())
+    try:
+        assert reader.search(TEXTS["c"][0], k=1)[0].id == "c" and reader.check() == []
+    finally:
+        reader.close()
+    with pytest.raises(Exception, match="keeps the model"):
+        with place.open(encoder=OtherBackend()) as writer:
+            writer.reencode("text", encoder=HashingEncoder(32))

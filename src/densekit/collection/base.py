@@ -327,6 +327,37 @@ class Collection(SpaceEncoders, abc.ABC):
                    for id_, patch in zip(wanted, patches)}
         return self._update_metadata(changes)
 
+    def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
+                 progress: ProgressCallback | None = None) -> int:
+        """Encode every item of a space again with another backend of its model (e.g. into today's
+        default after a change of quantisation), replacing the space's vectors and the backend its
+        manifest records, in one write. Returns the items encoded.
+
+        Args:
+            encoder: the new encoder (same model and dimension); else the space's model is loaded with
+                ``backend`` (None: the default backend for the model, ``encoders.defaults``).
+
+        Example:
+            >>> with Collection.open("news") as news:
+            ...     news.reencode()  # onnx-int8 vectors -> the batch-invariant default
+        """
+        self._require_writer()
+        info = self.space(space).encoder_info
+        if encoder is None:
+            from ..encoders.defaults import default_backend
+            from ..encoders.factory import load_encoder
+
+            encoder = load_encoder(info["model"], backend=backend or default_backend(info["model"], fetch=True))
+        new = encoder.info().as_dict()
+        if (new["model"], new["dimension"]) != (info["model"], info["dimension"]):
+            from ..errors import ModelMismatchError
+
+            raise ModelMismatchError(
+                f"reencode keeps the model: space {space!r} holds {info['model']!r} ({info['dimension']}-d), "
+                f"got {new['model']!r} ({new['dimension']}-d); index into a new collection to change models"
+            )
+        return self._reencode_space(space, encoder, progress)
+
     # --- search --------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, **options: Any):
         """Top-k items for a text query.
@@ -414,6 +445,10 @@ class Collection(SpaceEncoders, abc.ABC):
         """Visible items (only those of ``kind``, e.g. "image", when given)."""
 
     @abc.abstractmethod
+    def metadata_keys(self) -> dict[str, int]:
+        """Each metadata key and how many items have it, kept up to date by every write (no scan)."""
+
+    @abc.abstractmethod
     def info(self) -> dict[str, Any]:
         """``path``, ``count``, ``generation``, ``spaces`` (``encoding.describe_spaces``), ``sparse``, ``size_bytes``."""
 
@@ -455,6 +490,10 @@ class Collection(SpaceEncoders, abc.ABC):
 
     @abc.abstractmethod
     def _delete(self, ids: list[str] | None, conditions: list[Condition] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _reencode_space(self, space: str, encoder: Encoder, progress: ProgressCallback | None) -> int:
+        """Replace every vector of ``space`` with ``encoder``'s and record its info, atomically."""
 
     @abc.abstractmethod
     def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:

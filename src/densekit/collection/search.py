@@ -42,13 +42,24 @@ class Hit:
     start: int | None = None
     end: int | None = None
     kind: str = "text"
+    #: What a result list shows: the document's title (metadata "title": a JSONL field, front matter or
+    #: the first line), and the text around the query's words with their [start, end) spans in it.
+    snippet: str = ""
+    highlights: list[list[int]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str | None:
+        title = self.metadata.get("title")
+        return title if isinstance(title, str) and title.strip() else None
 
     def as_dict(self) -> dict[str, Any]:
+        """The one hit schema of the library, the CLI's --json and HTTP (keys are only ever added)."""
         data = {"id": self.id, "score": round(float(self.score), 6), "text": self.text, "metadata": self.metadata}
         if self.parent is not None:
             data.update(parent=self.parent, start=self.start, end=self.end)
         if self.kind != "text":
             data["kind"] = self.kind
+        data.update(title=self.title, snippet=self.snippet, highlights=self.highlights)
         return data
 
 
@@ -110,13 +121,21 @@ def search(
         if rerank is not None and hits:
             hits = _rerank(query, hits, rerank)
         if group is None:
-            return hits[:k]
+            return with_snippets(hits[:k], query)
         documents = best_per_parent(hits)
         # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
         exhausted = len(dense) < depth and len(sparse) < depth
         if len(documents) >= k or exhausted:
-            return documents[:k]
+            return with_snippets(documents[:k], query)
         depth *= 4
+
+
+def with_snippets(hits: list[Hit], query: str | None) -> list[Hit]:
+    from ..snippets import make_snippet
+
+    for hit in hits:
+        hit.snippet, hit.highlights = make_snippet(hit.text, query)
+    return hits
 
 
 def best_per_parent(hits: list[Hit]) -> list[Hit]:
@@ -159,7 +178,7 @@ def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, spa
     found: dict = {}
     with collection._reading():
         ranked = collection._dense_candidates(vectors, k, space, compiled, found)
-        return [to_hits(collection, row, found) for row in ranked]
+        return [with_snippets(to_hits(collection, row, found), None) for row in ranked]
 
 
 def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:

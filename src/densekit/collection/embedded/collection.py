@@ -57,6 +57,7 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         self._dirty_sparse = False
         self._sparse = None
         self._staged_copy_state: dict[str, dict[str, Any]] = {}
+        self._key_deltas: dict[str, int] = {}  # metadata key counts changed by staged writes
         if not (folder / CONTENT_NAME).is_file() and manifest["generation"] > 0:
             # Never start an empty content store under a manifest that names items: that loses them all.
             raise CollectionError(
@@ -138,36 +139,6 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             if lock is not None:
                 lock.release()
             raise
-
-    @classmethod
-    def open_for_repair(cls, folder: Path, rebuild: set[str]) -> "EmbeddedCollection":
-        """Open for writing with the spaces in ``rebuild`` started empty (their files are broken)."""
-        lock = WriterLock(folder)
-        lock.acquire()
-        try:
-            return cls(folder, read_manifest(folder), readonly=False, lock=lock, rebuild=rebuild)
-        except BaseException:
-            lock.release()
-            raise
-
-    def reencode_space(self, name: str, progress=None) -> int:
-        """Encode every item of a space's kind into it again (its recorded model); returns the count."""
-        self._require_writer()
-        space = self.space(name)
-        count = 0
-        for batch in self.store.iterate(self.view, kind=space.kind):
-            vectors = self._encode_members(name, batch, None, None)
-            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
-            count += len(batch)
-            if progress is not None:
-                progress(count, None)
-        space.dirty = True
-        return count
-
-    def rebuild_sparse(self) -> None:
-        """Index every text again for BM25 at the next commit."""
-        self._require_writer()
-        self._dirty_sparse, self._sparse = True, None
 
     @property
     def closed(self) -> bool:
@@ -265,6 +236,16 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
     def document_hash(self, parent: str) -> str | None:
         return self.store.parent_hash(parent, self.view)
 
+    def metadata_keys(self) -> dict[str, int]:
+        self.refresh()
+        committed = self._manifest.get("metadata_keys")
+        if committed is None:  # made before the manifest kept them: count once from the rows
+            return self.store.key_counts(self.view)
+        counts = dict(committed)
+        for key, change in ([] if self.readonly else self._key_deltas.items()):
+            counts[key] = counts.get(key, 0) + change
+        return {key: count for key, count in sorted(counts.items()) if count > 0}
+
     def info(self) -> dict[str, Any]:
         self.refresh()
         return {
@@ -279,6 +260,7 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
                 {name: space.index.kind for name, space in self.spaces.items()},
             ),
             "sparse": self._manifest.get("sparse"),
+            "metadata_keys": self.metadata_keys(),
             "size_bytes": persistence.folder_size(self.folder),
         }
 
@@ -389,54 +371,3 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
 
     def _items_by_rowid(self, rowids: list[int]) -> dict[int, Item]:
         return self.store.by_rowids(rowids)
-
-    # --- commit --------------------------------------------------------------------------------
-    def commit(self, force: bool = False) -> None:
-        """Make staged changes durable and visible: new files beside the old, manifest switched last."""
-        self._require_writer()
-        if not (force or self.dirty):
-            return
-        try:
-            self._commit()
-        except BaseException as failure:
-            if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
-                try:
-                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest))
-                except OSError:
-                    pass
-            if not isinstance(failure, (OSError, sqlite3.Error)):
-                raise
-            error = failure
-            raise CollectionError(
-                f"could not commit {str(self.folder)!r}: {error}. The collection keeps its previous state "
-                f"(generation {self.generation}); staged changes are still held by this handle."
-            ) from error
-
-    def _manifest_file_is(self, manifest: dict[str, Any]) -> bool:
-        try:
-            return int(read_manifest(self.folder)["generation"]) == int(manifest["generation"])
-        except (CollectionError, OSError, KeyError, ValueError):
-            return False
-
-    def _commit(self) -> None:
-        step = self.on_save_step or (lambda name: None)
-        manifest = dict(self._manifest)
-        manifest.setdefault("id", uuid.uuid4().hex)
-        if self._staged_copy_state:
-            manifest["copy_state"] = {**manifest.get("copy_state", {}), **self._staged_copy_state}
-        sparse = self.sparse_index if (self._dirty_sparse or manifest.get("sparse") is None) else None
-        new, new_files = persistence.write_generation(
-            self.folder, manifest, self.spaces, sparse, self.store.count(self.view), step
-        )
-        # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
-        previous = persistence.referenced_files(self._manifest)
-        self._manifest = new
-        for name, file in new_files.items():
-            self.spaces[name].file = file
-        for space in self.spaces.values():
-            space.dirty = False
-        self._dirty_sparse = False
-        self._staged_copy_state = {}
-        step("committed")
-        self.store.purge_before(self.generation - 1)
-        persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous)

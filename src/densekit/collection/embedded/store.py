@@ -227,6 +227,14 @@ class ContentStore:
         ).fetchone()
         return int(row[0])
 
+    def key_counts(self, gen: int) -> dict[str, int]:
+        """Each top-level metadata key of the visible items and how many have it (a full scan: only for
+        collections made before the manifest kept these counts)."""
+        rows = self.connection.execute(
+            f"SELECT key, count(*) FROM items, json_each(items.metadata) WHERE {_VISIBLE.replace(':gen', str(int(gen)))} GROUP BY key"
+        ).fetchall()
+        return {key: int(count) for key, count in rows}
+
     def filter_rowids(self, condition: tuple[str, list[Any]], gen: int) -> np.ndarray:
         """Rowids of the visible items that pass a compiled filter (``filters.conditions_to_sql``)."""
         condition, parameters = condition

@@ -1,10 +1,13 @@
 """The write half of the embedded store: staging items, deletes, replacements and metadata updates
-at the next generation (``EmbeddedCollection`` provides the folder, store, spaces and commit)."""
+at the next generation, repairs, and the commit that makes them durable (``EmbeddedCollection``
+provides the folder, store and spaces)."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -15,6 +18,8 @@ from ..items import Item
 from ..space import VectorSpace
 from . import persistence
 from .filters import conditions_to_sql
+from .lock import WriterLock
+from .manifest import read_manifest
 
 
 class EmbeddedWrites:
@@ -58,6 +63,7 @@ class EmbeddedWrites:
         self.store.discard_after(self.generation)
         self.spaces = persistence.load_spaces(self.folder, self._manifest)
         self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
+        self._key_deltas = {}
 
     def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None:
         existing = self.store.rowids_for_ids([item.id for item in items], self.view)
@@ -72,6 +78,7 @@ class EmbeddedWrites:
             rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
         except sqlite3.Error as error:  # e.g. "database or disk is full": nothing of this batch was stored
             raise CollectionError(f"could not store {len(items)} items in {str(self.folder)!r}: {error}") from error
+        self._count_keys(items, +1)
         for name, space_vectors in encoded.items():
             mask = np.array([item.kind == self.spaces[name].kind for item in items])
             self.spaces[name].index.add(rowids[mask], space_vectors)
@@ -126,9 +133,15 @@ class EmbeddedWrites:
         self._insert(items, vectors)
         return len(items)
 
+    def _count_keys(self, items: list[Item], sign: int) -> None:
+        for item in items:
+            for key in item.metadata:
+                self._key_deltas[key] = self._key_deltas.get(key, 0) + sign
+
     def _remove_rowids(self, rowids: list[int]) -> None:
         if not rowids:
             return
+        self._count_keys(list(self.store.by_rowids(rowids).values()), -1)
         array = np.asarray(rowids, dtype=np.int64)
         for space in self.spaces.values():
             space.index.remove(array)
@@ -136,3 +149,101 @@ class EmbeddedWrites:
         self.store.mark_deleted(rowids, self.view)
         self._dirty_sparse = True
         self._sparse = None
+
+    @classmethod
+    def open_for_repair(cls, folder: Path, rebuild: set[str]) -> "EmbeddedCollection":
+        """Open for writing with the spaces in ``rebuild`` started empty (their files are broken)."""
+        lock = WriterLock(folder)
+        lock.acquire()
+        try:
+            return cls(folder, read_manifest(folder), readonly=False, lock=lock, rebuild=rebuild)
+        except BaseException:
+            lock.release()
+            raise
+
+    def reencode_space(self, name: str, progress=None) -> int:
+        """Encode every item of a space's kind into it again (its recorded model); returns the count."""
+        self._require_writer()
+        space = self.space(name)
+        count = 0
+        for batch in self.store.iterate(self.view, kind=space.kind):
+            vectors = self._encode_members(name, batch, None, None)
+            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
+            count += len(batch)
+            if progress is not None:
+                progress(count, None)
+        space.dirty = True
+        return count
+
+    def _reencode_space(self, name: str, encoder: Encoder, progress) -> int:
+        # Staged like any write: readers keep the old vectors until the commit.
+        old, previous = self.spaces[name], self._encoders.get(name)
+        self.spaces[name] = persistence.empty_space(name, {"encoder": encoder.info().as_dict(), "index": {
+            "requested": old.index_kind, "kind": old.index_kind}})
+        self._encoders[name] = encoder
+        try:
+            return self.reencode_space(name, progress)
+        except BaseException:
+            self.spaces[name] = old
+            self._encoders.pop(name, None)
+            if previous is not None:
+                self._encoders[name] = previous
+            raise
+
+    def rebuild_sparse(self) -> None:
+        """Index every text again for BM25 at the next commit."""
+        self._require_writer()
+        self._dirty_sparse, self._sparse = True, None
+
+    # --- commit --------------------------------------------------------------------------------
+    def commit(self, force: bool = False) -> None:
+        """Make staged changes durable and visible: new files beside the old, manifest switched last."""
+        self._require_writer()
+        if not (force or self.dirty):
+            return
+        try:
+            self._commit()
+        except BaseException as failure:
+            if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
+                try:
+                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest))
+                except OSError:
+                    pass
+            if not isinstance(failure, (OSError, sqlite3.Error)):
+                raise
+            error = failure
+            raise CollectionError(
+                f"could not commit {str(self.folder)!r}: {error}. The collection keeps its previous state "
+                f"(generation {self.generation}); staged changes are still held by this handle."
+            ) from error
+
+    def _manifest_file_is(self, manifest: dict[str, Any]) -> bool:
+        try:
+            return int(read_manifest(self.folder)["generation"]) == int(manifest["generation"])
+        except (CollectionError, OSError, KeyError, ValueError):
+            return False
+
+    def _commit(self) -> None:
+        step = self.on_save_step or (lambda name: None)
+        manifest = dict(self._manifest)
+        manifest.setdefault("id", uuid.uuid4().hex)
+        if self._staged_copy_state:
+            manifest["copy_state"] = {**manifest.get("copy_state", {}), **self._staged_copy_state}
+        manifest["metadata_keys"] = self.metadata_keys()
+        sparse = self.sparse_index if (self._dirty_sparse or manifest.get("sparse") is None) else None
+        new, new_files = persistence.write_generation(
+            self.folder, manifest, self.spaces, sparse, self.store.count(self.view), step
+        )
+        # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
+        previous = persistence.referenced_files(self._manifest)
+        self._manifest = new
+        for name, file in new_files.items():
+            self.spaces[name].file = file
+        for space in self.spaces.values():
+            space.dirty = False
+        self._dirty_sparse = False
+        self._staged_copy_state = {}
+        self._key_deltas = {}
+        step("committed")
+        self.store.purge_before(self.generation - 1)
+        persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous)

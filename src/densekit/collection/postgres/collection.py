@@ -103,6 +103,7 @@ class PostgresCollection(Writes, Collection):
             try:
                 with router.primary.transaction():
                     schema.create_tables(router.primary, name)
+                    schema.create_key_counts(router.primary, name)
                     manifest["spaces"][space] = {
                         "encoder": info,
                         "index": schema.add_vector_column(router.primary, name, space, info["dimension"]),
@@ -123,6 +124,14 @@ class PostgresCollection(Writes, Collection):
         router = Router(connection_url, read_replicas, readonly=readonly, create=False)
         try:
             manifest = schema.read_manifest(router.primary, name, repr(redact(connection_url)))
+            if not readonly and not schema.has_key_counts(router.primary, name):
+                import psycopg
+
+                try:  # a collection made before key counts: add them on its first writer
+                    with router.primary.transaction():
+                        schema.create_key_counts(router.primary, name)
+                except psycopg.errors.DuplicateTable:
+                    pass  # another writer added them meanwhile
             return cls(router, name, manifest, readonly=readonly)
         except BaseException:
             router.close()
@@ -241,6 +250,17 @@ class PostgresCollection(Writes, Collection):
             row = connection.execute(query, (parent,)).fetchone()
         return row[0] if row else None
 
+    def metadata_keys(self) -> dict[str, int]:
+        from psycopg import sql
+
+        names = schema.identifiers(self.name)
+        with self._read() as connection:
+            if schema.has_key_counts(connection, self.name):
+                query = sql.SQL("SELECT key, count FROM {} WHERE count > 0 ORDER BY key").format(names["keys"])
+            else:  # made before key counts, and no writer has opened it since: count once
+                query = sql.SQL("SELECT key, count(*) FROM {}, jsonb_object_keys(metadata) AS key GROUP BY key ORDER BY key").format(names["items"])
+            return {key: int(count) for key, count in connection.execute(query).fetchall()}
+
     def info(self) -> dict[str, Any]:
         from psycopg import sql
 
@@ -265,6 +285,7 @@ class PostgresCollection(Writes, Collection):
             ),
             "generation": None,  # no generations: every write call commits
             "sparse": {**self._manifest.get("sparse", {}), "count": int(row[2])},
+            "metadata_keys": self.metadata_keys(),
             "size_bytes": int(row[1]),
             "read_replicas": len(self._router.replicas),
         }

@@ -48,6 +48,31 @@ class Writes:
                 raise
             self._manifest = manifest
 
+    def _reencode_space(self, space: str, encoder: Encoder, progress) -> int:
+        # One transaction: every reader sees the old vectors with the old manifest, or the new with the new.
+        info = encoder.info().as_dict()
+        count = 0
+        with self._write() as connection:
+            manifest = schema.read_manifest(connection, self.name, self.location, lock="update")
+            kind = self.spaces[space].kind
+            previous = self._encoders.get(space)
+            self._encoders[space] = encoder
+            try:
+                for items, _ in rows.export(connection, self.name, {}, kind=kind):
+                    vectors = self._encode_members(space, items, None, None)
+                    self._set_vectors(connection, space, [item.rowid for item in items], vectors)
+                    count += len(items)
+                    if progress is not None:
+                        progress(count, None)
+            except BaseException:
+                self._encoders[space] = previous
+                raise
+            manifest["spaces"][space]["encoder"] = info
+            schema.write_manifest(connection, self.name, manifest)
+        self.spaces[space].encoder_info = info
+        self._manifest = manifest
+        return count
+
     def _set_vectors(self, connection, space: str, rowids: list[int], vectors: np.ndarray) -> None:
         from psycopg import sql
 
