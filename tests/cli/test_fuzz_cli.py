@@ -7,7 +7,6 @@ stay exactly as they were. Counts are printed (pytest -s).
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 
