@@ -1,0 +1,76 @@
+"""Analogy evaluation speed and agreement: densekit's batched answers against gensim's loop.
+
+Runs both on the same vectors and the Google analogy file (gensim's questions-words.txt, first
+300,000 words, case-insensitive), prints seconds, accuracy and every question where the two
+answers differ (with both candidates' scores, to show a near-tie).
+
+    .venv/bin/python benchmarks/words_evaluate.py                 # packaged GloVe 6B 50-d
+    .venv/bin/python benchmarks/words_evaluate.py --vectors my.model --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from densekit.pipelines.words import load_vectors
+from densekit.pipelines.words.evaluate import ANALOGY_FILE, RESTRICT_VOCAB, answer_file, gensim_data
+
+
+def gensim_answers(vectors, path: str, restrict_vocab: int) -> dict[tuple[str, str, str, str], bool]:
+    _, sections = vectors.evaluate_word_analogies(path, restrict_vocab=restrict_vocab)
+    verdicts = {}
+    for section in sections[:-1]:  # the last is gensim's "Total accuracy"
+        verdicts.update({question: True for question in section["correct"]})
+        verdicts.update({question: False for question in section["incorrect"]})
+    return verdicts
+
+
+def score(vectors, a: str, b: str, c: str, word: str) -> float:
+    unit = vectors.get_normed_vectors()
+    lookup = {key.upper(): index for index, key in reversed(list(enumerate(vectors.index_to_key)))}
+    query = unit[lookup[b]] + unit[lookup[c]] - unit[lookup[a]]
+    return float(unit[lookup[word]] @ (query / np.linalg.norm(query)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vectors", default="glove-6b-50d")
+    parser.add_argument("--restrict-vocab", type=int, default=RESTRICT_VOCAB)
+    parser.add_argument("--repeats", type=int, default=3, help="batched runs (gensim runs once: minutes)")
+    arguments = parser.parse_args()
+    path = gensim_data(ANALOGY_FILE)
+    vectors = load_vectors(arguments.vectors)
+
+    batched_seconds = []
+    for _ in range(arguments.repeats):
+        started = time.perf_counter()
+        _, answered = answer_file(vectors, path, arguments.restrict_vocab)
+        batched_seconds.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    reference = gensim_answers(vectors, path, arguments.restrict_vocab)
+    gensim_seconds = time.perf_counter() - started
+
+    ours = {(q.a, q.b, q.c, q.expected): q for q in answered}
+    differ = [key for key, correct in reference.items() if ours[key].correct != correct]
+    accuracy_ours = 100 * sum(q.correct for q in answered) / len(answered)
+    accuracy_gensim = 100 * sum(reference.values()) / len(reference)
+    batched = statistics.median(batched_seconds)
+    print(f"vectors {arguments.vectors}, restrict_vocab {arguments.restrict_vocab}, {len(answered)} questions attempted")
+    print(f"{'method':<10} {'seconds':>9} {'accuracy %':>11}")
+    print(f"{'batched':<10} {batched:9.2f} {accuracy_ours:11.3f}   (median of {arguments.repeats})")
+    print(f"{'gensim':<10} {gensim_seconds:9.2f} {accuracy_gensim:11.3f}")
+    print(f"speed-up {gensim_seconds / batched:.1f}x; accuracy difference {accuracy_ours - accuracy_gensim:+.3f} points")
+    print(f"questions answered differently: {len(differ)} (same questions attempted: {set(ours) == set(reference)})")
+    for a, b, c, expected in differ:
+        mine = ours[(a, b, c, expected)]
+        print(f"  {a} : {b} :: {c} : {expected}  batched {mine.predicted} ({score(vectors, a, b, c, mine.predicted):.6f})"
+              f" {'right' if mine.correct else 'wrong'}; gensim {'right' if reference[(a, b, c, expected)] else 'wrong'}"
+              f" (expected scores {score(vectors, a, b, c, expected):.6f})")
+
+
+if __name__ == "__main__":
+    main()
