@@ -52,6 +52,11 @@ def test_similarity_and_compare_keys():
     assert_keys(many["matrices"], {"bag_of_words", "content_words", "dense"})
 
 
+def test_embed_keys(tmp_path):
+    written = run_json(["embed", "a", "b", "-o", str(tmp_path / "v.npy"), "-m", "hashing"])
+    assert_keys(written, {"out", "format", "model", "backend", "dimension", "count", "normalized", "ids_file"})
+
+
 def test_collection_keys(collection, tmp_path):
     search = run_json(["search", str(collection), "cat", "-m", "hashing"])
     assert_keys(search, {"query", "mode", "hits"})

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "densekit.cli.qa_commands",
     "densekit.cli.bench_command",
     "densekit.cli.copy_command",
+    "densekit.cli.embed_command",
 ]
 
 app = typer.Typer(
