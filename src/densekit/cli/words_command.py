@@ -38,8 +38,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(words_app, name="words")
 
 
+def _require_words(*modules: str) -> None:
+    """gensim (and matplotlib for plots) come with the [words] extra: one line naming it when missing."""
+    from ..optional import require
+
+    for module in ("gensim", *modules):
+        require(module, extra="words", feature="densekit words")
+
+
 def _load(vectors: str):
     from ..pipelines.words import load_vectors
+
+    _require_words()
 
     return load_vectors(vectors)
 
@@ -102,6 +112,7 @@ def train(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Train word2vec on your own text, streamed from disk, and save it in native, text and binary formats."""
+    _require_words()
     from ..pipelines.words import train_word2vec
 
     with _training_bar(quiet) as (on_progress, on_epoch):
@@ -293,6 +304,7 @@ def plot(
     """Draw words in 2-D or 3-D (PNG plus an offline HTML page you can rotate), coloured by group."""
     from ..pipelines.words import plot_words
 
+    _require_words("matplotlib", *(["sklearn"] if method == "tsne" else []))
     result = plot_words(
         _load(vectors),
         parse_groups(words),

@@ -166,7 +166,7 @@ def _write_parquet(embeddings: Embeddings, out: Path) -> None:
         import pyarrow as arrow
         import pyarrow.parquet as parquet
     except ImportError as error:
-        raise MissingDependencyError("pyarrow", "writing .parquet (pip install 'densekit[words]')") from error
+        raise MissingDependencyError("pyarrow", "writing .parquet") from error
     dimension = embeddings.vectors.shape[1]
     flat = arrow.array(embeddings.vectors.reshape(-1), type=arrow.float32())
     table = arrow.table({
