@@ -106,12 +106,24 @@ def training_bar(description: str, quiet: bool) -> Iterator[tuple[Any, Any]]:
         yield progress, log
 
 
+def _on_interrupt() -> None:
+    typer.echo("interrupted: finishing this step, then saving the model so far (Ctrl-C again to quit without saving)",
+               err=True)
+
+
 def _summary(report: Any, json_output: bool, what: str) -> None:
+    """Print the report; after Ctrl-C say where the model so far went and exit 130 (interrupted)."""
     if json_output:
         print_json(report.as_dict())
-        return
-    console().print(f"saved {what} to [bold]{report.out}[/]: {report.steps} steps, {report.examples} examples in "
-                    f"{report.seconds:.0f}s ({report.examples_per_second:.2f}/s), final loss {report.final_loss:.4f}")
+    elif report.interrupted:
+        console().print(f"interrupted after step {report.steps}: saved the {what} so far to [bold]{report.out}[/] "
+                        f"(continue with --base {report.out})", highlight=False, soft_wrap=True)
+    else:
+        console().print(f"saved {what} to [bold]{report.out}[/]: {report.steps} steps, {report.examples} examples in "
+                        f"{report.seconds:.0f}s ({report.examples_per_second:.2f}/s), final loss {report.final_loss:.4f}",
+                        soft_wrap=True)
+    if report.interrupted:
+        raise typer.Exit(130)
 
 
 @train_app.command("retriever")
@@ -138,7 +150,7 @@ def train_retriever_command(
     with training_bar("training retriever", quiet or json_output) as (progress, log):
         report = train_retriever(loaded, base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                                  max_minutes=max_minutes, learning_rate=learning_rate, hard_negatives=hard_negatives,
-                                 seed=seed, progress=progress, log=log)
+                                 seed=seed, progress=progress, log=log, on_interrupt=_on_interrupt)
     _summary(report, json_output, "retriever")
 
 
@@ -169,7 +181,7 @@ def train_reader_command(
     with training_bar("training reader", quiet or json_output) as (progress, log):
         report = train_reader(loaded[:limit], base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                               max_minutes=max_minutes, learning_rate=learning_rate, max_length=max_length, stride=stride,
-                              seed=seed, progress=progress, log=log)
+                              seed=seed, progress=progress, log=log, on_interrupt=_on_interrupt)
     report.skipped = skipped
     _summary(report, json_output, "reader")
 

@@ -13,12 +13,13 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 from .loop import run_steps
+from .quiet import quiet_loading
 from .retriever import StepLog, TrainingReport
 
 READER_FILE = "densekit_reader.json"
@@ -152,6 +153,7 @@ def train_reader(
     threads: int | None = None,
     progress: ProgressCallback | None = None,
     log: StepLog | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> TrainingReport:
     """Fine-tune ``AutoModelForQuestionAnswering`` from ``base`` on examples and save it to ``out``.
 
@@ -168,6 +170,8 @@ def train_reader(
         seed: shuffling seed.
         threads: torch threads.
         progress: ``progress(step, total_steps)``; log: per-step {"step", "loss", "examples_per_second"}.
+        on_interrupt: called at Ctrl-C; training stops after the current step and the model so far
+            is saved as usual (the report says ``interrupted``).
 
     Returns:
         A TrainingReport (examples = windows trained on).
@@ -194,8 +198,8 @@ def train_reader(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     folder = resolve_model(base)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    with _quiet_transformers():
+    with quiet_loading():  # no LOAD REPORT for the new start/end head
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForQuestionAnswering.from_pretrained(str(folder))
     features = make_features(tokenizer, examples, max_length, stride)
     features = [f for f in features if f["start_positions"] > 0 or rng.random() < negative_fraction]
@@ -215,7 +219,8 @@ def train_reader(
         return model(**batch).loss, int(batch["input_ids"].shape[0])
 
     result = run_steps(epoch_batches, batch_loss, list(model.parameters()), optimizer, schedule,
-                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log,
+                       on_interrupt=on_interrupt)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)

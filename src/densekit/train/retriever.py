@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
 from .loop import LoopResult, run_steps
+from .quiet import quiet_loading
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 
 #: "question": the question's own text as a negative passage, so a passage that merely restates the
@@ -47,6 +48,7 @@ class TrainingReport:
     examples_per_second: float
     final_loss: float
     skipped: int = 0
+    interrupted: bool = False  # Ctrl-C: the model after the last whole step was saved
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +56,8 @@ class TrainingReport:
     @classmethod
     def from_loop(cls, out: str, result: LoopResult) -> "TrainingReport":
         speed = result.examples / max(result.seconds, 1e-9)
-        return cls(out, result.steps, result.examples, round(result.seconds, 2), round(speed, 3), round(result.recent_loss, 4))
+        return cls(out, result.steps, result.examples, round(result.seconds, 2), round(speed, 3), round(result.recent_loss, 4),
+                   interrupted=result.interrupted)
 
 
 #: Called after each optimisation step with {"step", "loss", "examples_per_second"}.
@@ -158,6 +161,7 @@ def train_retriever(
     threads: int | None = None,
     progress: ProgressCallback | None = None,
     log: StepLog | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> TrainingReport:
     """Train a question/context encoder pair with in-batch negatives and save it as a retriever folder.
 
@@ -179,6 +183,8 @@ def train_retriever(
         threads: torch threads.
         progress: ``progress(step, total_steps)``.
         log: called after each step with {"step", "loss", "examples_per_second"}.
+        on_interrupt: called at Ctrl-C; training stops after the current step and the model so far
+            is saved as usual (the report says ``interrupted``).
 
     Returns:
         A TrainingReport.
@@ -211,13 +217,14 @@ def train_retriever(
         pairs = add_question_negatives(pairs)
     folder = resolve_model(base)
     config = read_retriever_config(folder)
-    if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
-        # Continue training a saved retriever: each tower from its own folder.
-        question_model = _load_sentence_model(folder / QUESTION_FOLDER)
-        context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
-    else:
-        question_model = _load_sentence_model(folder)
-        context_model = _load_sentence_model(folder)
+    with quiet_loading():
+        if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
+            # Continue training a saved retriever: each tower from its own folder.
+            question_model = _load_sentence_model(folder / QUESTION_FOLDER)
+            context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
+        else:
+            question_model = _load_sentence_model(folder)
+            context_model = _load_sentence_model(folder)
     question_model.max_seq_length = max_question_length
     context_model.max_seq_length = max_passage_length
     question_model.train()
@@ -238,7 +245,8 @@ def train_retriever(
         return functional.cross_entropy(scale * questions @ contexts.T, labels), len(batch)
 
     result = run_steps(lambda: _batches(pairs, batch_size, rng), batch_loss, parameters, optimizer, schedule,
-                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log,
+                       on_interrupt=on_interrupt)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
