@@ -35,6 +35,10 @@ def embed(
 
     if out.suffix.lower() not in FORMATS:  # before loading a model
         raise InvalidInputError(f"--out {str(out)!r}: unknown format {out.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}")
+    if out.suffix.lower() == ".parquet":
+        from ..optional import require
+
+        require("pyarrow", extra="words", feature="writing .parquet")
     found = read_inputs(inputs, sys.stdin if "-" in inputs else ())
     for where, why in found.problems:
         typer.echo(f"warning: skipped {where}: {why}", err=True)
