@@ -67,23 +67,24 @@ def answer_analogies(
         >>> answer_analogies(vocabulary, [("MAN", "KING", "WOMAN")])
         ['QUEEN']
     """
+    import torch  # its top-k is several times faster than numpy's argpartition over 300,000 columns
+
     predictions: list[str] = []
-    unit = vocabulary.unit
-    for start in range(0, len(questions), batch):
-        chunk = questions[start : start + batch]
-        rows = np.array([[vocabulary.index_of[word] for word in question] for question in chunk], dtype=np.int64)
-        queries = unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]
-        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        scores = queries @ unit.T  # (chunk, vocabulary): the one big product
-        # The question words may take up to three of the top places: keep 5 + 3 candidates.
-        keep = min(_CANDIDATES + 3, scores.shape[1])
-        top = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
-        for position, question in enumerate(chunk):
-            candidates = top[position][np.argsort(-scores[position, top[position]], kind="stable")]
-            excluded = set(rows[position].tolist())
-            allowed = [row for row in candidates.tolist() if row not in excluded][:_CANDIDATES]
-            predictions.append(_first_new_word(vocabulary, allowed, set(question)))
-        report(progress, min(start + batch, len(questions)), len(questions))
+    unit = torch.from_numpy(vocabulary.unit)
+    # The question words may take up to three of the top places: keep 5 + 3 candidates.
+    keep = min(_CANDIDATES + 3, unit.shape[0])
+    with torch.inference_mode():
+        for start in range(0, len(questions), batch):
+            chunk = questions[start : start + batch]
+            rows = torch.tensor([[vocabulary.index_of[word] for word in question] for question in chunk])
+            queries = unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]
+            queries /= queries.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            # The one big product: (chunk x dimension) @ (dimension x vocabulary), then the best few per row.
+            top = torch.topk(queries @ unit.T, keep, dim=1, sorted=True).indices.tolist()
+            for question, candidates, asked in zip(chunk, top, rows.tolist()):
+                allowed = [row for row in candidates if row not in asked][:_CANDIDATES]
+                predictions.append(_first_new_word(vocabulary, allowed, set(question)))
+            report(progress, min(start + batch, len(questions)), len(questions))
     return predictions
 
 
