@@ -33,13 +33,14 @@ def timed(function, *arguments):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def gensim_answers(vectors, path: str, restrict_vocab: int) -> dict[tuple[str, str, str, str], bool]:
-    _, sections = vectors.evaluate_word_analogies(path, restrict_vocab=restrict_vocab)
+def gensim_answers(vectors, path: str, restrict_vocab: int) -> tuple[dict[tuple[str, str, str, str], bool], float]:
+    """gensim's verdict per distinct question (the file repeats a few) and its accuracy in percent."""
+    score, sections = vectors.evaluate_word_analogies(path, restrict_vocab=restrict_vocab)
     verdicts = {}
     for section in sections[:-1]:  # the last is gensim's "Total accuracy"
         verdicts.update({question: True for question in section["correct"]})
         verdicts.update({question: False for question in section["incorrect"]})
-    return verdicts
+    return verdicts, 100 * score
 
 
 def score(vectors, a: str, b: str, c: str, word: str) -> float:
@@ -70,12 +71,11 @@ def main() -> None:
         (_, answered), wall, cpu = timed(answer_file, vectors, path, arguments.restrict_vocab)
         batched_wall.append(wall)
         batched_cpu.append(cpu)
-    reference, gensim_wall, gensim_cpu = timed(gensim_answers, vectors, path, arguments.restrict_vocab)
+    (reference, accuracy_gensim), gensim_wall, gensim_cpu = timed(gensim_answers, vectors, path, arguments.restrict_vocab)
 
     ours = {(q.a, q.b, q.c, q.expected): q for q in answered}
     differ = [key for key, correct in reference.items() if ours[key].correct != correct]
     accuracy_ours = 100 * sum(q.correct for q in answered) / len(answered)
-    accuracy_gensim = 100 * sum(reference.values()) / len(reference)
     wall, cpu = statistics.median(batched_wall), statistics.median(batched_cpu)
     print(f"vectors {arguments.vectors}, restrict_vocab {arguments.restrict_vocab}, every {arguments.every} question(s): "
           f"{len(answered)} attempted")

@@ -27,7 +27,7 @@ def demo(
     model: str = typer.Option("all-MiniLM-L6-v2", "--model", "-m", help="Model for every section but the bees pair."),
     bees_model: str = typer.Option("all-mpnet-base-v2", "--bees-model", help="Model for the bees pair (section 3)."),
     plot: Path = typer.Option(Path("demo-days-months.png"), "--plot", help="Where to save the days/months picture."),
-    word2vec_epochs: int = typer.Option(5, "--word2vec-epochs", help="Passes of the word2vec training (section 2)."),
+    word2vec_epochs: int = typer.Option(3, "--word2vec-epochs", help="Passes of the word2vec training (section 2)."),
     reader: Optional[str] = typer.Option(None, "--reader", help="Reader for section 4 (default: one found on this machine)."),
     clip_model: str = typer.Option("openai/clip-vit-base-patch32", "--clip-model", help="CLIP model for section 5."),
     sections: Optional[List[int]] = typer.Option(None, "--section", "-s", help="Run only these sections (repeatable, 1-6)."),

@@ -26,7 +26,7 @@ class DemoSettings:
     collection: Path = Path("demo-collection")
     per_category: int = 8
     plot: Path = Path("demo-days-months.png")
-    word2vec_epochs: int = 5
+    word2vec_epochs: int = 3
     reader: str | None = None
     clip_model: str = "openai/clip-vit-base-patch32"
     encoders: dict[str, Any] = field(default_factory=dict)  # loaded once, shared by sections
