@@ -73,6 +73,9 @@ def answer_analogies(
     unit = torch.from_numpy(vocabulary.unit)
     # The question words may take up to three of the top places: keep 5 + 3 candidates.
     keep = min(_CANDIDATES + 3, unit.shape[0])
+    # One scores buffer for every batch: a fresh 150 MB block per batch cost more in page faults
+    # (system time) than the product itself.
+    scores = torch.empty(min(batch, max(len(questions), 1)), unit.shape[0])
     with torch.inference_mode():
         for start in range(0, len(questions), batch):
             chunk = questions[start : start + batch]
@@ -80,7 +83,9 @@ def answer_analogies(
             queries = unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]
             queries /= queries.norm(dim=1, keepdim=True).clamp_min(1e-12)
             # The one big product: (chunk x dimension) @ (dimension x vocabulary), then the best few per row.
-            top = torch.topk(queries @ unit.T, keep, dim=1, sorted=True).indices.tolist()
+            block = scores[: len(chunk)]
+            torch.matmul(queries, unit.T, out=block)
+            top = torch.topk(block, keep, dim=1, sorted=True).indices.tolist()
             for question, candidates, asked in zip(chunk, top, rows.tolist()):
                 allowed = [row for row in candidates if row not in asked][:_CANDIDATES]
                 predictions.append(_first_new_word(vocabulary, allowed, set(question)))
