@@ -52,6 +52,7 @@ class Task:
     split: str = ""
     parents: list[str] | None = None  # per chunk row
     texts: list[str] | None = None  # per chunk row
+    spans: list[tuple[int, int]] | None = None  # per chunk row: characters in its passage
     chunk_vectors: np.ndarray | None = None
     query_vectors: np.ndarray | None = None
 
@@ -93,6 +94,7 @@ def prepare(task: Task, encoder, cache: Path) -> None:
     pieces = split_passages(encoder, task.documents, settings)
     task.parents = [piece.parent for piece in pieces]
     task.texts = [piece.text for piece in pieces]
+    task.spans = [(piece.start, piece.end) for piece in pieces]
     task.split = describe_split(encoder, settings, len(task.documents), len(pieces))
     task.chunk_vectors = cached_encode(encoder, task.texts, cache, "chunks")
     task.query_vectors = cached_encode(encoder, [query.question for query in task.queries], cache, "queries")
@@ -113,17 +115,26 @@ def dense_candidates(task: Task, depth: int) -> list[Candidates]:
     return lists
 
 
-def sparse_candidates(task: Task, depth: int, stem: bool) -> list[Candidates]:
-    """BM25 top-``depth`` chunks per query from densekit's own sparse index."""
+def sparse_candidates(task: Task, depth: int, stem: bool, documents: bool) -> list[Candidates]:
+    """BM25 top-``depth`` per query from densekit's own sparse index, over chunks or whole documents."""
     from densekit.sparse import SparseIndex
 
     index = SparseIndex(stem=stem)
-    index.build(np.arange(len(task.texts)), task.texts)
+    grouping = {"documents": task.parents, "spans": task.spans} if documents else {}
+    index.build(np.arange(len(task.texts)), task.texts, **grouping)
     lists = []
     for query in task.queries:
         scores, ids = index.search(query.question, depth)
         lists.append([(int(i), float(s)) for i, s in zip(ids, scores)])
     return lists
+
+
+def by_parent(candidates: Candidates, first_chunk: list[int]) -> Candidates:
+    """Each parent once, at its best chunk's score, keyed by the parent's first chunk row."""
+    best: dict[int, float] = {}
+    for row, score in candidates:
+        best.setdefault(first_chunk[row], score)
+    return list(best.items())
 
 
 # --- scoring -----------------------------------------------------------------------------------------
@@ -250,29 +261,117 @@ def softmax_fusion(temperature: float = 1.0) -> Fusion:
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def variants(depth: int) -> list[tuple[str, str, Fusion | None, int]]:
-    """(label, sparse side, fusion or None for a single side, depth per side)."""
-    rows: list[tuple[str, str, Fusion | None, int]] = [
-        ("dense only", "", None, depth),
-        ("sparse only (bm25s, no stemming)", "plain", None, depth),
-        ("sparse only (bm25s, Snowball stemming)", "stem", None, depth),
-        ("RRF k=60, depth 50 (today's default)", "plain", rrf(60), 50),
-        ("RRF k=60", "stem", rrf(60), depth),
+@dataclass
+class Variant:
+    label: str
+    fusion: Fusion | None  # None: one side alone
+    sparse: str = "documents"  # "documents" or "chunks": what BM25 scores
+    stem: bool = False
+    depth: int | None = None  # candidates per side (None: --depth)
+    group_first: bool = True  # reduce each side to its best chunk per parent before fusing
+    dense_only: bool = False
+
+
+def probability() -> Fusion:
+    from densekit.fusion import probability_fusion
+
+    return lambda dense, sparse: probability_fusion([dense, sparse])
+
+
+def product_of_scores(scale: float) -> Fusion:
+    """scale * cosine + BM25 (a product of the two softmax distributions; missing = the list's last)."""
+
+    def fuse(dense: Candidates, sparse: Candidates) -> Candidates:
+        floor_dense = dense[-1][1] if dense else 0.0
+        floor_sparse = sparse[-1][1] if sparse else 0.0
+        dense_scores, sparse_scores = dict(dense), dict(sparse)
+        rows = list(dense_scores) + [row for row in sparse_scores if row not in dense_scores]
+        fused = {row: scale * dense_scores.get(row, floor_dense) + sparse_scores.get(row, floor_sparse) for row in rows}
+        return sorted(fused.items(), key=lambda item: -item[1])
+
+    return fuse
+
+
+def cosine_plus_relative_bm25(alpha: float) -> Fusion:
+    """alpha * cosine + (1 - alpha) * BM25 / the query's best BM25 (each side on its natural scale)."""
+
+    def fuse(dense: Candidates, sparse: Candidates) -> Candidates:
+        top = sparse[0][1] if sparse else 1.0
+        return _combine(dict(dense), {row: score / top for row, score in sparse}, alpha)
+
+    return fuse
+
+
+def fixed_scale_probability(scale: float) -> Fusion:
+    from densekit.fusion import probability_fusion
+
+    def fuse(dense: Candidates, sparse: Candidates) -> Candidates:
+        # Undo the per-query scaling by the best cosine: softmax(scale * cosine) for every query.
+        top = max(min(dense[0][1], 1.0), 1e-6) if dense else 1.0
+        return probability_fusion([dense, sparse], scale=scale / top)
+
+    return fuse
+
+
+def variants() -> list[Variant]:
+    rows = [
+        Variant("dense only (best chunk per passage)", None, dense_only=True),
+        Variant("sparse only: BM25 over chunks (today's index)", None, sparse="chunks"),
+        Variant("sparse only: BM25 over chunks, Snowball stemming", None, sparse="chunks", stem=True),
+        Variant("sparse only: BM25 over whole documents (new)", None),
+        Variant("sparse only: BM25 over whole documents, stemming", None, stem=True),
+        Variant("RRF k=60, chunks, 50 per side (today's default)", rrf(60), sparse="chunks", depth=50, group_first=False),
+        Variant("RRF k=60", rrf(60)),
     ]
-    for alpha in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        rows.append((f"relative score (min-max) alpha={alpha}", "stem", weighted(alpha), depth))
-    for alpha in (0.3, 0.5, 0.7):
-        rows.append((f"distribution-based (mean+-3sd) alpha={alpha}", "stem", dbsf(alpha), depth))
+    rows += [Variant(f"relative score (min-max) alpha={alpha}", weighted(alpha)) for alpha in (0.1, 0.2, 0.3, 0.5, 0.7)]
+    rows += [Variant(f"distribution-based (mean+-3sd) alpha={alpha}", dbsf(alpha)) for alpha in (0.3, 0.5, 0.7)]
     rows += [
-        ("adaptive: top-1 z weights, min-max", "stem", adaptive(_confidence_top_z, _minmax), depth),
-        ("adaptive: top-1 z weights, DBSF", "stem", adaptive(_confidence_top_z, _dbsf), depth),
-        ("adaptive: top-1 z^2 weights, min-max", "stem", adaptive(_confidence_top_z, _minmax, 2.0), depth),
-        ("adaptive: gap weights, min-max", "stem", adaptive(_confidence_gap, _minmax), depth),
-        ("adaptive: gap weights, DBSF", "stem", adaptive(_confidence_gap, _dbsf), depth),
-        ("softmax of z-scores, T=1", "stem", softmax_fusion(1.0), depth),
-        ("softmax of z-scores, T=0.5", "stem", softmax_fusion(0.5), depth),
+        Variant("adaptive: weights by top-1 z-score, min-max", adaptive(_confidence_top_z, _minmax)),
+        Variant("adaptive: weights by top-1 z-score^2, min-max", adaptive(_confidence_top_z, _minmax, 2.0)),
+        Variant("adaptive: weights by top-1 gap / sd, min-max", adaptive(_confidence_gap, _minmax)),
+        Variant("adaptive: weights by top-1 gap / sd, DBSF", adaptive(_confidence_gap, _dbsf)),
+        Variant("softmax of z-scores, T=1", softmax_fusion(1.0)),
+        Variant("cosine + BM25/best, alpha=0.5", cosine_plus_relative_bm25(0.5)),
+        Variant("cosine + BM25/best, alpha=0.7", cosine_plus_relative_bm25(0.7)),
+        Variant("20 x cosine + BM25 (product of experts)", product_of_scores(20.0)),
+        Variant("10 x cosine + BM25 (product of experts)", product_of_scores(10.0)),
+        Variant("softmax(20 x cos) + softmax(BM25), fixed scale", fixed_scale_probability(20.0)),
+        Variant("softmax(10 x cos) + softmax(BM25), fixed scale", fixed_scale_probability(10.0)),
+        Variant("probability fusion (default), chunks not grouped", probability(), group_first=False),
+        Variant("probability fusion, BM25 over chunks", probability(), sparse="chunks"),
+        Variant("probability fusion, stemming", probability(), stem=True),
+        Variant("probability fusion, 50 per side", probability(), depth=50),
+        Variant("probability fusion, 200 per side", probability(), depth=200),
+        Variant("PROBABILITY FUSION (the new default)", probability()),
     ]
     return rows
+
+
+def run_task(task: Task, depth: int) -> list[tuple[str, dict[str, float]]]:
+    """Every variant on one task; candidate lists are computed once per kind and cut per variant."""
+    chosen = variants()
+    deepest = max(depth, max(variant.depth or 0 for variant in chosen))
+    first: dict[str, int] = {}
+    first_chunk = [first.setdefault(parent, row) for row, parent in enumerate(task.parents)]
+    dense_lists = dense_candidates(task, deepest)
+    sparse_lists: dict[tuple[str, bool], list[Candidates]] = {}
+    results = []
+    for variant in chosen:
+        key = (variant.sparse, variant.stem)
+        if key not in sparse_lists:
+            sparse_lists[key] = sparse_candidates(task, deepest, variant.stem, variant.sparse == "documents")
+        ranked = []
+        for dense, sparse in zip(dense_lists, sparse_lists[key]):
+            cut = variant.depth or depth
+            dense, sparse = dense[:cut], sparse[:cut]
+            if variant.group_first:
+                dense, sparse = by_parent(dense, first_chunk), by_parent(sparse, first_chunk)
+            if variant.fusion is None:
+                ranked.append(dense if variant.dense_only else sparse)
+            else:
+                ranked.append(variant.fusion(dense, sparse))
+        results.append((variant.label, score_variant(task, ranked)))
+    return results
 
 
 def format_table(task: Task, results: list[tuple[str, dict[str, float]]]) -> str:
@@ -291,7 +390,7 @@ def main() -> None:
     parser.add_argument("--backend", default=None, help="Encoder backend (default: what a new collection gets).")
     parser.add_argument("--tasks", default="quoref,stsb-dev,stsb-train")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--depth", type=int, default=100, help="Candidate chunks per side for hybrid variants.")
+    parser.add_argument("--depth", type=int, default=100, help="Candidates per side for hybrid variants.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/densekit-retrieval-quality"))
     parser.add_argument("--prepare-only", action="store_true", help="Encode and cache, print nothing else.")
     arguments = parser.parse_args()
@@ -306,21 +405,10 @@ def main() -> None:
         prepare(task, encoder, arguments.cache / f"{arguments.model}-{backend}")
     if arguments.prepare_only:
         return
-    print(f"model {arguments.model}, backend {backend}; hybrid candidates: {arguments.depth} chunks per side "
-          "unless stated; passages scored by their best chunk\n")
+    print(f"model {arguments.model}, backend {backend}; hybrid: {arguments.depth} candidates per side unless "
+          "stated, each side reduced to its best chunk per passage before fusing; passages scored by their best chunk\n")
     for task in tasks:
-        dense_lists = dense_candidates(task, max(arguments.depth, 50))
-        sparse_lists = {stem: sparse_candidates(task, max(arguments.depth, 50), stem == "stem") for stem in ("plain", "stem")}
-        results = []
-        for label, side, fusion, depth in variants(arguments.depth):
-            dense = [candidates[:depth] for candidates in dense_lists]
-            sparse = [candidates[:depth] for candidates in sparse_lists.get(side or "plain")]
-            if fusion is None:
-                ranked = dense if not side else sparse
-            else:
-                ranked = [fusion(d, s) for d, s in zip(dense, sparse)]
-            results.append((label, score_variant(task, ranked)))
-        print(format_table(task, results) + "\n", flush=True)
+        print(format_table(task, run_task(task, arguments.depth)) + "\n", flush=True)
 
 
 if __name__ == "__main__":
