@@ -15,7 +15,8 @@ side only (densekit.sparse.SparseIndex, stemmed or not). Every hybrid variant se
 candidate lists (``--depth`` chunks per side unless the variant says otherwise) and may adapt per
 query only to the query's own candidate scores, never to collection statistics; one setting serves
 both tasks. Chunk and query vectors are cached under ``--cache`` (default /tmp), so re-running to
-try a variant costs seconds.
+try a variant costs seconds. The stemming rows need PyStemmer (``pip install pystemmer==3.1.0``);
+without it they are left out. Results and the decision: docs/retrieval.md.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def parent_ranking(ranked: Candidates, parents: list[str]) -> list[str]:
 
 
 def score_variant(task: Task, ranked_lists: list[Candidates]) -> dict[str, float]:
+    """Mean metrics over queries; "reciprocal_ranks" keeps each query's RR@10 for paired comparisons."""
     from densekit.eval.metrics import mrr_at_k, recall_at_k
 
     rows = []
@@ -158,7 +160,18 @@ def score_variant(task: Task, ranked_lists: list[Candidates]) -> dict[str, float
         for k in CUTOFFS:
             row[f"R@{k}"] = recall_at_k(parents, query.relevant, k) if parents else 0.0
         rows.append(row)
-    return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+    averaged: dict = {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+    averaged["reciprocal_ranks"] = np.array([row["mrr@10"] for row in rows])
+    return averaged
+
+
+def paired_difference(better: np.ndarray, worse: np.ndarray, rounds: int = 2000) -> str:
+    """Mean difference of per-query RR@10 with a 95% bootstrap interval (queries resampled, seed 0)."""
+    difference = better - worse
+    generator = np.random.default_rng(0)
+    means = [difference[generator.integers(0, len(difference), len(difference))].mean() for _ in range(rounds)]
+    return (f"{difference.mean():+.4f} (95% CI {np.percentile(means, 2.5):+.4f} .. {np.percentile(means, 97.5):+.4f}; "
+            f"better on {int((difference > 0).sum())} queries, worse on {int((difference < 0).sum())})")
 
 
 # --- fusion variants (prototypes; the chosen one lives in densekit.fusion) -----------------------------
@@ -313,12 +326,17 @@ def fixed_scale_probability(scale: float) -> Fusion:
     return fuse
 
 
+DEFAULT_LABEL = "PROBABILITY FUSION (the new default)"
+DENSE_LABEL = "dense only (best chunk per passage)"
+SPARSE_LABEL = "sparse only: BM25 over whole documents (new)"
+
+
 def variants() -> list[Variant]:
     rows = [
-        Variant("dense only (best chunk per passage)", None, dense_only=True),
+        Variant(DENSE_LABEL, None, dense_only=True),
         Variant("sparse only: BM25 over chunks (today's index)", None, sparse="chunks"),
         Variant("sparse only: BM25 over chunks, Snowball stemming", None, sparse="chunks", stem=True),
-        Variant("sparse only: BM25 over whole documents (new)", None),
+        Variant(SPARSE_LABEL, None),
         Variant("sparse only: BM25 over whole documents, stemming", None, stem=True),
         Variant("RRF k=60, chunks, 50 per side (today's default)", rrf(60), sparse="chunks", depth=50, group_first=False),
         Variant("RRF k=60", rrf(60)),
@@ -342,14 +360,17 @@ def variants() -> list[Variant]:
         Variant("probability fusion, stemming", probability(), stem=True),
         Variant("probability fusion, 50 per side", probability(), depth=50),
         Variant("probability fusion, 200 per side", probability(), depth=200),
-        Variant("PROBABILITY FUSION (the new default)", probability()),
+        Variant(DEFAULT_LABEL, probability()),
     ]
     return rows
 
 
 def run_task(task: Task, depth: int) -> list[tuple[str, dict[str, float]]]:
     """Every variant on one task; candidate lists are computed once per kind and cut per variant."""
-    chosen = variants()
+    from densekit.sparse import stemmer_available
+
+    # The stemming rows need PyStemmer (pip install pystemmer==3.1.0); without it they are left out.
+    chosen = [variant for variant in variants() if stemmer_available() or not variant.stem]
     deepest = max(depth, max(variant.depth or 0 for variant in chosen))
     first: dict[str, int] = {}
     first_chunk = [first.setdefault(parent, row) for row, parent in enumerate(task.parents)]
@@ -408,7 +429,13 @@ def main() -> None:
     print(f"model {arguments.model}, backend {backend}; hybrid: {arguments.depth} candidates per side unless "
           "stated, each side reduced to its best chunk per passage before fusing; passages scored by their best chunk\n")
     for task in tasks:
-        print(format_table(task, run_task(task, arguments.depth)) + "\n", flush=True)
+        results = run_task(task, arguments.depth)
+        print(format_table(task, results), flush=True)
+        by_label = dict(results)
+        default = by_label[DEFAULT_LABEL]["reciprocal_ranks"]
+        for half in (DENSE_LABEL, SPARSE_LABEL):
+            print(f"  default - {half}: MRR@10 {paired_difference(default, by_label[half]['reciprocal_ranks'])}")
+        print(flush=True)
 
 
 if __name__ == "__main__":
