@@ -166,3 +166,18 @@ def test_fuse_dispatches_and_keeps_alpha_and_rrf_semantics():
         fuse(dense, sparse, "rrf", alpha=0.5)
     with pytest.raises(InvalidInputError, match="needs alpha"):
         fuse(dense, sparse, "weighted")
+
+
+def test_explain_fusion_shows_each_side():
+    from densekit.fusion import explain_fusion
+
+    dense = [("a", 0.9), ("b", 0.5)]
+    sparse = [("c", 8.0), ("a", 7.5)]
+    explained = explain_fusion(dense, sparse)
+    assert list(explained) == ["a", "c", "b"]
+    assert explained["a"]["score"] == pytest.approx(dict(probability_fusion((dense, sparse)))["a"])
+    assert explained["a"]["dense"]["rank"] == 1 and explained["a"]["sparse"]["rank"] == 2
+    assert explained["a"]["sparse"]["score"] == 7.5
+    assert explained["c"]["dense"] is None and explained["b"]["sparse"] is None
+    parts = explained["a"]
+    assert parts["score"] == pytest.approx(0.5 * parts["dense"]["probability"] + 0.5 * parts["sparse"]["probability"])

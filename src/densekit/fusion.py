@@ -249,3 +249,27 @@ def fuse(
             raise InvalidInputError("fusion 'weighted' needs alpha, the dense weight in [0, 1]")
         return weighted_fusion([dense, sparse], alpha)
     return probability_fusion([dense, sparse], dense_weight=0.5 if alpha is None else alpha)
+
+
+def explain_fusion(dense: ScoreList, sparse: ScoreList, dense_weight: float = 0.5) -> dict:
+    """Each id's part in ``probability_fusion``: per side its raw score, rank (1-based) and probability.
+
+    Returns:
+        {id: {"score", "dense": {"score", "rank", "probability"} or None, "sparse": {...} or None}},
+        in fused order; "score" is the fused score, None marks a side that did not find the id.
+
+    Example:
+        >>> explain_fusion([("a", 0.9)], [("a", 7.5), ("c", 8.0)])["a"]["sparse"]["rank"]
+        2
+    """
+    dense_pairs, sparse_pairs = _pairs(dense, "dense"), _pairs(sparse, "sparse")
+    probabilities = (softmax_scores(dense_pairs, dense_scale(dense_pairs)), softmax_scores(sparse_pairs, SPARSE_SCALE))
+    sides = {}
+    for name, pairs, probability in (("dense", dense_pairs, probabilities[0]), ("sparse", sparse_pairs, probabilities[1])):
+        found: dict = {}
+        for item, value in sorted(pairs, key=lambda pair: -pair[1]):
+            if item not in found:
+                found[item] = {"score": value, "rank": len(found) + 1, "probability": probability[item]}
+        sides[name] = found
+    return {item: {"score": score, "dense": sides["dense"].get(item), "sparse": sides["sparse"].get(item)}
+            for item, score in probability_fusion((dense_pairs, sparse_pairs), dense_weight=dense_weight)}
