@@ -181,3 +181,12 @@ def test_explain_fusion_shows_each_side():
     assert explained["c"]["dense"] is None and explained["b"]["sparse"] is None
     parts = explained["a"]
     assert parts["score"] == pytest.approx(0.5 * parts["dense"]["probability"] + 0.5 * parts["sparse"]["probability"])
+
+
+def test_fuse_passes_the_softmax_scales():
+    dense = [(1, 0.9), (2, 0.7)]
+    sparse = [(2, 0.08), (3, 0.02)]  # ts_rank-like scores: flat at BM25's scale
+    assert fuse(dense, sparse) == probability_fusion((dense, sparse))
+    assert fuse(dense, sparse, sparse_scale=100.0) == probability_fusion((dense, sparse), sparse_scale=100.0)
+    assert fuse(dense, sparse, scale=5.0) == probability_fusion((dense, sparse), scale=5.0)
+    assert fuse(dense, sparse, sparse_scale=100.0) != fuse(dense, sparse)

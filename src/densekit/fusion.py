@@ -215,6 +215,8 @@ def fuse(
     *,
     alpha: float | None = None,
     rrf_k: int = 60,
+    scale: float = DENSE_SCALE,
+    sparse_scale: float = SPARSE_SCALE,
 ) -> list[tuple[Hashable, float]]:
     """One hybrid ranking from a query's dense and sparse candidates: the single entry point for stores.
 
@@ -227,6 +229,9 @@ def fuse(
         alpha: weight of the dense side in [0, 1]: the min-max weight for "weighted", the mixture
             weight for "probability" (default 0.5); "rrf" refuses it.
         rrf_k: the RRF damping constant (only for "rrf").
+        scale, sparse_scale: softmax scales for "probability" (see ``probability_fusion``). The
+            defaults suit cosine similarities and BM25 scores; a sparse side with other scores
+            (e.g. PostgreSQL's ts_rank, about 0 to 0.1) needs its own scale, or "rrf".
     Returns:
         [(id, fused score)], best first.
 
@@ -248,7 +253,8 @@ def fuse(
         if alpha is None:
             raise InvalidInputError("fusion 'weighted' needs alpha, the dense weight in [0, 1]")
         return weighted_fusion([dense, sparse], alpha)
-    return probability_fusion([dense, sparse], dense_weight=0.5 if alpha is None else alpha)
+    return probability_fusion([dense, sparse], dense_weight=0.5 if alpha is None else alpha,
+                              scale=scale, sparse_scale=sparse_scale)
 
 
 def explain_fusion(dense: ScoreList, sparse: ScoreList, dense_weight: float = 0.5) -> dict:
