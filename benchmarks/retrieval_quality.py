@@ -88,10 +88,10 @@ def cached_encode(encoder, texts: list[str], cache: Path, label: str) -> np.ndar
     return vectors
 
 
-def prepare(task: Task, encoder, cache: Path) -> None:
+def prepare(task: Task, encoder, cache: Path, chunk_tokens: int | None = None) -> None:
     from densekit.eval.passages import ChunkSettings, describe_split, split_passages
 
-    settings = ChunkSettings()
+    settings = ChunkSettings(tokens=chunk_tokens)
     pieces = split_passages(encoder, task.documents, settings)
     task.parents = [piece.parent for piece in pieces]
     task.texts = [piece.text for piece in pieces]
@@ -412,6 +412,8 @@ def main() -> None:
     parser.add_argument("--tasks", default="quoref,stsb-dev,stsb-train")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--depth", type=int, default=100, help="Candidates per side for hybrid variants.")
+    parser.add_argument("--chunk-tokens", type=int, default=None,
+                        help="Tokens per chunk (default: as densekit index, the model's maximum length - 2).")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/densekit-retrieval-quality"))
     parser.add_argument("--prepare-only", action="store_true", help="Encode and cache, print nothing else.")
     arguments = parser.parse_args()
@@ -423,7 +425,7 @@ def main() -> None:
     encoder = load_encoder(arguments.model, backend=backend)
     tasks = load_tasks(arguments.data, arguments.tasks.split(","))
     for task in tasks:
-        prepare(task, encoder, arguments.cache / f"{arguments.model}-{backend}")
+        prepare(task, encoder, arguments.cache / f"{arguments.model}-{backend}", arguments.chunk_tokens)
     if arguments.prepare_only:
         return
     print(f"model {arguments.model}, backend {backend}; hybrid: {arguments.depth} candidates per side unless "
