@@ -121,7 +121,7 @@ def test_bad_modes_and_cutoffs_are_rejected():
         with pytest.raises(InvalidInputError):
             check_k_values(bad)
     collection = ScriptedCollection({}, "a")
-    with pytest.raises(InvalidInputError, match="not 'mode' or 'k'"):
+    with pytest.raises(InvalidInputError, match="not 'mode', 'k' or 'group'"):
         evaluate_retrieval(collection, [Query("q", ("a",))], "dense", k=5)
 
 
@@ -151,6 +151,8 @@ def test_quoref_slice_with_the_hashing_encoder(hashing_collection, quoref_slice)
         for query, rank in list(zip(queries, result["per_query"][mode]))[:10]:
             hits = hashing_collection.search(query.question, k=len(chunks), mode=mode)
             passages = list(dict.fromkeys(hit.parent for hit in hits))[:100]
+            grouped = hashing_collection.search(query.question, k=100, mode=mode, group="parent")
+            assert [hit.parent for hit in grouped] == passages, mode
             wanted = query.relevant[0]
             assert (passages.index(wanted) + 1 if wanted in passages else None) == rank, mode
 
@@ -226,9 +228,10 @@ def test_passages_are_ranked_by_their_best_chunk_and_the_list_deepens():
         def get(self, id_):
             return id_ if id_ in {"a#0", "b#0", "c"} else None
 
-        def search(self, query, k=5, mode="dense", **options):
+        def search(self, query, k=5, mode="dense", group=None, **options):
+            assert group == "parent"
             self.calls.append(k)
-            return [_Hit(id_, parent) for id_, parent in hits[:k]]
+            return [_Hit(id_, parent) for id_, parent in hits[:k]]  # chunks, as if not grouped
 
     collection = Chunked()
     assert ranked_passages(collection, "q", 2, "dense") == ["a", "b"]

@@ -109,9 +109,11 @@ def check_queries(collection: Any, queries: Sequence[Query]) -> QueryCheck:
 def ranked_passages(collection: Any, question: str, depth: int, mode: str, **search_options: Any) -> list[str]:
     """The first ``depth`` distinct passages for a question, each at the rank of its best hit.
 
-    A hit's passage is its ``parent`` (a chunk) or its own id (a whole passage). Chunks of one
-    passage can fill a hit list, so the search is repeated with twice the hits until ``depth``
-    distinct passages are found or the collection returns fewer hits than asked for.
+    Asks the collection for one hit per document (``group="parent"``: a chunk stands for its
+    parent, a whole passage for itself), which searches deeper until ``depth`` documents are found.
+    Hits are deduplicated here too, and a hit list that comes back full but short of ``depth``
+    passages is asked for again with twice the hits, so a search that returns chunks is scored the
+    same way.
 
     Example:
         >>> ranked_passages(collection, "Who conducted the Boston Symphony?", 10, "hybrid")[:2]
@@ -119,7 +121,7 @@ def ranked_passages(collection: Any, question: str, depth: int, mode: str, **sea
     """
     asked = depth
     while True:
-        hits = collection.search(question, k=asked, mode=mode, **search_options)
+        hits = collection.search(question, k=asked, mode=mode, group="parent", **search_options)
         passages = list(dict.fromkeys(getattr(hit, "parent", None) or hit.id for hit in hits))
         if len(passages) >= depth or len(hits) < asked:
             return passages[:depth]
@@ -170,8 +172,8 @@ def evaluate_retrieval(
     """
     chosen = parse_modes(modes)
     cutoffs = check_k_values(k_values)
-    if "k" in search_options or "mode" in search_options:
-        raise InvalidInputError("pass modes and k_values, not 'mode' or 'k', to evaluate_retrieval")
+    if "k" in search_options or "mode" in search_options or "group" in search_options:
+        raise InvalidInputError("pass modes and k_values, not 'mode', 'k' or 'group', to evaluate_retrieval")
     depth = max(cutoffs[-1], RANK_CUTOFF)
     checked = check_queries(collection, queries)
     if not checked.usable:
