@@ -20,9 +20,10 @@ from .errors import InvalidInputError
 #: The fusion a hybrid search uses unless told otherwise, and every fusion it can be told.
 DEFAULT_FUSION = "probability"
 FUSIONS = ("probability", "rrf", "weighted")
-#: Softmax scale of cosine similarities: sentence-transformers' MultipleNegativesRankingLoss trains
-#: with scores x 20 (all-MiniLM-L6-v2 and all-mpnet-base-v2 were), so softmax(20 * cosine) is the
-#: distribution the model was taught to produce over candidates.
+#: Softmax scale of cosine similarities: all-MiniLM-L6-v2 and all-mpnet-base-v2 were trained with a
+#: cross-entropy over in-batch cosines x 20 (their training script's default, and that of
+#: sentence-transformers' MultipleNegativesRankingLoss), so softmax(20 * cosine) is the distribution
+#: such a model was taught to produce over candidates.
 DENSE_SCALE = 20.0
 #: BM25 scores are sums of log-odds term weights, so they enter the softmax unscaled.
 SPARSE_SCALE = 1.0
