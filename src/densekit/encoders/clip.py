@@ -23,7 +23,7 @@ from .base import Encoder, EncoderInfo, l2_normalize
 from .threads import configure_torch_threads
 
 if TYPE_CHECKING:
-    from ..collection.store import Item
+    from ..collection.items import Item
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 

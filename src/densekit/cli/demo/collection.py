@@ -19,7 +19,6 @@ QUERIES = [
 
 def run(show: Show, settings: DemoSettings) -> dict[str, Any]:
     from ...collection import Collection
-    from ...collection.manifest import manifest_path
     from ...encoders.factory import load_encoder
     from ...ingest import ingest
     from ..output import progress_bar
@@ -29,7 +28,7 @@ def run(show: Show, settings: DemoSettings) -> dict[str, Any]:
     backend = _existing_backend(folder)
     encoder = settings.encoder(settings.model) if backend is None else load_encoder(settings.model, backend=backend)
     source = _write_bbc_slice(folder.with_name(folder.name + "-source.jsonl"), settings.per_category)
-    target = Collection.open(folder, encoder=encoder) if manifest_path(folder).exists() else Collection.create(folder, encoder=encoder)
+    target = Collection.open(folder, encoder=encoder) if Collection.exists(folder) else Collection.create(folder, encoder=encoder)
     with target:
         with progress_bar("encoding chunks") as progress:
             report = ingest(target, [source], progress=progress)
@@ -59,11 +58,13 @@ def run(show: Show, settings: DemoSettings) -> dict[str, Any]:
 
 def _existing_backend(collection: Path) -> str | None:
     """The text space's backend of a demo collection built before, or None (the default) if there is none."""
-    from ...collection.manifest import manifest_path
+    from ...collection import Collection
+    from ...errors import DensekitError
 
     try:
-        return json.loads(manifest_path(collection).read_text(encoding="utf-8"))["spaces"]["text"]["encoder"]["backend"]
-    except (OSError, ValueError, KeyError, TypeError):
+        with Collection.open(collection, readonly=True) as existing:
+            return existing.space("text").encoder_info.get("backend")
+    except (DensekitError, OSError):
         return None
 
 
