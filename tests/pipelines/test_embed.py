@@ -22,8 +22,8 @@ def files(tmp_path):
 
 def test_inputs_mix_texts_files_folders_and_stdin(files):
     inputs = read_inputs(["a dog", str(files / "notes"), str(files / "rows.jsonl"), "-"], ["first line\n", "\n", "third\n"])
-    cat = str((files / "notes" / "cat.txt").resolve())
-    assert inputs.ids == ["text:1", cat, "r1", f"{(files / 'rows.jsonl').resolve()}:2", "stdin:1", "stdin:3"]
+    # Files get the ids `densekit index` gives them: the path under the folder argument, or id / file:line.
+    assert inputs.ids == ["text:1", "notes/cat.txt", "r1", "rows.jsonl:2", "stdin:1", "stdin:3"]
     assert inputs.texts[1] == "The cat sat on the mat.\n" and inputs.texts[-1] == "third"
     assert [where for where, _ in inputs.problems] == [f"{files / 'rows.jsonl'}:3"]  # .bin is not a text file
 

@@ -67,7 +67,7 @@ def read_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> In
     """Turn command-line arguments into (id, text) pairs.
 
     An existing file or folder is read as ``densekit index`` reads it (a .txt/.md file is one text
-    with its absolute path as id; a .jsonl file gives one text per line, id from its ``id`` field);
+    with the id ``index`` gives it; a .jsonl file gives one text per line, id from its ``id`` field);
     ``-`` stands for ``stdin_lines`` (one text per non-empty line, ids ``stdin:N``); anything else
     is a text itself, with its position among the arguments as id (``text:N``, from 1).
 
@@ -75,7 +75,8 @@ def read_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> In
         >>> read_inputs(["a cat", "a dog"]).ids
         ['text:1', 'text:2']
     """
-    from ..ingest import IngestReport, discover, read_documents
+    from ..ingest import IngestReport
+    from ..ingest_sources import discover, read_documents
 
     inputs = Inputs()
     report = IngestReport()
@@ -87,9 +88,9 @@ def read_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> In
             continue
         path = Path(argument).expanduser()
         if path.exists():
-            for file in discover([path], report):
-                for document in read_documents(file, report):
-                    inputs.add(document.id, document.text)
+            for source in discover([path], report):
+                for document in read_documents(source, report):
+                    inputs.add(document.id, "".join(document.pieces()))
         elif argument.lower().endswith(_FILE_ENDINGS) and len(argument.split()) == 1:
             raise InvalidInputError(f"no such file {argument!r}; to embed it as a text, add a space or other words")
         elif not argument.strip():
