@@ -183,7 +183,6 @@ def train_reader(
         >>> examples, _ = load_examples("../shared/data/quoref", split="train")
         >>> train_reader(examples, "all-MiniLM-L6-v2", "/tmp/reader", max_steps=300)
     """
-    from ..encoders.sentence import _quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -230,7 +229,7 @@ def train_reader(
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     model.eval()
-    with _quiet_transformers():
+    with quiet_loading():
         model.save_pretrained(str(target))
         tokenizer.save_pretrained(str(target))
     summary = TrainingReport.from_loop(str(target), result)

@@ -137,6 +137,13 @@ def _batches(pairs: list[Pair], batch_size: int, rng: random.Random) -> list[lis
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size) if len(order[start : start + batch_size]) > 1]
 
 
+def load_tower(folder: Path) -> Any:
+    """A sentence-transformers model on the CPU: one tower of the retriever being trained."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(folder), device="cpu")
+
+
 def enable_gradient_checkpointing(model: Any) -> None:
     """Recompute activations in the backward pass for every transformer inside ``model``.
 
@@ -144,7 +151,11 @@ def enable_gradient_checkpointing(model: Any) -> None:
     backward pass: most of the training run's peak memory.
     """
     for module in model.modules():
-        if getattr(module, "supports_gradient_checkpointing", False) and hasattr(module, "gradient_checkpointing_enable"):
+        if not getattr(module, "supports_gradient_checkpointing", False):
+            continue
+        if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.x's name for it
+            module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        elif hasattr(module, "gradient_checkpointing_enable"):
             module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
@@ -207,9 +218,7 @@ def train_retriever(
     Example:
         >>> train_retriever(load_pairs("../shared/data/quoref", "train"), "all-MiniLM-L6-v2", "/tmp/retriever", max_steps=200)
     """
-    from ..encoders.dual import (CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, read_retriever_config,
-                                 write_retriever_config)
-    from ..encoders.sentence import _quiet_transformers
+    from ..encoders.dual import CONTEXT_FOLDER, QUESTION_FOLDER, read_retriever_config, write_retriever_config
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -235,11 +244,11 @@ def train_retriever(
     with quiet_loading():
         if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
             # Continue training a saved retriever: each tower from its own folder.
-            question_model = _load_sentence_model(folder / QUESTION_FOLDER)
-            context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
+            question_model = load_tower(folder / QUESTION_FOLDER)
+            context_model = load_tower(folder / CONTEXT_FOLDER)
         else:
-            question_model = _load_sentence_model(folder)
-            context_model = _load_sentence_model(folder)
+            question_model = load_tower(folder)
+            context_model = load_tower(folder)
     question_model.max_seq_length = max_question_length
     context_model.max_seq_length = max_passage_length
     if gradient_checkpointing:
@@ -270,7 +279,7 @@ def train_retriever(
     target.mkdir(parents=True, exist_ok=True)
     question_model.eval()
     context_model.eval()
-    with _quiet_transformers():
+    with quiet_loading():
         question_model.save(str(target / QUESTION_FOLDER))
         context_model.save(str(target / CONTEXT_FOLDER))
     summary = TrainingReport.from_loop(str(target), result)
