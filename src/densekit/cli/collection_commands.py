@@ -83,7 +83,8 @@ def search(
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     mode: str = typer.Option("dense", "--mode", help="dense, sparse or hybrid."),
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse of min-max normalised scores."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Hybrid: probability (default; docs/retrieval.md), rrf or weighted."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
     group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
@@ -100,7 +101,8 @@ def search(
                          allow_backend_mismatch=allow_backend_mismatch)
     try:
         conditions = parse_where_options(where)
-        hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group)
+        hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group,
+                             fusion=fusion)
         warnings = unknown_keys_warnings(target, conditions)
     finally:
         target.close()

@@ -52,6 +52,9 @@ class Collection(SpaceEncoders, abc.ABC):
     #: Items worth grouping into one commit when a caller writes batch after batch (copies): 1 where a
     #: commit costs the batch; more where a commit costs more than the batch.
     commit_group: ClassVar[int] = 1
+    #: The hybrid fusion when a search names none (``densekit.fusion``): "probability" suits a BM25
+    #: sparse side; a store whose sparse scores are on another scale says so here.
+    default_fusion: ClassVar[str] = "probability"
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -365,7 +368,8 @@ class Collection(SpaceEncoders, abc.ABC):
         Options: ``mode`` "dense" (meaning), "sparse" (BM25, exact words) or "hybrid" (both, fused);
         ``where`` a metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}; ``space`` the
         vector space of the dense side; ``alpha`` hybrid weighted fusion, alpha * dense + (1 - alpha) *
-        sparse of normalised scores (None: reciprocal rank fusion with ``rrf_k``); ``rerank`` a
+        sparse of normalised scores; ``fusion`` "probability" (the default: docs/retrieval.md), "rrf" (with
+        ``rrf_k``) or "weighted"; ``rerank`` a
         cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
         ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
         score), searching deeper until k documents are found.
