@@ -258,3 +258,11 @@ def test_reencode_replaces_a_spaces_vectors_and_backend(place, notes, hashing_en
     with pytest.raises(Exception, match="keeps the model"):
         with place.open(encoder=OtherBackend()) as writer:
             writer.reencode("text", encoder=HashingEncoder(32))
+
+
+def test_index_keys_is_idempotent_and_filters_still_agree(notes):
+    before = {hit.id for hit in notes.search("apple", k=4, where={"n": {"$gte": 2}})}
+    assert notes.index_keys(["n", "group"]) == ["n", "group"]
+    assert notes.index_keys(["n"]) == []
+    notes.commit()
+    assert {hit.id for hit in notes.search("apple", k=4, where={"n": {"$gte": 2}})} == before == {"b", "c", "d"}

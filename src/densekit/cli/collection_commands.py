@@ -36,6 +36,7 @@ def index(
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
+    index_key: Optional[List[str]] = typer.Option(None, "--index-key", help="Index this metadata key for fast filters (repeatable)."),
     path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -59,6 +60,8 @@ def index(
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress,
                             path_metadata=path_metadata)
+        if index_key:
+            target.index_keys(index_key)
         target.commit()
         total = target.count()
     summary = {**report.as_dict(), "collection": str(collection), "items": total}

@@ -330,6 +330,17 @@ class Collection(SpaceEncoders, abc.ABC):
                    for id_, patch in zip(wanted, patches)}
         return self._update_metadata(changes)
 
+    def index_keys(self, keys: Sequence[str]) -> list[str]:
+        """Index metadata keys that filters use, so a filter reads the matching rows instead of every
+        row; returns the keys newly indexed. (``densekit index --index-key KEY``.)"""
+        from .where import KEY_PATTERN
+
+        self._require_writer()
+        for key in keys:
+            if not isinstance(key, str) or not KEY_PATTERN.match(key):
+                raise InvalidInputError(f"metadata key {key!r} cannot be indexed; use letters, digits, '_', '.', '-' or spaces")
+        return [key for key in keys if self._index_key(key)]
+
     def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
                  progress: ProgressCallback | None = None) -> int:
         """Encode every item of a space again with another backend of its model (e.g. into today's
@@ -494,6 +505,10 @@ class Collection(SpaceEncoders, abc.ABC):
 
     @abc.abstractmethod
     def _delete(self, ids: list[str] | None, conditions: list[Condition] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _index_key(self, key: str) -> bool:
+        """Create the store's index for filters on one metadata key; False when it existed."""
 
     @abc.abstractmethod
     def _reencode_space(self, space: str, encoder: Encoder, progress: ProgressCallback | None) -> int:

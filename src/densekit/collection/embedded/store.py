@@ -227,6 +227,23 @@ class ContentStore:
         ).fetchone()
         return int(row[0])
 
+    def index_key(self, key: str) -> bool:
+        """An expression index on one metadata key, so filters on it read the index instead of every
+        row (the filter compiles to the same expression). Returns False when it existed already."""
+        import hashlib
+
+        from .filters import key_expression
+
+        name = "items_by_key_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        exists = self.connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
+        with self.connection:
+            self.connection.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON items({key_expression(key)})')
+        return exists is None
+
+    def indexed_keys_sql(self) -> list[str]:
+        return [row[0] for row in self.connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'items_by_key_%'")]
+
     def key_counts(self, gen: int) -> dict[str, int]:
         """Each top-level metadata key of the visible items and how many have it (a full scan: only for
         collections made before the manifest kept these counts)."""
