@@ -1,0 +1,428 @@
+"""Incremental BM25 kept in SQLite: the sparse side of a collection whose commits cost the batch.
+
+Each ``add`` call becomes one segment (the batch's term counts, a BLOB row) and each deleted row one
+tombstone, written with the caller's connection inside the caller's transaction, so the sparse index
+commits and rolls back with the rows it describes and needs no checkpoint of its own. Segments hold
+raw term counts, not finished scores: IDF and the average length come from the live totals at query
+time, so the scores equal a BM25 built from scratch over the live documents (bm25s' "lucene" formula,
+k1=1.5, b=0.75, the same tokenization as ``densekit.sparse.SparseIndex``; docs/storage.md has the
+measurements that chose this design over SQLite FTS5 and tantivy).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from .errors import CollectionError, InvalidInputError, MissingDependencyError
+
+FORMAT_VERSION = 1
+K1, B = 1.5, 0.75
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s' token pattern
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Segments are merged automatically only while the result stays this small, so one commit never
+# pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
+AUTO_MERGE_DOCUMENTS = 20_000
+
+
+def _stop_words() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN  # the 33-word Lucene list SparseIndex uses
+
+    return frozenset(STOPWORDS_EN)
+
+
+def _stemmer(stem: bool | None):
+    """(language or None, stemmer or None), decided as SparseIndex decides it."""
+    try:
+        import Stemmer
+    except ImportError:
+        if stem:
+            raise MissingDependencyError("PyStemmer", "stemming in the sparse index") from None
+        return None, None
+    if stem is False:
+        return None, None
+    return "english", Stemmer.Stemmer("english")
+
+
+class _Segment:
+    """One batch's term counts, by document (for deletes and merges) and by term (for search)."""
+
+    def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, alive: np.ndarray | None = None):
+        self.key = key
+        self.rowids = rowids
+        self.lengths = lengths
+        self.by_document = counts.tocsr()
+        self.by_term = counts.tocsc()
+        self.alive = np.ones(len(rowids), dtype=bool) if alive is None else alive
+        self.order = np.argsort(rowids, kind="stable")
+
+    def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in this segment, the rowids found) of the live documents among ``rowids``."""
+        sorted_ids = self.rowids[self.order]
+        slots = np.searchsorted(sorted_ids, rowids).clip(max=max(len(sorted_ids) - 1, 0))
+        found = sorted_ids[slots] == rowids if len(sorted_ids) else np.zeros(len(rowids), dtype=bool)
+        positions = self.order[slots[found]]
+        live = self.alive[positions]
+        return positions[live], rowids[found][live]
+
+    def to_blob(self) -> bytes:
+        buffer = io.BytesIO()
+        matrix = self.by_document
+        np.savez(buffer, rowids=self.rowids, lengths=self.lengths.astype(np.int32), indptr=matrix.indptr.astype(np.int64),
+                 indices=matrix.indices.astype(np.int32), counts=matrix.data.astype(np.int32))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_blob(cls, key: int, blob: bytes, width: int) -> "_Segment":
+        from scipy.sparse import csr_matrix
+
+        arrays = np.load(io.BytesIO(blob), allow_pickle=False)
+        rowids = arrays["rowids"]
+        counts = csr_matrix((arrays["counts"].astype(np.float32), arrays["indices"], arrays["indptr"]),
+                            shape=(len(rowids), width))
+        return cls(key, rowids, arrays["lengths"].astype(np.float32), counts)
+
+
+class SegmentedSparseIndex:
+    """BM25 over texts keyed by int64 row ids, stored in tables ``<table>_*`` of a SQLite database.
+
+    Writes run on the given connection and never begin, commit or roll back: they belong to whatever
+    transaction the caller has open. After rolling one back, call ``reload()`` so memory matches the
+    database again.
+
+    Args:
+        connection: an open ``sqlite3.Connection``; the index reads its tables on construction.
+        table: prefix of the index's tables (letters, digits, underscores).
+        stem: stem words with PyStemmer ("english"). None (default) stems when PyStemmer is installed;
+            True requires it; False never stems. An existing index keeps the setting it was made with.
+
+    Example:
+        >>> index = SegmentedSparseIndex(sqlite3.connect("items.sqlite"), "sparse", stem=False)
+        >>> with index.connection:
+        ...     index.add([7, 9], ["cats purr", "dogs bark"])
+        >>> index.search("dogs", k=5)
+        (array([0.2772589], dtype=float32), array([9]))
+    """
+
+    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = None):
+        if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
+            raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
+        self.connection = connection
+        self.table = table
+        self._stop_words = _stop_words()
+        self._requested_stem = stem
+        self.reload()
+
+    # ---- storage -------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        t = self.table
+        language, _ = _stemmer(self._requested_stem)
+        self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
+        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
+        self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        self.connection.execute(
+            f"CREATE TABLE {t}_deleted (segment INTEGER NOT NULL, rowid INTEGER NOT NULL, PRIMARY KEY (segment, rowid))"
+        )
+        self.connection.executemany(
+            f"INSERT INTO {t}_settings VALUES (?, ?)",
+            [("format", str(FORMAT_VERSION)), ("stemmer", language or ""), ("stopwords", "en")],
+        )
+
+    def reload(self) -> None:
+        """Read the whole index from the database (creating its tables when missing)."""
+        t = self.table
+        exists = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{t}_settings",)
+        ).fetchone()
+        if not exists:
+            self._create()
+        settings = dict(self.connection.execute(f"SELECT key, value FROM {t}_settings"))
+        if settings.get("format") != str(FORMAT_VERSION):
+            raise CollectionError(
+                f"sparse tables {t}_* have format {settings.get('format')!r}; this densekit reads format {FORMAT_VERSION}"
+            )
+        self.stemmer_language = settings.get("stemmer") or None
+        if self.stemmer_language is None:
+            self._stemmer = None
+        else:
+            language, self._stemmer = _stemmer(True)
+            if language != self.stemmer_language:
+                raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
+        self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
+        self._vocabulary = {term: column for column, term in enumerate(self._terms)}
+        width = len(self._terms)
+        self._segments = [
+            _Segment.from_blob(key, blob, width)
+            for key, blob in self.connection.execute(f"SELECT id, data FROM {t}_segments ORDER BY id")
+        ]
+        by_key = {segment.key: segment for segment in self._segments}
+        for key, rowid in self.connection.execute(f"SELECT segment, rowid FROM {t}_deleted"):
+            segment = by_key.get(key)
+            if segment is None:
+                raise CollectionError(f"sparse tables {t}_*: a tombstone names segment {key}, which does not exist")
+            positions, _ = segment.positions(np.array([rowid], dtype=np.int64))
+            segment.alive[positions] = False
+        self._frequency = np.zeros(width, dtype=np.int64)
+        self._documents = 0
+        self._total_length = 0
+        for segment in self._segments:
+            live = segment.by_document[np.flatnonzero(segment.alive)]
+            self._frequency += np.bincount(live.indices, minlength=width)
+            self._documents += int(segment.alive.sum())
+            self._total_length += int(segment.lengths[segment.alive].sum())
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def _tokens(self, text: str) -> list[str]:
+        words = [word for word in _WORD.findall(text.lower()) if word not in self._stop_words]
+        return self._stemmer.stemWords(words) if self._stemmer is not None and words else words
+
+    def _columns(self, tokens: list[str], new_terms: list[str]) -> list[int]:
+        columns = []
+        for token in tokens:
+            column = self._vocabulary.get(token)
+            if column is None:
+                column = self._vocabulary[token] = len(self._terms)
+                self._terms.append(token)
+                new_terms.append(token)
+            columns.append(column)
+        return columns
+
+    def add(self, rowids: Sequence[int] | np.ndarray, texts: Sequence[str]) -> None:
+        """Index new documents (one segment); an id already indexed and not deleted is an error.
+
+        Example:
+            >>> index.add(np.array([3, 4]), ["a red fox", "a lazy dog"])
+        """
+        from scipy.sparse import csr_matrix
+
+        ids = _int_ids(rowids, "rowids")
+        items = list(texts)
+        if len(items) != len(ids):
+            raise InvalidInputError(f"got {len(ids)} rowids but {len(items)} texts; expected one rowid per text")
+        for position, text in enumerate(items):
+            if not isinstance(text, str):
+                raise InvalidInputError(f"text {position} is {type(text).__name__}; expected a string")
+        if not len(ids):
+            return
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise InvalidInputError(f"rowids must be unique; repeated: {unique[counts > 1][:10].tolist()}")
+        present = self._present(ids)
+        if len(present):
+            raise InvalidInputError(f"rowids already indexed (delete them first): {present[:10].tolist()}")
+        new_terms: list[str] = []
+        indptr, indices, values, lengths = [0], [], [], []
+        for text in items:
+            tokens = self._tokens(text)
+            counted = Counter(self._columns(tokens, new_terms))
+            indices.extend(counted.keys())
+            values.extend(counted.values())
+            indptr.append(len(indices))
+            lengths.append(len(tokens))
+        width = len(self._terms)
+        matrix = csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32),
+                             np.array(indptr, dtype=np.int64)), shape=(len(items), width))
+        t = self.table
+        first_new = width - len(new_terms)
+        self.connection.executemany(
+            f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
+        )
+        segment = _Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
+        segment.key = self.connection.execute(
+            f"INSERT INTO {t}_segments (data) VALUES (?)", (segment.to_blob(),)
+        ).lastrowid
+        self._segments.append(segment)
+        self._grow_frequency(width)
+        self._frequency += np.bincount(matrix.indices, minlength=width)
+        self._documents += len(items)
+        self._total_length += int(sum(lengths))
+        self._merge(AUTO_MERGE_DOCUMENTS)
+
+    def delete(self, rowids: Sequence[int] | np.ndarray) -> int:
+        """Remove documents by row id; ids not indexed are ignored. Returns how many were removed.
+
+        Example:
+            >>> index.delete([3])
+            1
+        """
+        ids = np.unique(_int_ids(rowids, "rowids"))
+        removed = 0
+        for segment in self._segments:
+            positions, found = segment.positions(ids)
+            if not len(positions):
+                continue
+            self.connection.executemany(
+                f"INSERT INTO {self.table}_deleted (segment, rowid) VALUES (?, ?)",
+                [(segment.key, int(rowid)) for rowid in found],
+            )
+            segment.alive[positions] = False
+            rows = segment.by_document[positions]
+            self._frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
+            self._documents -= len(positions)
+            self._total_length -= int(segment.lengths[positions].sum())
+            removed += len(positions)
+        return removed
+
+    def merge(self, max_documents: int | None = None) -> None:
+        """Merge segments (size tiers of 8) and drop deleted documents; None merges without a size cap.
+
+        Example:
+            >>> index.merge()  # e.g. from `densekit compact`
+        """
+        self._merge(max_documents)
+        if max_documents is None and (len(self._segments) > 1 or any(not s.alive.all() for s in self._segments)):
+            self._rewrite(list(self._segments))
+
+    def _merge(self, max_documents: int | None) -> None:
+        while True:
+            tiers: dict[int, list[_Segment]] = {}
+            for segment in self._segments:
+                tiers.setdefault(_tier(segment), []).append(segment)
+            groups = [group[:8] for _, group in sorted(tiers.items()) if len(group) >= 8]
+            if max_documents is not None:
+                groups = [group for group in groups if sum(int(s.alive.sum()) for s in group) <= max_documents]
+            if not groups:
+                return
+            self._rewrite(groups[0])
+
+    def _rewrite(self, group: list[_Segment]) -> None:
+        """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
+        from scipy.sparse import vstack
+
+        width = len(self._terms)
+        parts = []
+        for segment in group:
+            rows = segment.by_document[np.flatnonzero(segment.alive)]
+            rows.resize((rows.shape[0], width))
+            parts.append(rows)
+        merged = _Segment(
+            0,
+            np.concatenate([s.rowids[s.alive] for s in group]),
+            np.concatenate([s.lengths[s.alive] for s in group]),
+            vstack(parts).tocsr(),
+        )
+        t = self.table
+        for segment in group:
+            self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
+            self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            self._segments.remove(segment)
+        if len(merged.rowids):
+            merged.key = self.connection.execute(
+                f"INSERT INTO {t}_segments (data) VALUES (?)", (merged.to_blob(),)
+            ).lastrowid
+            self._segments.append(merged)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._documents
+
+    def ids(self) -> np.ndarray:
+        """All live row ids (int64), sorted."""
+        parts = [segment.rowids[segment.alive] for segment in self._segments]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def statistics(self) -> dict[str, int]:
+        """Live documents, their total length in tokens, distinct terms and segments (for checks)."""
+        return {"documents": self._documents, "total_length": self._total_length,
+                "terms": int((self._frequency > 0).sum()), "segments": len(self._segments)}
+
+    def _present(self, ids: np.ndarray) -> np.ndarray:
+        found = [segment.positions(ids)[1] for segment in self._segments]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def _grow_frequency(self, width: int) -> None:
+        if width > len(self._frequency):
+            grown = np.zeros(width, dtype=np.int64)
+            grown[: len(self._frequency)] = self._frequency
+            self._frequency = grown
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best live documents by BM25, best first; ties by the smaller row id.
+
+        Args:
+            query: free text; words no document has are ignored, and a repeated word counts again
+                (as in bm25s).
+            k: most hits to return.
+            allowed: optional int64 row ids; only these may be returned.
+        Returns:
+            (scores float32, rowids int64), each of length <= k; documents scoring zero never appear.
+
+        Example:
+            >>> index.search("lazy dog", k=2, allowed=np.array([4]))
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        empty = (np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+        allowed_ids = None
+        if allowed is not None:
+            allowed_ids = np.asarray(allowed)
+            if allowed_ids.size == 0:
+                return empty
+            if allowed_ids.ndim != 1 or not np.issubdtype(allowed_ids.dtype, np.integer):
+                raise InvalidInputError(f"allowed must be a 1-D array of integer ids, got dtype {allowed_ids.dtype}")
+        repeats = Counter(self._vocabulary[t] for t in self._tokens(query) if t in self._vocabulary)
+        if not repeats or not self._documents:
+            return empty
+        columns = np.array(list(repeats.keys()), dtype=np.int64)
+        frequency = self._frequency[columns].astype(np.float64)
+        weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
+        average_length = self._total_length / self._documents
+        found_scores, found_ids = [], []
+        for segment in self._segments:
+            scores = _segment_scores(segment, columns, weights.astype(np.float32), average_length)
+            if scores is None:
+                continue
+            scores[~segment.alive] = 0
+            if allowed_ids is not None:
+                scores[~np.isin(segment.rowids, allowed_ids)] = 0
+            hits = np.flatnonzero(scores > 0)
+            if len(hits) > k:
+                # Keep every document tied with the k-th score so the final tie-break sees them all.
+                threshold = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+                hits = hits[scores[hits] >= threshold]
+            found_scores.append(scores[hits])
+            found_ids.append(segment.rowids[hits])
+        if not found_scores:
+            return empty
+        scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
+        order = np.lexsort((ids, -scores))[: int(k)]
+        return scores[order], ids[order]
+
+
+def _tier(segment: _Segment) -> int:
+    """Size tier: 0 for up to 7 live documents, 1 up to 63, ... (merges happen within a tier)."""
+    return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(8))
+
+
+def _segment_scores(segment: _Segment, columns: np.ndarray, weights: np.ndarray, average_length: float):
+    matrix = segment.by_term
+    scores = None
+    for column, weight in zip(columns.tolist(), weights.tolist()):
+        if column >= matrix.shape[1]:
+            continue
+        start, end = matrix.indptr[column], matrix.indptr[column + 1]
+        if start == end:
+            continue
+        if scores is None:
+            scores = np.zeros(len(segment.rowids), dtype=np.float32)
+        documents, counts = matrix.indices[start:end], matrix.data[start:end]
+        norm = K1 * (1 - B + B * segment.lengths[documents] / average_length)
+        scores[documents] += weight * counts / (counts + norm)
+    return scores
+
+
+def _int_ids(values, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise InvalidInputError(f"{name} must be a 1-D sequence of integers, got dtype {array.dtype}, shape {array.shape}")
+    return array.astype(np.int64)
