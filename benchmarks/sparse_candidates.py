@@ -2,13 +2,12 @@
 
 Every engine indexes texts under int64 row ids and offers ``build``, ``search(query, k) -> row ids``,
 ``add(rowid, text)``, ``delete(rowid)`` (each durable on return, as a collection commit must be) and
-``disk_bytes()``. Tokenization follows today's densekit SparseIndex (bm25s): lowercase, words of two or
+``disk_bytes()``. The segmented engine is the product's densekit.sparse_segments. Tokenization follows today's densekit SparseIndex (bm25s): lowercase, words of two or
 more word characters, bm25s' 33 English stop words, optional Snowball English stemming (PyStemmer).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import sqlite3
@@ -29,14 +28,6 @@ def query_terms(query: str, stemmer=None) -> list[str]:
     if stemmer is not None:
         words = stemmer.stemWords(words)
     return list(dict.fromkeys(words))
-
-
-def _english_stemmer(stem: bool):
-    if not stem:
-        return None
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 def folder_bytes(path: Path) -> int:
@@ -205,187 +196,42 @@ class TantivyEngine:
         return folder_bytes(self.folder)
 
 
-class _Segment:
-    """Term counts of one batch of documents, in both column (per term) and row (per document) order."""
+class SegmentedEngine:
+    """densekit.sparse_segments.SegmentedSparseIndex in a SQLite file (WAL, synchronous=FULL): each
+    build batch, add and delete is one committed transaction, as a collection commit would be."""
 
-    def __init__(self, rowids: np.ndarray, lengths: np.ndarray, counts, key: int = 0):
-        self.key = key
-        self.rowids = rowids
-        self.lengths = lengths
-        self.by_term = counts.tocsc()
-        self.by_document = counts.tocsr()
-        self.alive = np.ones(len(rowids), dtype=bool)
+    def __init__(self, folder: Path, stem: bool, batch: int = 100):
+        from densekit.sparse_segments import SegmentedSparseIndex
 
-
-class SegmentedBm25Engine:
-    """bm25s' scoring (Lucene IDF, k1=1.5, b=0.75) over per-batch segments with global statistics.
-
-    Segments hold raw term counts, not precomputed scores, so IDF and the average length come from
-    the live totals at query time and adding or deleting a document never touches other segments.
-    Segments are stored as BLOBs in SQLite (WAL, synchronous=FULL) so a write is one small row in the
-    caller's transaction; a delete is one tombstone row. When a size tier (powers of ``merge_factor``)
-    holds ``merge_factor`` segments they are merged into one, dropping deleted rows.
-    """
-
-    k1, b = 1.5, 0.75
-
-    def __init__(self, folder: Path, stem: bool, merge_factor: int = 8, batch: int = 100):
         self.folder = Path(folder)
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
-        self.connection = sqlite3.connect(self.folder / "segments.sqlite", isolation_level=None)
+        self.connection = sqlite3.connect(self.folder / "items.sqlite", isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=FULL")
-        self.connection.execute("CREATE TABLE segments (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-        self.connection.execute("CREATE TABLE deleted (rowid INTEGER PRIMARY KEY, segment INTEGER NOT NULL)")
-        self.stemmer = _english_stemmer(stem)
-        self.merge_factor = merge_factor
+        self.index = SegmentedSparseIndex(self.connection, "sparse", stem=stem)
         self.batch = batch
-        self.vocabulary: dict[str, int] = {}
-        self.document_frequency = np.zeros(0, dtype=np.int64)
-        self.segments: list[_Segment] = []
-        self.where: dict[int, tuple[_Segment, int]] = {}
-        self.documents = 0
-        self.total_length = 0
-        self.keys = 0
 
-    def _tokens(self, text: str) -> list[str]:
-        words = [word for word in WORD.findall(text.lower()) if word not in STOPWORDS]
-        return self.stemmer.stemWords(words) if self.stemmer is not None else words
-
-    def _segment(self, rowids, texts) -> _Segment:
-        from scipy.sparse import coo_matrix
-
-        rows, columns, lengths = [], [], []
-        for position, text in enumerate(texts):
-            tokens = self._tokens(text)
-            lengths.append(len(tokens))
-            for token in tokens:
-                rows.append(position)
-                columns.append(self.vocabulary.setdefault(token, len(self.vocabulary)))
-        width = len(self.vocabulary)
-        counts = coo_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(texts), width)
-        ).tocsr()
-        counts.sum_duplicates()
-        if width > len(self.document_frequency):
-            grown = np.zeros(width, dtype=np.int64)
-            grown[: len(self.document_frequency)] = self.document_frequency
-            self.document_frequency = grown
-        self.document_frequency[:width] += np.bincount(counts.indices, minlength=width)
-        self.documents += len(texts)
-        self.total_length += int(sum(lengths))
-        self.keys += 1
-        return _Segment(np.asarray(rowids, dtype=np.int64), np.asarray(lengths, dtype=np.float32), counts, self.keys)
-
-    def _install(self, segment: _Segment) -> None:
-        self.segments.append(segment)
-        for position, rowid in enumerate(segment.rowids.tolist()):
-            self.where[rowid] = (segment, position)
-
-    @staticmethod
-    def _blob(segment: _Segment) -> bytes:
-        buffer = io.BytesIO()
-        matrix = segment.by_document
-        np.savez(buffer, rowids=segment.rowids, lengths=segment.lengths, data=matrix.data.astype(np.uint16),
-                 indices=matrix.indices, indptr=matrix.indptr)
-        return buffer.getvalue()
-
-    def _commit_segment(self, segment: _Segment, replaces: list[_Segment] = ()) -> None:
+    def _transaction(self, write) -> None:
         self.connection.execute("BEGIN")
-        for old in replaces:
-            self.connection.execute("DELETE FROM segments WHERE id = ?", (old.key,))
-            self.connection.execute("DELETE FROM deleted WHERE segment = ?", (old.key,))
-        self.connection.execute("INSERT INTO segments VALUES (?, ?)", (segment.key, self._blob(segment)))
+        write()
         self.connection.execute("COMMIT")
-
-    def _tier(self, segment: _Segment) -> int:
-        return int(np.log(max(1, len(segment.rowids))) / np.log(self.merge_factor))
-
-    def _merge_if_needed(self) -> None:
-        from scipy.sparse import vstack
-
-        tiers: dict[int, list[_Segment]] = {}
-        for segment in self.segments:
-            tiers.setdefault(self._tier(segment), []).append(segment)
-        full = [group for group in tiers.values() if len(group) >= self.merge_factor]
-        if not full:
-            return
-        group = full[0][: self.merge_factor]
-        width = len(self.vocabulary)
-        parts, rowids, lengths = [], [], []
-        for segment in group:
-            keep = np.flatnonzero(segment.alive)
-            matrix = segment.by_document[keep]
-            matrix.resize((len(keep), width))
-            parts.append(matrix)
-            rowids.append(segment.rowids[keep])
-            lengths.append(segment.lengths[keep])
-            self.segments.remove(segment)
-        self.keys += 1
-        merged = _Segment(np.concatenate(rowids), np.concatenate(lengths), vstack(parts).tocsr(), self.keys)
-        self._install(merged)
-        self._commit_segment(merged, replaces=group)
-        self._merge_if_needed()
 
     def build(self, rowids, texts) -> None:
         rowids, texts = list(rowids), list(texts)
         for start in range(0, len(texts), self.batch):
-            segment = self._segment(rowids[start:start + self.batch], texts[start:start + self.batch])
-            self._install(segment)
-            self._commit_segment(segment)
-            self._merge_if_needed()
+            end = start + self.batch
+            self._transaction(lambda: self.index.add(rowids[start:end], texts[start:end]))
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add(self, rowid: int, text: str) -> None:
-        segment = self._segment([rowid], [text])
-        self._install(segment)
-        self._commit_segment(segment)
-        self._merge_if_needed()
+        self._transaction(lambda: self.index.add([rowid], [text]))
 
     def delete(self, rowid: int) -> None:
-        segment, position = self.where.pop(rowid)
-        segment.alive[position] = False
-        row = segment.by_document
-        self.document_frequency[row.indices[row.indptr[position]:row.indptr[position + 1]]] -= 1
-        self.documents -= 1
-        self.total_length -= int(segment.lengths[position])
-        self.connection.execute("BEGIN")
-        self.connection.execute("INSERT INTO deleted VALUES (?, ?)", (rowid, segment.key))
-        self.connection.execute("COMMIT")
+        self._transaction(lambda: self.index.delete([rowid]))
 
     def search(self, query: str, k: int) -> list[int]:
-        columns = [self.vocabulary[term] for term in query_terms(query, self.stemmer) if term in self.vocabulary]
-        if not columns or not self.documents:
-            return []
-        frequency = self.document_frequency[columns].astype(np.float64)
-        idf = np.log(1.0 + (self.documents - frequency + 0.5) / (frequency + 0.5)).astype(np.float32)
-        average_length = self.total_length / self.documents
-        all_scores, all_rowids = [], []
-        for segment in self.segments:
-            matrix = segment.by_term
-            width = matrix.shape[1]
-            present = [(column, weight) for column, weight in zip(columns, idf) if column < width
-                       and matrix.indptr[column + 1] > matrix.indptr[column]]
-            if not present:
-                continue
-            norm = self.k1 * (1 - self.b + self.b * segment.lengths / average_length)
-            scores = np.zeros(len(segment.rowids), dtype=np.float32)
-            for column, weight in present:
-                start, end = matrix.indptr[column], matrix.indptr[column + 1]
-                documents, counts = matrix.indices[start:end], matrix.data[start:end]
-                scores[documents] += weight * counts / (counts + norm[documents])
-            scores[~segment.alive] = 0
-            hits = np.flatnonzero(scores > 0)
-            if len(hits) > k:
-                hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
-            all_scores.append(scores[hits])
-            all_rowids.append(segment.rowids[hits])
-        if not all_scores:
-            return []
-        scores, rowids = np.concatenate(all_scores), np.concatenate(all_rowids)
-        order = np.lexsort((rowids, -scores))[:k]
-        return rowids[order].tolist()
+        return self.index.search(query, k)[1].tolist()
 
     def disk_bytes(self) -> int:
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

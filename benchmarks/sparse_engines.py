@@ -11,7 +11,7 @@ size on disk.
 
 Usage:
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/sparse_engines.py --chunks
-    ... --copies 20 --only-latency   # the passages 20 times over, for latency at a larger size
+    ... --copies 100 --only-latency --only "bm25s (today)|tantivy"   # 147,100 documents, latency only
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sparse_candidates import Bm25sEngine, Fts5Engine, SegmentedBm25Engine, TantivyEngine
+from sparse_candidates import Bm25sEngine, Fts5Engine, SegmentedEngine, TantivyEngine
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "quoref"
 
@@ -69,8 +69,8 @@ def variants(folder: Path, copies: int) -> dict[str, callable]:
         "fts5 unicode61, 6 rarest terms": lambda: Fts5Engine(folder / "fts5-6.sqlite", "unicode61", max_terms=6),
         "tantivy": lambda: TantivyEngine(folder / "tantivy", stem=False),
         "tantivy + stem": lambda: TantivyEngine(folder / "tantivy-stem", stem=True),
-        "segmented bm25": lambda: SegmentedBm25Engine(folder / "segments", stem=False),
-        "segmented bm25 + stem": lambda: SegmentedBm25Engine(folder / "segments-stem", stem=True),
+        "segmented bm25 (sqlite)": lambda: SegmentedEngine(folder / "segments", stem=False),
+        "segmented bm25 (sqlite) + stem": lambda: SegmentedEngine(folder / "segments-stem", stem=True),
     }
     return made
 
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--chunks", action="store_true", help="also index ~254-token chunks")
     parser.add_argument("--copies", type=int, default=1, help="index the passages this many times over")
     parser.add_argument("--only-latency", action="store_true")
-    parser.add_argument("--only", default=None, help="comma-separated substrings of variant names to keep")
+    parser.add_argument("--only", default=None, help="'|'-separated variant names to run (default: all)")
     parser.add_argument("--latency-queries", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--updates", type=int, default=30, help="add+delete repetitions (bm25s: a fifth)")
@@ -184,7 +184,7 @@ def main() -> None:
             folder = Path(scratch) / corpus
             engines, rows = {}, {}
             for name, make in variants(folder, arguments.copies).items():
-                if arguments.only and not any(part in name for part in arguments.only.split(",")):
+                if arguments.only and name not in arguments.only.split("|"):
                     continue
                 engine = make()
                 start = time.perf_counter()
