@@ -11,7 +11,6 @@ measurements that chose this design over SQLite FTS5 and tantivy).
 
 from __future__ import annotations
 
-import io
 import re
 import sqlite3
 from collections import Counter
@@ -20,9 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from .errors import CollectionError, InvalidInputError, MissingDependencyError
+from .sparse_segment import Segment, segment_scores, tier
 
 FORMAT_VERSION = 1
-K1, B = 1.5, 0.75
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s' token pattern
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Segments are merged automatically only while the result stays this small, so one commit never
@@ -47,45 +46,6 @@ def _stemmer(stem: bool | None):
     if stem is False:
         return None, None
     return "english", Stemmer.Stemmer("english")
-
-
-class _Segment:
-    """One batch's term counts, by document (for deletes and merges) and by term (for search)."""
-
-    def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, alive: np.ndarray | None = None):
-        self.key = key
-        self.rowids = rowids
-        self.lengths = lengths
-        self.by_document = counts.tocsr()
-        self.by_term = counts.tocsc()
-        self.alive = np.ones(len(rowids), dtype=bool) if alive is None else alive
-        self.order = np.argsort(rowids, kind="stable")
-
-    def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in this segment, the rowids found) of the live documents among ``rowids``."""
-        sorted_ids = self.rowids[self.order]
-        slots = np.searchsorted(sorted_ids, rowids).clip(max=max(len(sorted_ids) - 1, 0))
-        found = sorted_ids[slots] == rowids if len(sorted_ids) else np.zeros(len(rowids), dtype=bool)
-        positions = self.order[slots[found]]
-        live = self.alive[positions]
-        return positions[live], rowids[found][live]
-
-    def to_blob(self) -> bytes:
-        buffer = io.BytesIO()
-        matrix = self.by_document
-        np.savez(buffer, rowids=self.rowids, lengths=self.lengths.astype(np.int32), indptr=matrix.indptr.astype(np.int64),
-                 indices=matrix.indices.astype(np.int32), counts=matrix.data.astype(np.int32))
-        return buffer.getvalue()
-
-    @classmethod
-    def from_blob(cls, key: int, blob: bytes, width: int) -> "_Segment":
-        from scipy.sparse import csr_matrix
-
-        arrays = np.load(io.BytesIO(blob), allow_pickle=False)
-        rowids = arrays["rowids"]
-        counts = csr_matrix((arrays["counts"].astype(np.float32), arrays["indices"], arrays["indptr"]),
-                            shape=(len(rowids), width))
-        return cls(key, rowids, arrays["lengths"].astype(np.float32), counts)
 
 
 class SegmentedSparseIndex:
@@ -158,7 +118,7 @@ class SegmentedSparseIndex:
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
         width = len(self._terms)
         self._segments = [
-            _Segment.from_blob(key, blob, width)
+            Segment.from_blob(key, blob, width)
             for key, blob in self.connection.execute(f"SELECT id, data FROM {t}_segments ORDER BY id")
         ]
         by_key = {segment.key: segment for segment in self._segments}
@@ -234,7 +194,7 @@ class SegmentedSparseIndex:
         self.connection.executemany(
             f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
         )
-        segment = _Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
+        segment = Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
         segment.key = self.connection.execute(
             f"INSERT INTO {t}_segments (data) VALUES (?)", (segment.to_blob(),)
         ).lastrowid
@@ -282,9 +242,9 @@ class SegmentedSparseIndex:
 
     def _merge(self, max_documents: int | None) -> None:
         while True:
-            tiers: dict[int, list[_Segment]] = {}
+            tiers: dict[int, list[Segment]] = {}
             for segment in self._segments:
-                tiers.setdefault(_tier(segment), []).append(segment)
+                tiers.setdefault(tier(segment), []).append(segment)
             groups = [group[:8] for _, group in sorted(tiers.items()) if len(group) >= 8]
             if max_documents is not None:
                 groups = [group for group in groups if sum(int(s.alive.sum()) for s in group) <= max_documents]
@@ -292,7 +252,7 @@ class SegmentedSparseIndex:
                 return
             self._rewrite(groups[0])
 
-    def _rewrite(self, group: list[_Segment]) -> None:
+    def _rewrite(self, group: list[Segment]) -> None:
         """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
         from scipy.sparse import vstack
 
@@ -302,7 +262,7 @@ class SegmentedSparseIndex:
             rows = segment.by_document[np.flatnonzero(segment.alive)]
             rows.resize((rows.shape[0], width))
             parts.append(rows)
-        merged = _Segment(
+        merged = Segment(
             0,
             np.concatenate([s.rowids[s.alive] for s in group]),
             np.concatenate([s.lengths[s.alive] for s in group]),
@@ -379,7 +339,7 @@ class SegmentedSparseIndex:
         average_length = self._total_length / self._documents
         found_scores, found_ids = [], []
         for segment in self._segments:
-            scores = _segment_scores(segment, columns, weights.astype(np.float32), average_length)
+            scores = segment_scores(segment, columns, weights.astype(np.float32), average_length)
             if scores is None:
                 continue
             scores[~segment.alive] = 0
@@ -397,28 +357,6 @@ class SegmentedSparseIndex:
         scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
         order = np.lexsort((ids, -scores))[: int(k)]
         return scores[order], ids[order]
-
-
-def _tier(segment: _Segment) -> int:
-    """Size tier: 0 for up to 7 live documents, 1 up to 63, ... (merges happen within a tier)."""
-    return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(8))
-
-
-def _segment_scores(segment: _Segment, columns: np.ndarray, weights: np.ndarray, average_length: float):
-    matrix = segment.by_term
-    scores = None
-    for column, weight in zip(columns.tolist(), weights.tolist()):
-        if column >= matrix.shape[1]:
-            continue
-        start, end = matrix.indptr[column], matrix.indptr[column + 1]
-        if start == end:
-            continue
-        if scores is None:
-            scores = np.zeros(len(segment.rowids), dtype=np.float32)
-        documents, counts = matrix.indices[start:end], matrix.data[start:end]
-        norm = K1 * (1 - B + B * segment.lengths[documents] / average_length)
-        scores[documents] += weight * counts / (counts + norm)
-    return scores
 
 
 def _int_ids(values, name: str) -> np.ndarray:
