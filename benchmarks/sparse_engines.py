@@ -6,8 +6,9 @@ and runs all 3,302 questions through each candidate (see sparse_candidates.py): 
 against passage_id. Then, one question per call on one thread, the variants interleaved in a shuffled
 order per question: single-query latency p50/p99 over --latency-queries questions, --rounds rounds,
 median of the rounds. Then the incremental cost on the full passage index: add one passage-length
-document and delete it again, each durable on return, median of --updates times. Also build time and
-size on disk.
+document and delete it again, each durable on return (and, for the SQLite engines, once more with
+synchronous=OFF: the CPU cost without the fsync), median of --updates times; a one-row SQLite commit is
+the reference every collection write pays anyway. Also build time and size on disk.
 
 Usage:
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/sparse_engines.py --chunks
@@ -124,14 +125,14 @@ def update_cost(engine, text: str, first_rowid: int, times: int) -> dict[str, fl
     return {"add_ms": statistics.median(adds), "delete_ms": statistics.median(deletes)}
 
 
-def sqlite_commit_baseline(path: Path, times: int) -> dict[str, float]:
+def sqlite_commit_baseline(path: Path, times: int, synchronous: str = "FULL") -> dict[str, float]:
     """A durable SQLite commit of one small row (WAL, synchronous=FULL): what every collection write
     pays anyway, so an engine writing inside that transaction adds only its excess over this."""
     import sqlite3
 
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute(f"PRAGMA synchronous={synchronous}")
     connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, text TEXT)")
     adds, deletes = [], []
     for step in range(times):
@@ -186,7 +187,11 @@ def main() -> None:
             for name, make in variants(folder, arguments.copies).items():
                 if arguments.only and name not in arguments.only.split("|"):
                     continue
-                engine = make()
+                try:
+                    engine = make()
+                except ImportError as error:  # tantivy or PyStemmer not installed
+                    log(f"  {name}: skipped ({error})")
+                    continue
                 start = time.perf_counter()
                 engine.build(range(len(documents)), documents)
                 rows[name] = {"build_s": time.perf_counter() - start, "disk_mb": engine.disk_bytes() / 1e6}
@@ -204,9 +209,17 @@ def main() -> None:
                     times = max(3, arguments.updates // 5) if name.startswith("bm25s") else arguments.updates
                     rows[name].update(update_cost(engine, new_text, 10_000_000, times))
                     rows[name]["updates"] = times
+                    connection = getattr(engine, "connection", None)
+                    if connection is not None:  # SQLite engines: the same writes without fsync = CPU cost
+                        connection.execute("PRAGMA synchronous=OFF")
+                        unsynced = update_cost(engine, new_text, 20_000_000, times)
+                        rows[name].update({"add_nosync_ms": unsynced["add_ms"], "delete_nosync_ms": unsynced["delete_ms"]})
+                        connection.execute("PRAGMA synchronous=FULL")
                     log(f"  {name} updates: {rows[name]}")
-                rows["(sqlite commit of 1 row, reference)"] = sqlite_commit_baseline(folder / "baseline.sqlite",
-                                                                                     arguments.updates)
+                baseline = sqlite_commit_baseline(folder / "baseline.sqlite", arguments.updates)
+                unsynced = sqlite_commit_baseline(folder / "baseline-nosync.sqlite", arguments.updates, "OFF")
+                baseline.update({"add_nosync_ms": unsynced["add_ms"], "delete_nosync_ms": unsynced["delete_ms"]})
+                rows["(sqlite commit of 1 row, reference)"] = baseline
             results["corpora"][corpus] = rows
     print(format_tables(results))
     if arguments.json:
@@ -214,7 +227,8 @@ def main() -> None:
 
 
 def format_tables(results: dict) -> str:
-    columns = ["mrr@10", "r@1", "r@10", "p50_ms", "p99_ms", "build_s", "add_ms", "delete_ms", "disk_mb"]
+    columns = ["mrr@10", "r@1", "r@10", "p50_ms", "p99_ms", "build_s", "add_ms", "delete_ms", "add_nosync_ms",
+               "delete_nosync_ms", "disk_mb"]
     lines = []
     for corpus, rows in results["corpora"].items():
         shown = [column for column in columns if any(column in row for row in rows.values())]
