@@ -156,6 +156,16 @@ def test_writes_belong_to_the_callers_transaction(tmp_path):
     assert other.ids().tolist() == [1, 2]
 
 
+def test_only_deleted_documents_had_words(connection):
+    index = SegmentedSparseIndex(connection, "sparse", stem=False)
+    index.add([1], ["river castle"])
+    index.delete([1])
+    index.add([2], ["the of and"])  # stop words only: indexed, never matched
+    with np.errstate(all="raise"):
+        assert index.search("river", 5)[1].size == 0
+    assert len(index) == 1 and index.statistics()["total_length"] == 0
+
+
 def test_allowed_ids_restrict_hits_and_still_fill_k(connection):
     texts = random_corpus(100, seed=6)
     index = SegmentedSparseIndex(connection, "sparse", stem=False)

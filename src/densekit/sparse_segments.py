@@ -331,7 +331,7 @@ class SegmentedSparseIndex:
             if allowed_ids.ndim != 1 or not np.issubdtype(allowed_ids.dtype, np.integer):
                 raise InvalidInputError(f"allowed must be a 1-D array of integer ids, got dtype {allowed_ids.dtype}")
         repeats = Counter(self._vocabulary[t] for t in self._tokens(query) if t in self._vocabulary)
-        if not repeats or not self._documents:
+        if not repeats or not self._total_length:  # no live document has a single word
             return empty
         columns = np.array(list(repeats.keys()), dtype=np.int64)
         frequency = self._frequency[columns].astype(np.float64)
