@@ -17,7 +17,14 @@ class Segment:
         self.rowids = rowids
         self.lengths = lengths
         self.by_document = counts.tocsr()
-        self.by_term = counts.tocsc()
+        # By term, only the terms this segment has (not the whole vocabulary's width: a one-document
+        # segment must stay small when the vocabulary has a million terms).
+        coordinates = self.by_document.tocoo()
+        order = np.lexsort((coordinates.row, coordinates.col))
+        self.terms, starts = np.unique(coordinates.col[order], return_index=True)
+        self.term_starts = np.append(starts, len(order)).astype(np.int64)
+        self.term_documents = coordinates.row[order].astype(np.int32)
+        self.term_counts = coordinates.data[order].astype(np.float32)
         self.alive = np.ones(len(rowids), dtype=bool)  # False once deleted (a tombstone row in SQLite)
         self.order = np.argsort(rowids, kind="stable")
 
@@ -54,17 +61,16 @@ def tier(segment: Segment) -> int:
 
 
 def segment_scores(segment: Segment, columns: np.ndarray, weights: np.ndarray, average_length: float):
-    matrix = segment.by_term
+    """BM25 of every document of the segment for these term columns (None when it has none of them)."""
+    slots = np.searchsorted(segment.terms, columns)
     scores = None
-    for column, weight in zip(columns.tolist(), weights.tolist()):
-        if column >= matrix.shape[1]:
-            continue
-        start, end = matrix.indptr[column], matrix.indptr[column + 1]
-        if start == end:
+    for column, slot, weight in zip(columns.tolist(), slots.tolist(), weights.tolist()):
+        if slot == len(segment.terms) or segment.terms[slot] != column:
             continue
         if scores is None:
             scores = np.zeros(len(segment.rowids), dtype=np.float32)
-        documents, counts = matrix.indices[start:end], matrix.data[start:end]
+        start, end = segment.term_starts[slot], segment.term_starts[slot + 1]
+        documents, counts = segment.term_documents[start:end], segment.term_counts[start:end]
         norm = K1 * (1 - B + B * segment.lengths[documents] / average_length)
         scores[documents] += weight * counts / (counts + norm)
     return scores
