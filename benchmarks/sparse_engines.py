@@ -13,6 +13,7 @@ the reference every collection write pays anyway. Also build time and size on di
 Usage:
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/sparse_engines.py --chunks
     ... --copies 100 --only-latency --only "bm25s (today)|tantivy"   # 147,100 documents, latency only
+    ... --copies 100 --no-quality --only "segmented bm25 (sqlite)"    # latency and write cost at 147,100
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--chunks", action="store_true", help="also index ~254-token chunks")
     parser.add_argument("--copies", type=int, default=1, help="index the passages this many times over")
     parser.add_argument("--only-latency", action="store_true")
+    parser.add_argument("--no-quality", action="store_true", help="skip the 3,302-question quality pass")
     parser.add_argument("--only", default=None, help="'|'-separated variant names to run (default: all)")
     parser.add_argument("--latency-queries", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
@@ -196,7 +198,7 @@ def main() -> None:
                 engine.build(range(len(documents)), documents)
                 rows[name] = {"build_s": time.perf_counter() - start, "disk_mb": engine.disk_bytes() / 1e6}
                 engines[name] = engine
-                if not arguments.only_latency:
+                if not (arguments.only_latency or arguments.no_quality):
                     ranked = [engine.search(text, 50 if owners else 10) for text in texts]
                     rows[name].update(quality(ranked, owners, relevant))
                 log(f"  {name}: {rows[name]}")
