@@ -1,8 +1,8 @@
 """The sparse engines that benchmarks/sparse_engines.py compares, each behind the same small interface.
 
 Every engine indexes texts under int64 row ids and offers ``build``, ``search(query, k) -> row ids``,
-``add(rowid, text)``, ``delete(rowid)`` (each durable on return, as a collection commit must be) and
-``disk_bytes()``. The segmented engine is the product's densekit.sparse_segments. Tokenization follows today's densekit SparseIndex (bm25s): lowercase, words of two or
+``add(rowid, text)``, ``delete(rowid)`` (each durable on return, as a collection commit must be),
+``reopen()`` (read the index back from disk, as opening a collection does) and ``disk_bytes()``. The segmented engine is the product's densekit.sparse_segments. Tokenization follows today's densekit SparseIndex (bm25s): lowercase, words of two or
 more word characters, bm25s' 33 English stop words, optional Snowball English stemming (PyStemmer).
 """
 
@@ -65,6 +65,9 @@ class Bm25sEngine:
     def search(self, query: str, k: int) -> list[int]:
         return self.index.search(query, k)[1].tolist()
 
+    def reopen(self) -> None:
+        self.index = SparseIndex.load(self.folder)
+
     def disk_bytes(self) -> int:
         return folder_bytes(self.folder)
 
@@ -125,6 +128,12 @@ class Fts5Engine:
             "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?", (expression, k)
         )
         return [row[0] for row in rows]
+
+    def reopen(self) -> None:
+        self.connection.close()
+        self.connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection.execute("SELECT rowid FROM fts WHERE fts MATCH 'a' LIMIT 1").fetchall()
 
     def disk_bytes(self) -> int:
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -192,6 +201,13 @@ class TantivyEngine:
             return []
         return [int(v) for v in self.searcher.fast_field_values("rowid", [address for _, address in hits])]
 
+    def reopen(self) -> None:
+        self.writer = None  # releases the index's writer lock
+        self.index = self.tantivy.Index.open(str(self.folder))
+        self.index.register_tokenizer("densekit", self.analyzer)
+        self.writer = self.index.writer(heap_size=50_000_000, num_threads=1)
+        self.searcher = self.index.searcher()
+
     def disk_bytes(self) -> int:
         return folder_bytes(self.folder)
 
@@ -232,6 +248,14 @@ class SegmentedEngine:
 
     def search(self, query: str, k: int) -> list[int]:
         return self.index.search(query, k)[1].tolist()
+
+    def reopen(self) -> None:
+        from densekit.sparse_segments import SegmentedSparseIndex
+
+        self.connection.close()
+        self.connection = sqlite3.connect(self.folder / "items.sqlite", isolation_level=None)
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.index = SegmentedSparseIndex(self.connection, "sparse")
 
     def disk_bytes(self) -> int:
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -8,7 +8,8 @@ order per question: single-query latency p50/p99 over --latency-queries question
 median of the rounds. Then the incremental cost on the full passage index: add one passage-length
 document and delete it again, each durable on return (and, for the SQLite engines, once more with
 synchronous=OFF: the CPU cost without the fsync), median of --updates times; a one-row SQLite commit is
-the reference every collection write pays anyway. Also build time and size on disk.
+the reference every collection write pays anyway. Also build time, the time to open the built index
+again from disk, and its size on disk.
 
 Usage:
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/sparse_engines.py --chunks
@@ -197,6 +198,9 @@ def main() -> None:
                 start = time.perf_counter()
                 engine.build(range(len(documents)), documents)
                 rows[name] = {"build_s": time.perf_counter() - start, "disk_mb": engine.disk_bytes() / 1e6}
+                start = time.perf_counter()
+                engine.reopen()
+                rows[name]["open_s"] = time.perf_counter() - start
                 engines[name] = engine
                 if not (arguments.only_latency or arguments.no_quality):
                     ranked = [engine.search(text, 50 if owners else 10) for text in texts]
@@ -232,7 +236,7 @@ def main() -> None:
 
 def format_tables(results: dict) -> str:
     columns = ["mrr@10", "r@1", "r@10", "p50_ms", "p99_ms", "build_s", "add_ms", "delete_ms", "add_nosync_ms",
-               "delete_nosync_ms", "disk_mb"]
+               "delete_nosync_ms", "open_s", "disk_mb"]
     lines = []
     for corpus, rows in results["corpora"].items():
         shown = [column for column in columns if any(column in row for row in rows.values())]
