@@ -122,6 +122,22 @@ def test_incremental_adds_deletes_and_merges_equal_a_fresh_index(connection):
     assert_matches(index, live, QUERIES)
 
 
+def test_small_segments_over_a_wide_vocabulary(tmp_path):
+    # 1,500 distinct words, then one-document segments: their postings are laid out by sorting
+    # rather than as a vocabulary-wide matrix; both layouts must score alike and survive reopening.
+    connection = sqlite3.connect(tmp_path / "items.sqlite")
+    documents = {rowid: f"word{rowid} river" for rowid in range(1500)}
+    index = SegmentedSparseIndex(connection, "sparse", stem=False)
+    index.add(list(documents), list(documents.values()))
+    for rowid, text in [(2000, "river castle word7"), (2001, "castle castle comet")]:
+        index.add([rowid], [text])
+        documents[rowid] = text
+    connection.commit()
+    queries = ["castle word7", "comet river", "word1499 castle"]
+    assert_matches(index, documents, queries)
+    assert_matches(SegmentedSparseIndex(sqlite3.connect(tmp_path / "items.sqlite"), "sparse"), documents, queries)
+
+
 def test_reopening_reads_the_same_index_from_sqlite(tmp_path):
     path = tmp_path / "items.sqlite"
     texts = random_corpus(60, seed=5)

@@ -10,23 +10,21 @@ K1, B = 1.5, 0.75  # bm25s' defaults, so scores equal today's SparseIndex
 
 
 class Segment:
-    """One batch's term counts, by document (for deletes and merges) and by term (for search)."""
+    """One batch's term counts, by document (for deletes and merges) and by term (for search).
 
-    def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts):
+    Both layouts are stored in the BLOB, so opening a collection only copies arrays: no sorting.
+    """
+
+    def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, layout=None, order=None):
         self.key = key
         self.rowids = rowids
         self.lengths = lengths
         self.by_document = counts.tocsr()
-        # By term, only the terms this segment has (not the whole vocabulary's width: a one-document
-        # segment must stay small when the vocabulary has a million terms).
-        coordinates = self.by_document.tocoo()
-        order = np.lexsort((coordinates.row, coordinates.col))
-        self.terms, starts = np.unique(coordinates.col[order], return_index=True)
-        self.term_starts = np.append(starts, len(order)).astype(np.int64)
-        self.term_documents = coordinates.row[order].astype(np.int32)
-        self.term_counts = coordinates.data[order].astype(np.float32)
+        self.terms, self.term_starts, self.term_documents, self.term_counts = (
+            _term_layout(self.by_document) if layout is None else layout
+        )
         self.alive = np.ones(len(rowids), dtype=bool)  # False once deleted (a tombstone row in SQLite)
-        self.order = np.argsort(rowids, kind="stable")
+        self.order = np.argsort(rowids, kind="stable") if order is None else order
 
     def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in this segment, the rowids found) of the live documents among ``rowids``."""
@@ -40,8 +38,10 @@ class Segment:
     def to_blob(self) -> bytes:
         buffer = io.BytesIO()
         matrix = self.by_document
-        np.savez(buffer, rowids=self.rowids, lengths=self.lengths.astype(np.int32), indptr=matrix.indptr.astype(np.int64),
-                 indices=matrix.indices.astype(np.int32), counts=matrix.data.astype(np.int32))
+        np.savez(buffer, rowids=self.rowids, lengths=self.lengths.astype(np.float32), order=self.order,
+                 indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int32),
+                 counts=matrix.data.astype(np.float32), terms=self.terms.astype(np.int64),
+                 term_starts=self.term_starts, term_documents=self.term_documents, term_counts=self.term_counts)
         return buffer.getvalue()
 
     @classmethod
@@ -50,9 +50,38 @@ class Segment:
 
         arrays = np.load(io.BytesIO(blob), allow_pickle=False)
         rowids = arrays["rowids"]
-        counts = csr_matrix((arrays["counts"].astype(np.float32), arrays["indices"], arrays["indptr"]),
-                            shape=(len(rowids), width))
-        return cls(key, rowids, arrays["lengths"].astype(np.float32), counts)
+        counts = csr_matrix((arrays["counts"], arrays["indices"], arrays["indptr"]), shape=(len(rowids), width))
+        layout = (arrays["terms"], arrays["term_starts"], arrays["term_documents"], arrays["term_counts"])
+        return cls(key, rowids, arrays["lengths"], counts, layout=layout, order=arrays["order"])
+
+    def live_frequency(self, width: int) -> np.ndarray:
+        """How many live documents of this segment hold each term (length ``width``)."""
+        frequency = np.zeros(width, dtype=np.int64)
+        frequency[self.terms] = np.diff(self.term_starts)
+        dead = np.flatnonzero(~self.alive)
+        if len(dead):
+            rows = self.by_document[dead]
+            frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
+        return frequency
+
+
+def _term_layout(by_document):
+    """(terms, starts, documents, counts): postings of only the terms present, ordered by term.
+
+    Not a full CSC matrix when the vocabulary is much wider than the segment: a one-document segment
+    must stay small when the vocabulary has a million terms.
+    """
+    total = by_document.nnz
+    if by_document.shape[1] <= 4 * total + 1024:
+        by_term = by_document.tocsc()  # a counting sort in C
+        terms = np.flatnonzero(np.diff(by_term.indptr))
+        starts = np.append(by_term.indptr[terms], total).astype(np.int64)
+        return terms, starts, by_term.indices.astype(np.int32), by_term.data.astype(np.float32)
+    coordinates = by_document.tocoo()
+    order = np.lexsort((coordinates.row, coordinates.col))
+    terms, starts = np.unique(coordinates.col[order], return_index=True)
+    return (terms.astype(np.int64), np.append(starts, total).astype(np.int64),
+            coordinates.row[order].astype(np.int32), coordinates.data[order].astype(np.float32))
 
 
 def tier(segment: Segment) -> int:

@@ -132,8 +132,7 @@ class SegmentedSparseIndex:
         self._documents = 0
         self._total_length = 0
         for segment in self._segments:
-            live = segment.by_document[np.flatnonzero(segment.alive)]
-            self._frequency += np.bincount(live.indices, minlength=width)
+            self._frequency += segment.live_frequency(width)
             self._documents += int(segment.alive.sum())
             self._total_length += int(segment.lengths[segment.alive].sum())
 
