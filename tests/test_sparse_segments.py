@@ -182,6 +182,38 @@ def test_only_deleted_documents_had_words(connection):
     assert len(index) == 1 and index.statistics()["total_length"] == 0
 
 
+def test_refresh_catches_up_with_another_connection(tmp_path):
+    path = tmp_path / "items.sqlite"
+    texts = random_corpus(90, seed=7)
+    writer_connection = sqlite3.connect(path)
+    writer_connection.execute("PRAGMA journal_mode=WAL")
+    writer = SegmentedSparseIndex(writer_connection, "sparse", stem=False)
+    with writer_connection:
+        writer.add(range(40), texts[:40])
+    reader = SegmentedSparseIndex(sqlite3.connect(path), "sparse")
+    assert reader.refresh() is False
+    live = {i: texts[i] for i in range(40)}
+    for start in range(40, 90, 5):  # new segments, new terms and tombstones, committed elsewhere
+        with writer_connection:
+            writer.add(range(start, start + 5), texts[start:start + 5])
+            writer.delete([start - 7])
+        live.update({i: texts[i] for i in range(start, start + 5)})
+        del live[start - 7]
+    with writer_connection:
+        writer.add([500], ["zeppelin river"])  # a word the reader has never seen
+    live[500] = "zeppelin river"
+    assert reader.refresh() is True
+    assert reader.statistics() == writer.statistics()
+    assert_matches(reader, live, QUERIES + ["zeppelin"])
+    with writer_connection:
+        writer.merge()  # replaces every segment the reader holds: it reads everything again
+        writer.delete([500])
+    del live[500]
+    assert reader.refresh() is True
+    assert reader.statistics() == writer.statistics() and reader.statistics()["segments"] == 1
+    assert_matches(reader, live, QUERIES + ["zeppelin"])
+
+
 def test_allowed_ids_restrict_hits_and_still_fill_k(connection):
     texts = random_corpus(100, seed=6)
     index = SegmentedSparseIndex(connection, "sparse", stem=False)

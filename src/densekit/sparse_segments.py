@@ -85,9 +85,9 @@ class SegmentedSparseIndex:
         language, _ = _stemmer(self._requested_stem)
         self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
         self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
-        self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)")
         self.connection.execute(
-            f"CREATE TABLE {t}_deleted (segment INTEGER NOT NULL, rowid INTEGER NOT NULL, PRIMARY KEY (segment, rowid))"
+            f"CREATE TABLE {t}_deleted (id INTEGER PRIMARY KEY AUTOINCREMENT, segment INTEGER NOT NULL, item INTEGER NOT NULL)"
         )
         self.connection.executemany(
             f"INSERT INTO {t}_settings VALUES (?, ?)",
@@ -121,13 +121,8 @@ class SegmentedSparseIndex:
             Segment.from_blob(key, blob, width)
             for key, blob in self.connection.execute(f"SELECT id, data FROM {t}_segments ORDER BY id")
         ]
-        by_key = {segment.key: segment for segment in self._segments}
-        for key, rowid in self.connection.execute(f"SELECT segment, rowid FROM {t}_deleted"):
-            segment = by_key.get(key)
-            if segment is None:
-                raise CollectionError(f"sparse tables {t}_*: a tombstone names segment {key}, which does not exist")
-            positions, _ = segment.positions(np.array([rowid], dtype=np.int64))
-            segment.alive[positions] = False
+        self._last_segment = max((segment.key for segment in self._segments), default=0)
+        self._last_tombstone = self._apply_tombstones(0, count=False)
         self._frequency = np.zeros(width, dtype=np.int64)
         self._documents = 0
         self._total_length = 0
@@ -135,6 +130,65 @@ class SegmentedSparseIndex:
             self._frequency += segment.live_frequency(width)
             self._documents += int(segment.alive.sum())
             self._total_length += int(segment.lengths[segment.alive].sum())
+
+    def _apply_tombstones(self, after: int, count: bool) -> int:
+        """Mark the documents of tombstones newer than ``after`` deleted; returns the newest tombstone id."""
+        by_key = {segment.key: segment for segment in self._segments}
+        last = after
+        for tombstone, key, rowid in self.connection.execute(
+            f"SELECT id, segment, item FROM {self.table}_deleted WHERE id > ? ORDER BY id", (after,)
+        ):
+            segment = by_key.get(key)
+            if segment is None:
+                raise CollectionError(f"sparse tables {self.table}_*: a tombstone names segment {key}, which does not exist")
+            positions, _ = segment.positions(np.array([rowid], dtype=np.int64))
+            if count and len(positions):
+                self._forget(segment, positions)
+            segment.alive[positions] = False
+            last = tombstone
+        return last
+
+    def refresh(self) -> bool:
+        """Catch up with what other connections committed since this index was read; True if anything.
+
+        New terms, segments and tombstones are read incrementally; when a merge elsewhere replaced
+        segments held here, the whole index is read again. (``PRAGMA data_version`` tells a caller
+        cheaply whether another connection committed at all.)
+        """
+        t = self.table
+        keys = {key for (key,) in self.connection.execute(f"SELECT id FROM {t}_segments")}
+        if not {segment.key for segment in self._segments} <= keys:
+            self.reload()
+            return True
+        new_terms = [term for (term,) in self.connection.execute(
+            f"SELECT term FROM {t}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
+        for term in new_terms:
+            self._vocabulary[term] = len(self._terms)
+            self._terms.append(term)
+        width = len(self._terms)
+        self._grow_frequency(width)
+        added = [
+            Segment.from_blob(key, blob, width)
+            for key, blob in self.connection.execute(
+                f"SELECT id, data FROM {t}_segments WHERE id > ? ORDER BY id", (self._last_segment,))
+        ]
+        for segment in added:
+            self._segments.append(segment)
+            self._frequency += segment.live_frequency(width)
+            self._documents += len(segment.rowids)
+            self._total_length += int(segment.lengths.sum())
+            self._last_segment = segment.key
+        last = self._apply_tombstones(self._last_tombstone, count=True)
+        changed = bool(new_terms or added or last != self._last_tombstone)
+        self._last_tombstone = last
+        return changed
+
+    def _forget(self, segment: Segment, positions: np.ndarray) -> None:
+        """Take live documents out of the totals (their tombstones are written or read elsewhere)."""
+        rows = segment.by_document[positions]
+        self._frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
+        self._documents -= len(positions)
+        self._total_length -= int(segment.lengths[positions].sum())
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -194,7 +248,7 @@ class SegmentedSparseIndex:
             f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
         )
         segment = Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
-        segment.key = self.connection.execute(
+        segment.key = self._last_segment = self.connection.execute(
             f"INSERT INTO {t}_segments (data) VALUES (?)", (segment.to_blob(),)
         ).lastrowid
         self._segments.append(segment)
@@ -218,15 +272,14 @@ class SegmentedSparseIndex:
             if not len(positions):
                 continue
             self.connection.executemany(
-                f"INSERT INTO {self.table}_deleted (segment, rowid) VALUES (?, ?)",
+                f"INSERT INTO {self.table}_deleted (segment, item) VALUES (?, ?)",
                 [(segment.key, int(rowid)) for rowid in found],
             )
+            self._forget(segment, positions)
             segment.alive[positions] = False
-            rows = segment.by_document[positions]
-            self._frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
-            self._documents -= len(positions)
-            self._total_length -= int(segment.lengths[positions].sum())
             removed += len(positions)
+        if removed:
+            self._last_tombstone = self.connection.execute(f"SELECT max(id) FROM {self.table}_deleted").fetchone()[0]
         return removed
 
     def merge(self, max_documents: int | None = None) -> None:
@@ -273,7 +326,7 @@ class SegmentedSparseIndex:
             self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
             self._segments.remove(segment)
         if len(merged.rowids):
-            merged.key = self.connection.execute(
+            merged.key = self._last_segment = self.connection.execute(
                 f"INSERT INTO {t}_segments (data) VALUES (?)", (merged.to_blob(),)
             ).lastrowid
             self._segments.append(merged)
