@@ -18,34 +18,15 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import CollectionError, InvalidInputError, MissingDependencyError
+from .errors import CollectionError, InvalidInputError
 from .sparse_segment import Segment, segment_scores, tier
+from .sparse_words import english_stemmer, words
 
 FORMAT_VERSION = 1
-_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s' token pattern
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Segments are merged automatically only while the result stays this small, so one commit never
 # pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
 AUTO_MERGE_DOCUMENTS = 20_000
-
-
-def _stop_words() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN  # the 33-word Lucene list SparseIndex uses
-
-    return frozenset(STOPWORDS_EN)
-
-
-def _stemmer(stem: bool | None):
-    """(language or None, stemmer or None), decided as SparseIndex decides it."""
-    try:
-        import Stemmer
-    except ImportError:
-        if stem:
-            raise MissingDependencyError("PyStemmer", "stemming in the sparse index") from None
-        return None, None
-    if stem is False:
-        return None, None
-    return "english", Stemmer.Stemmer("english")
 
 
 class SegmentedSparseIndex:
@@ -74,7 +55,6 @@ class SegmentedSparseIndex:
             raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
         self.connection = connection
         self.table = table
-        self._stop_words = _stop_words()
         self._requested_stem = stem
         self.reload()
 
@@ -82,7 +62,7 @@ class SegmentedSparseIndex:
 
     def _create(self) -> None:
         t = self.table
-        language, _ = _stemmer(self._requested_stem)
+        language, _ = english_stemmer(self._requested_stem)
         self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
         self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
         self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)")
@@ -111,7 +91,7 @@ class SegmentedSparseIndex:
         if self.stemmer_language is None:
             self._stemmer = None
         else:
-            language, self._stemmer = _stemmer(True)
+            language, self._stemmer = english_stemmer(True)
             if language != self.stemmer_language:
                 raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
@@ -193,8 +173,7 @@ class SegmentedSparseIndex:
     # ---- writing -------------------------------------------------------------------------------
 
     def _tokens(self, text: str) -> list[str]:
-        words = [word for word in _WORD.findall(text.lower()) if word not in self._stop_words]
-        return self._stemmer.stemWords(words) if self._stemmer is not None and words else words
+        return words(text, self._stemmer)
 
     def _columns(self, tokens: list[str], new_terms: list[str]) -> list[int]:
         columns = []
