@@ -2,13 +2,14 @@
 
 Every engine indexes texts under int64 row ids and offers ``build``, ``search(query, k) -> row ids``,
 ``add(rowid, text)``, ``delete(rowid)`` (each durable on return, as a collection commit must be),
-``reopen()`` (read the index back from disk, as opening a collection does) and ``disk_bytes()``. The segmented engine is the product's densekit.sparse_segments. Tokenization follows today's densekit SparseIndex (bm25s): lowercase, words of two or
-more word characters, bm25s' 33 English stop words, optional Snowball English stemming (PyStemmer).
+``reopen()`` (read the index back from disk, as opening a collection does) and ``disk_bytes()``.
+The segmented engine is the product's densekit.sparse_segments. Tokenization follows today's
+SparseIndex (bm25s, densekit.sparse_words): lowercase, words of two or more word characters, bm25s'
+33 English stop words, optional Snowball English stemming (PyStemmer).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -17,17 +18,14 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
 from densekit.sparse import SparseIndex
+from densekit.sparse_words import words
 
-WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s' default token pattern
 STOPWORDS = frozenset(STOPWORDS_EN)
 
 
-def query_terms(query: str, stemmer=None) -> list[str]:
-    """Distinct non-stop-word terms of a query, in order of first appearance (stemmed when asked)."""
-    words = [word for word in WORD.findall(query.lower()) if word not in STOPWORDS]
-    if stemmer is not None:
-        words = stemmer.stemWords(words)
-    return list(dict.fromkeys(words))
+def query_terms(query: str) -> list[str]:
+    """Distinct non-stop-word terms of a query (unstemmed), in order of first appearance."""
+    return list(dict.fromkeys(words(query)))
 
 
 def folder_bytes(path: Path) -> int:
