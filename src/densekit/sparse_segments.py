@@ -133,7 +133,12 @@ class SegmentedSparseIndex:
 
         New terms, segments and tombstones are read incrementally; when a merge elsewhere replaced
         segments held here, the whole index is read again. (``PRAGMA data_version`` tells a caller
-        cheaply whether another connection committed at all.)
+        cheaply whether another connection committed at all.) A long-lived writer calls it first
+        thing inside its write transaction (``BEGIN IMMEDIATE``), so nothing lands in between.
+
+        Example:
+            >>> index.refresh()
+            False
         """
         t = self.table
         keys = {key for (key,) in self.connection.execute(f"SELECT id FROM {t}_segments")}
