@@ -39,18 +39,19 @@ class SegmentedSparseIndex:
     Args:
         connection: an open ``sqlite3.Connection``; the index reads its tables on construction.
         table: prefix of the index's tables (letters, digits, underscores).
-        stem: stem words with PyStemmer ("english"). None (default) stems when PyStemmer is installed;
-            True requires it; False never stems. An existing index keeps the setting it was made with.
+        stem: stem words with PyStemmer ("english"). False (default, as SparseIndex on main: stemming
+            cost 0.0046 MRR@10 on Quoref) never stems; True requires PyStemmer; None stems when it is
+            installed. An existing index keeps the setting it was made with.
 
     Example:
-        >>> index = SegmentedSparseIndex(sqlite3.connect("items.sqlite"), "sparse", stem=False)
+        >>> index = SegmentedSparseIndex(sqlite3.connect("items.sqlite"), "sparse")
         >>> with index.connection:
         ...     index.add([7, 9], ["cats purr", "dogs bark"])
         >>> index.search("dogs", k=5)
         (array([0.2772589], dtype=float32), array([9]))
     """
 
-    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = None):
+    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = False):
         if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
             raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
         self.connection = connection
