@@ -256,7 +256,10 @@ class ContentStore:
     def filter_rowids(self, condition: tuple[str, list[Any]], gen: int) -> np.ndarray:
         """Rowids of the visible items that pass a compiled filter (``filters.conditions_to_sql``)."""
         condition, parameters = condition
-        sql = f"SELECT rowid FROM items WHERE {_VISIBLE.replace(':gen', str(int(gen)))} AND {condition}"
+        # The unary + keeps the planner off the generation indexes (every row passes them), so an
+        # index on a filtered key is the one it reads.
+        visible = f"+added_gen <= {int(gen)} AND (+deleted_gen IS NULL OR +deleted_gen > {int(gen)})"
+        sql = f"SELECT rowid FROM items WHERE {visible} AND {condition}"
         rows = self.connection.execute(sql, parameters).fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
