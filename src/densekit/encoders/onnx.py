@@ -33,10 +33,19 @@ from ..errors import InvalidInputError
 from ..models import canonical_reference, resolve_model
 from ..progress import ProgressCallback
 from .base import Encoder, EncoderInfo, check_texts
-from .onnx_export import onnx_model_path, quantization_settings, read_modules, require_onnx, transformer_folder
+from .onnx_export import (
+    onnx_model_path,
+    quantization_settings,
+    read_modules,
+    require_onnx,
+    row_quantization_name,
+    transformer_folder,
+)
 from .threads import default_threads
 
-QUANTIZATIONS = (None, "int8")
+#: quantize -> backend name. "int8" is ONNX Runtime's dynamic quantisation (one activation scale per
+#: batch: vectors depend on batch-mates); "int8-row" scales each token row on its own (row_quantize.py).
+QUANTIZATIONS = {None: "onnx", "int8": "onnx-int8", "int8-row": "onnx-int8-row"}
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 _LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
@@ -265,14 +274,14 @@ class OnnxEncoder(Encoder):
         progress: ProgressCallback | None = None,
     ):
         if quantize not in QUANTIZATIONS:
-            raise InvalidInputError(f"unknown quantize {quantize!r}; valid: None (fp32), 'int8'")
+            raise InvalidInputError(f"unknown quantize {quantize!r}; valid: None (fp32), 'int8', 'int8-row'")
         require_onnx()
         import onnxruntime
 
         self.model_name = canonical_reference(reference)
         self.path = resolve_model(reference)
         self.quantize = quantize
-        self.backend = "onnx-int8" if quantize == "int8" else "onnx"
+        self.backend = QUANTIZATIONS[quantize]
         self.pipeline = read_pipeline(self.path)
         source = transformer_folder(self.path)
         model_config = _read_json(source / "config.json")
@@ -282,7 +291,7 @@ class OnnxEncoder(Encoder):
         )
         self.max_seq_length = int(limit)
         self.tokenizer = ModelTokenizer(source, self.max_seq_length)
-        self.onnx_path = onnx_model_path(self.path, reference, "int8" if quantize else "fp32", progress)
+        self.onnx_path = onnx_model_path(self.path, reference, quantize or "fp32", progress)
         self.session = onnxruntime.InferenceSession(
             str(self.onnx_path), session_options(threads, spinning), providers=["CPUExecutionProvider"]
         )
@@ -293,8 +302,10 @@ class OnnxEncoder(Encoder):
 
     def info(self) -> EncoderInfo:
         extra: dict[str, Any] = {"onnx_file": self.onnx_path.name}
-        if self.quantize:
+        if self.quantize == "int8":
             extra["quantization"] = quantization_settings()["name"]
+        elif self.quantize == "int8-row":
+            extra["quantization"] = row_quantization_name()
         return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend, extra=extra)
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
