@@ -17,7 +17,7 @@ def test_unnamed_backend_is_the_library_default(minilm_path, monkeypatch):
     cache = ModelCache(loader)
     cache.get(str(minilm_path))
     cache.get("hashing:8")
-    assert calls == [(str(minilm_path), "onnx-int8"), ("hashing:8", "torch")]
+    assert calls == [(str(minilm_path), "onnx-int8-row"), ("hashing:8", "torch")]
     monkeypatch.setenv("DENSEKIT_BACKEND", "onnx")
     cache.get("other", None)
     assert calls[-1] == ("other", "onnx")

@@ -1,7 +1,7 @@
 """``densekit bench encode``: encoding speed and STS-B quality of each backend, side by side.
 
 Rows: plain ``SentenceTransformer.encode`` (the baseline every ratio is against), densekit's torch
-encoder, ONNX fp32 and ONNX int8. Variants are interleaved (the order rotates each round) and
+encoder, ONNX fp32, ONNX int8 with per-token scales (the default) and the older dynamic ONNX int8. Variants are interleaved (the order rotates each round) and
 repeated; the table shows medians, and ratios are medians of per-round ratios, because load on a
 shared machine drifts between rounds more than within one.
 
@@ -33,7 +33,6 @@ import typer
 
 from ..errors import InvalidInputError
 
-BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
 BASELINE = "plain"
 #: int8 may lose at most this much STS-B Spearman (x100) against torch fp32.
 QUALITY_TOLERANCE = 0.5
@@ -180,19 +179,22 @@ def add_peak_fraction(rows: list[Row], flops: ModelFlops, peak_gflops: float) ->
 def load_variants(model: str, backends: Sequence[str], threads: int | None, progress=None) -> dict[str, Any]:
     """Encoders by variant name: ``plain`` (the torch encoder, called through SentenceTransformer.encode) + backends."""
     from ..encoders.onnx import OnnxEncoder
+    from ..encoders.registry import BACKENDS, backend_names
     from ..encoders.sentence import SentenceEncoder
 
-    unknown = [name for name in backends if name not in BACKEND_CHOICES]
+    valid = backend_names(text_model=True)
+    unknown = [name for name in backends if name not in valid]
     if unknown:
-        raise InvalidInputError(f"unknown backend {unknown[0]!r}; valid: {', '.join(BACKEND_CHOICES)}")
+        raise InvalidInputError(f"unknown backend {unknown[0]!r}; valid: {', '.join(valid)}")
     torch_encoder = SentenceEncoder(model, threads=threads)
     variants: dict[str, Any] = {BASELINE: torch_encoder}
+    precisions = {"fp32": None, "int8": "int8", "int8-row": "int8-row"}
     for name in backends:
-        if name == "torch":
+        precision = BACKENDS[name].onnx_precision
+        if precision is None:  # torch: the same model plain ST runs, through densekit's batching
             variants[name] = torch_encoder
         else:
-            variants[name] = OnnxEncoder(model, quantize="int8" if name == "onnx-int8" else None, threads=threads,
-                                         progress=progress)
+            variants[name] = OnnxEncoder(model, quantize=precisions[precision], threads=threads, progress=progress)
     return variants
 
 
@@ -271,7 +273,8 @@ def encode(
         None, "--model", "-m", help="Model name or path (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
     ),
     backends: Optional[List[str]] = typer.Option(
-        None, "--backend", "-b", help="Backend to measure (repeatable): torch, onnx, onnx-int8. Default: all three."
+        None, "--backend", "-b", help="Backend to measure (repeatable): a text-model backend of the registry "
+        "(torch, onnx, onnx-int8-row, onnx-int8). Default: all of them."
     ),
     short: int = typer.Option(1024, "--short", min=0, help="Short texts (sentences)."),
     long: int = typer.Option(64, "--long", min=0, help="Long texts (passages cut at --long-tokens)."),
@@ -284,7 +287,7 @@ def encode(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Sentences/s and tokens/s of torch fp32, ONNX fp32 and ONNX int8, with ratios to plain SentenceTransformer.encode
+    """Sentences/s and tokens/s of torch fp32, ONNX fp32 and the ONNX int8 backends, with ratios to plain SentenceTransformer.encode
     and the fraction of this CPU's fp32 matmul peak each reaches.
 
     Peak: the best of 8 fp32 2048 x 2048 matrix products (torch, the encoders' thread count).
@@ -296,7 +299,9 @@ def encode(
     from .output import console, print_json, progress_bar
 
     model = model or config.default_text_model()
-    chosen = list(dict.fromkeys(backends or BACKEND_CHOICES))
+    from ..encoders.registry import backend_names
+
+    chosen = list(dict.fromkeys(backends or backend_names(text_model=True)))
     with progress_bar("loading / exporting models", quiet=quiet) as progress:
         variants = load_variants(model, chosen, threads, progress)
     used_threads = threads or default_threads()

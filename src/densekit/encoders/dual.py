@@ -122,6 +122,8 @@ class DualEncoder(Encoder):
         >>> float(question @ contexts.T)
     """
 
+    sides = "question-passage"
+
     def __init__(self, model_name: str, backend: str, question_tower: Any, context_tower: Any, normalized: bool):
         if backend not in KINDS:
             raise InvalidInputError(f"unknown dual encoder backend {backend!r}; valid: {', '.join(KINDS)}")
@@ -162,7 +164,11 @@ class DualEncoder(Encoder):
 
     # --- the question side: what search calls for a query ----------------------------------
     def encode_queries(
-        self, texts: Sequence[str], batch_size: int | None = None, normalize: bool | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        normalize: bool | None = None,
     ) -> np.ndarray:
         """Encode QUESTIONS into vectors comparable (inner product) with ``encode``'s contexts.
 
@@ -172,11 +178,15 @@ class DualEncoder(Encoder):
         """
         from .base import l2_normalize
 
+        from ..progress import report
+
         items = check_texts(texts)
         size = batch_size or 32
         output = np.zeros((len(items), self.dimension), dtype=np.float32)
+        report(progress, 0, len(items))
         for start in range(0, len(items), size):
             output[start : start + size] = self.question_tower.encode(items[start : start + size])
+            report(progress, min(start + size, len(items)), len(items))
         use_normalize = self.normalized if normalize is None else normalize
         return l2_normalize(output) if use_normalize else output
 

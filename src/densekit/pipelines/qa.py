@@ -36,9 +36,12 @@ def load_reader(reference: str) -> Reader:
 
 
 def default_space(collection: Any) -> str:
-    """The collection's dual-encoder space if it has one (DPR-style retrieval), else "text"."""
+    """The collection's question/passage (two-tower) space if it has one (DPR-style retrieval), else "text"."""
+    from ..encoders.registry import BACKENDS
+
     for name, space in collection.spaces.items():
-        if space.encoder_info.get("backend") in ("dpr", "st-dual"):
+        entry = BACKENDS.get(space.encoder_info.get("backend", ""))
+        if entry is not None and entry.sides == "question-passage":
             return name
     return "text" if "text" in collection.spaces else next(iter(collection.spaces))
 

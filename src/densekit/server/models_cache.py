@@ -120,13 +120,12 @@ class SharedEncoder(Encoder):
     def info(self) -> EncoderInfo:
         return self.inner.info()
 
-    def count_tokens(self, texts: list[str]) -> int:
-        """Total model tokens in texts (words when the model has no tokenizer), under the model's lock."""
-        counter = getattr(self.inner, "count_tokens", None)
-        if counter is None:
-            return sum(len(text.split()) for text in texts)
+    def count_tokens(self, text: str | list[str]) -> int:
+        """Model tokens in a text, or in all of a list of texts (server/embeddings.py's usage), under
+        the model's lock (fast tokenizers must not be entered from two threads)."""
+        texts = [text] if isinstance(text, str) else text
         with self.lock:
-            return sum(counter(text) for text in texts)
+            return sum(self.inner.count_tokens(item) for item in texts)
 
 
 class LockedEncoder:

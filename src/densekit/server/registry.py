@@ -41,15 +41,17 @@ class CollectionHandles:
     def _open(self, readonly: bool) -> "Collection":
         from ..collection import Collection
         from ..collection.manifest import read_manifest
+        from ..encoders.registry import BACKENDS
 
         manifest = read_manifest(self.folder)
-        # Every space gets the server's shared copy of its model: plain text models through the
-        # batching queue, the others (DPR, CLIP, ...) behind a per-model lock.
+        # Every space gets the server's shared copy of its model: batchable text backends (the
+        # registry says which) through the batching queue, the others (DPR, CLIP, ...) behind a lock.
         encoders = {}
         for name, space in manifest.get("spaces", {}).items():
             info = space["encoder"]
             backend = info.get("backend", "torch")
-            if info.get("kind", "text") == "text" and backend in ("torch", "hashing", "onnx", "onnx-int8"):
+            entry = BACKENDS.get(backend)
+            if info.get("kind", "text") == "text" and entry is not None and entry.batchable:
                 encoders[name] = self._models.get(info["model"], backend)
             else:
                 encoders[name] = self._models.get_locked(info["model"], backend)
