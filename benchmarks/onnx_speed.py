@@ -36,7 +36,7 @@ MODELS = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
 
 
 def sts_sentences(count: int) -> list[str]:
-    from densekit.cli.bench_command import short_texts
+    from densekit.bench import short_texts
 
     texts = short_texts(count, DATA / "stsb" / "sts-dev.csv")
     if len(texts) < count:
@@ -46,7 +46,7 @@ def sts_sentences(count: int) -> list[str]:
 
 
 def run_comparison(args) -> None:
-    from densekit.cli.bench_command import BASELINE, load_variants, long_texts, measure, quality_check, sts_quality
+    from densekit.bench import BASELINE, load_variants, long_texts, measure, quality_check, sts_quality
 
     for key in args.models:
         started = time.time()

@@ -47,6 +47,7 @@ def test_json_matches_the_library_and_problems_are_reported(quoref_files, tmp_pa
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["queries"] == count and report["passages"] == PASSAGES and report["model"] == "hashing:64"
+    assert report["backend"] == "hashing"  # what was measured
     assert report["skipped_lines"] == {"corpus": 1, "queries": 1}
     assert list(report["modes"]) == ["dense", "sparse", "hybrid"] and "per_query" not in report
     assert f"warning: skipped {corpus}:4: not valid JSON" in result.stderr
@@ -73,7 +74,7 @@ def test_table_modes_alpha_limit_and_collection_reuse(quoref_files, tmp_path):
     assert lines[0].split() == ["mode", "recall@1", "recall@5", "recall@10", "recall@20", "recall@100",
                                 "mrr@10", "ndcg@10", "queries/s"]
     assert [line.split()[0] for line in lines[1:3]] == ["sparse", "hybrid"]
-    assert "12 queries x 60 passages, model hashing:64; index build" in first.stdout
+    assert "12 queries x 60 passages, model hashing:64 (backend hashing); index build" in first.stdout
     assert "(60 passages added, 0 reused)" in first.stdout
     again = invoke("--corpus", corpus, "--queries", queries, "--mode", "dense", "--k", "1,3",
                    "--limit", "5", "--collection", folder, "--json", "-q")
@@ -93,6 +94,7 @@ def test_table_modes_alpha_limit_and_collection_reuse(quoref_files, tmp_path):
         (["--k", "ten"], "--k must be a comma list of positive integers, got 'ten'"),
         (["--limit", "0"], "--limit must be a positive integer, got 0"),
         (["--alpha", "1.5"], "--alpha must be between 0 and 1"),
+        (["--backend", "tensorrt"], "unknown encoder backend 'tensorrt'; valid: torch, onnx, onnx-int8-row"),
     ],
 )
 def test_bad_options_are_clear_errors(quoref_files, options, message):

@@ -25,10 +25,6 @@ def test_queries_report_progress_like_encode():
     assert calls == [(0, 3), (2, 3), (3, 3)]
 
 
-def test_count_tokens_counts_words_without_a_tokenizer(hashing_encoder):
-    assert hashing_encoder.count_tokens("Hello, world  again") == 3
-
-
 def imported_modules(path: Path) -> set[str]:
     """Absolute names of every module a densekit.encoders source file imports, at any depth
     (imports inside functions included: those run later, but still make the layering)."""

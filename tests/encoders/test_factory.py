@@ -40,8 +40,8 @@ def test_added_backend_is_one_entry(monkeypatch):
     assert built == ["org/model"]
 
 
-def test_torch_backend_builds_a_shared_sentence_encoder(tmp_home, minilm_path):
-    encoder = load_encoder("all-MiniLM-L6-v2")
+def test_torch_backend_builds_a_new_sentence_encoder_each_time(tmp_home, minilm_path):
+    encoder = load_encoder("all-MiniLM-L6-v2")  # the suite pins DENSEKIT_BACKEND=torch
     assert isinstance(encoder, SentenceEncoder)
     assert (encoder.model_name, encoder.dimension) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
-    assert load_encoder("all-MiniLM-L6-v2", backend="torch") is encoder
+    assert load_encoder("all-MiniLM-L6-v2", backend="torch") is not encoder  # sharing is Models' job

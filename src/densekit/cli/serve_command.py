@@ -59,6 +59,10 @@ def serve(
     max_batch: int = typer.Option(256, "--max-batch", help="Most texts or documents per request (413 beyond)."),
     max_text_chars: int = typer.Option(20_000, "--max-text-chars", help="Longest text in characters (413 beyond)."),
     max_k: int = typer.Option(100, "--max-k", help="Most hits per search (422 beyond)."),
+    max_models: int = typer.Option(
+        4, "--max-models", min=1, help="Most models kept in memory (encoders, readers, rerankers); the least "
+        "recently used is released first and reloaded when asked for again.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
     """Serve collections over HTTP: OpenAI-compatible /v1/embeddings, search, documents, a web page at /.
@@ -90,4 +94,7 @@ def serve(
         models=tuple(models),
     )
     settings.check_binding()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    from ..server.models_cache import ModelCache
+
+    cache = ModelCache(max_batch=settings.limits.max_batch, max_models=max_models)
+    uvicorn.run(create_app(settings, models=cache), host=host, port=port, log_level=log_level)

@@ -117,11 +117,6 @@ class Encoder(abc.ABC):
 
         return [match.span() for match in re.finditer(r"\w+|[^\w\s]", text)]
 
-    def count_tokens(self, text: str) -> int:
-        """Model tokens in ``text`` (special tokens excluded, no truncation); encoders without a
-        tokenizer count whitespace-separated words (what the HTTP API reports as usage)."""
-        return len(text.split())
-
     def info(self) -> EncoderInfo:
         return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend)
 

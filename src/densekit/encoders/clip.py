@@ -10,7 +10,6 @@ safe loader. As a collection encoder it is an *image* encoder: the collection ca
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -24,9 +23,6 @@ from .threads import configure_torch_threads
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
-# (resolved folder, canonical reference) -> encoder; one loaded model per folder per process.
-_LOADED: dict[tuple[Path, str], "ClipEncoder"] = {}
-_LOADED_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -292,26 +288,17 @@ class ClipEncoder(Encoder):
 
 
 def load_clip_encoder(reference: str | None = None, threads: int | None = None) -> ClipEncoder:
-    """A process-wide shared ClipEncoder: each resolved model folder is loaded once.
+    """A new ClipEncoder (the ``clip`` backend's builder; None: openai/clip-vit-base-patch32).
 
-    This is the builder behind ``load_encoder(reference, backend="clip")``, which a collection uses
-    to rebuild a space's encoder from its manifest.
+    Nothing is cached here: one shared copy per process is ``loaded_models.Models``' job.
 
     Example:
-        >>> load_clip_encoder("openai/clip-vit-base-patch32") is load_clip_encoder("openai/clip-vit-base-patch32")
-        True
+        >>> load_clip_encoder("openai/clip-vit-base-patch32").dimension
+        512
     """
     reference = reference or DEFAULT_CLIP_MODEL
     path = resolve_model(reference)
-    key = (path, canonical_reference(reference))
-    with _LOADED_LOCK:
-        encoder = _LOADED.get(key)
-        if encoder is None:
-            shared = next((loaded for (folder, _), loaded in _LOADED.items() if folder == path), None)
-            model, processor = (shared.model, shared.processor) if shared else _load(path)
-            encoder = ClipEncoder(reference, threads=threads, model=model, processor=processor)
-            encoder.path = path
-            _LOADED[key] = encoder
-        elif threads is not None:
-            configure_torch_threads(threads)
-        return encoder
+    model, processor = _load(path)
+    encoder = ClipEncoder(reference, threads=threads, model=model, processor=processor)
+    encoder.path = path
+    return encoder

@@ -373,19 +373,14 @@ class OnnxEncoder(Encoder):
         return len(self.tokenizer.spans(text))
 
 
-_LOADED: dict[tuple[Path, str, str | None], OnnxEncoder] = {}
-_LOADED_LOCK = threading.Lock()
-
-
 def load_onnx_encoder(reference: str, quantize: str | None = None, threads: int | None = None) -> OnnxEncoder:
-    """A process-wide shared OnnxEncoder per (model folder, reference, quantize).
+    """A new OnnxEncoder (the builder of the "onnx", "onnx-int8-row" and "onnx-int8" backends).
+
+    Nothing is cached here: one shared copy per process is ``loaded_models.Models``' job (the
+    exported file itself is cached on disk by ``onnx_export``).
 
     Example:
-        >>> load_onnx_encoder("all-MiniLM-L6-v2", "int8").backend
-        'onnx-int8'
+        >>> load_onnx_encoder("all-MiniLM-L6-v2", "int8-row").backend
+        'onnx-int8-row'
     """
-    key = (resolve_model(reference), canonical_reference(reference), quantize)
-    with _LOADED_LOCK:
-        if key not in _LOADED or threads is not None:
-            _LOADED[key] = OnnxEncoder(reference, quantize=quantize, threads=threads)
-        return _LOADED[key]
+    return OnnxEncoder(reference, quantize=quantize, threads=threads)
