@@ -66,3 +66,32 @@ def _load_default(reference: str | None) -> Encoder:
         _log.warning("backend %r failed for model %r (%s: %s); using backend %r",
                      backend, reference, type(error).__name__, error, PORTABLE_BACKEND)
         return load_encoder(reference, backend=PORTABLE_BACKEND)
+
+
+def prepare_backend(reference: str | None, backend: str | None = None, progress=None) -> str:
+    """Build the one-time files a backend needs before loading it (the ONNX export and quantisation),
+    reporting ``progress(step, steps)``; nothing for backends that need none.
+
+    Args:
+        reference: the model (None: the default text model); backend: None resolves as
+            ``load_encoder`` does.
+
+    Returns:
+        The backend that was resolved.
+
+    Example:
+        >>> prepare_backend("all-MiniLM-L6-v2")  # exports once into DENSEKIT_HOME/onnx
+        'onnx-int8-row'
+    """
+    from .defaults import default_backend
+
+    reference = reference or config.default_text_model()
+    resolved = backend or default_backend(reference, fetch=True)
+    precision = capabilities(resolved).onnx_precision
+    if precision is None or reference == "hashing" or reference.startswith(("hashing:", "words:")):
+        return resolved
+    from ..models import resolve_model
+    from .onnx_export import onnx_model_path
+
+    onnx_model_path(resolve_model(reference), reference, precision, progress)
+    return resolved
