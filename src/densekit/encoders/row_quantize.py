@@ -10,7 +10,7 @@ For each MatMul whose weight W (K, N) is a constant, with input x (..., K)::
 
     amax  = max(|x|, last axis)                      (..., 1)   one scale per token row
     q     = round(x * 127 / amax) + 128  as uint8               zero point 128, a constant scalar
-    y     = MatMulInteger(q, Wq, 128) * w_scale * amax / 127
+    y     = MatMulIntegerToFloat(q, Wq, 1, w_scale, 128) * amax / 127
     Wq    = round(W / w_scale), w_scale = max(|W|, axis 0) / 127   int8, one scale per output column
 
 A constant scalar zero point keeps ONNX Runtime on its fast u8 x s8 kernel. Inputs shared by several
@@ -32,6 +32,41 @@ import numpy as np
 _TINY = 1e-12
 
 
+def quantize_weight(matrix: np.ndarray, limit: float = 127.0) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 codes for a (K, N) weight with one scale per output column.
+
+    Example:
+        >>> codes, scale = quantize_weight(np.array([[1.0, -4.0], [0.5, 2.0]], np.float32))
+        >>> codes.tolist(), np.round(scale.astype(float), 4).tolist()
+        ([[127, -127], [64, 64]], [0.0079, 0.0315])
+    """
+    matrix = np.asarray(matrix, dtype=np.float32)
+    scale = (np.maximum(np.abs(matrix).max(axis=0), _TINY) / limit).astype(np.float32)
+    codes = np.clip(np.round(matrix / scale), -limit, limit).astype(np.int8)
+    return codes, scale
+
+
+def _row_codes(activation: str, prefix: str) -> tuple[list[Any], str, str]:
+    """Nodes that turn ``activation`` (..., K) into uint8 codes (zero point 128) and its row scales
+    (..., 1); returns (nodes, codes name, scale name)."""
+    from onnx import helper
+
+    codes, scale = f"{prefix}_codes", f"{prefix}_scale"
+    nodes = [
+        # max |x| per row from two reductions: no |x| copy of the whole activation
+        helper.make_node("ReduceMax", [activation], [f"{prefix}_high"], axes=[-1], keepdims=1),
+        helper.make_node("ReduceMin", [activation], [f"{prefix}_low"], axes=[-1], keepdims=1),
+        helper.make_node("Neg", [f"{prefix}_low"], [f"{prefix}_negated"]),
+        helper.make_node("Max", [f"{prefix}_high", f"{prefix}_negated", "rowq_tiny"], [f"{prefix}_amax"]),
+        helper.make_node("Div", ["rowq_codes", f"{prefix}_amax"], [f"{prefix}_multiplier"]),
+        helper.make_node("Mul", [activation, f"{prefix}_multiplier"], [f"{prefix}_scaled"]),
+        # round, + 128, saturate to uint8 in one kernel (scale 1: the row scale is applied above)
+        helper.make_node("QuantizeLinear", [f"{prefix}_scaled", "rowq_one", "rowq_zero_point"], [codes]),
+        helper.make_node("Mul", [f"{prefix}_amax", "rowq_inverse"], [scale]),
+    ]
+    return nodes, codes, scale
+
+
 def quantize_rows(source: Path, destination: Path, reduce_range: bool = False) -> int:
     """Write ``source`` (an fp32 ONNX model) to ``destination`` with per-row int8 MatMuls.
 
@@ -48,20 +83,19 @@ def quantize_rows(source: Path, destination: Path, reduce_range: bool = False) -
         36
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load(str(source))
     graph = model.graph
     constants = {tensor.name: tensor for tensor in graph.initializer}
     limit = 63.0 if reduce_range else 127.0
-    shared = {  # the same for every MatMul
-        "dq_zero_point": numpy_helper.from_array(np.array(128, np.uint8), "rowq_zero_point"),
-        "dq_codes": numpy_helper.from_array(np.array(127.0, np.float32), "rowq_codes"),
-        "dq_one": numpy_helper.from_array(np.array(1.0, np.float32), "rowq_one"),
-        "dq_tiny": numpy_helper.from_array(np.array(_TINY, np.float32), "rowq_tiny"),
-        "dq_inverse": numpy_helper.from_array(np.array(1.0 / 127.0, np.float32), "rowq_inverse"),
-    }
-    new_constants = list(shared.values())
+    new_constants = [  # shared by every MatMul
+        numpy_helper.from_array(np.array(128, np.uint8), "rowq_zero_point"),
+        numpy_helper.from_array(np.array(127.0, np.float32), "rowq_codes"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "rowq_one"),
+        numpy_helper.from_array(np.array(_TINY, np.float32), "rowq_tiny"),
+        numpy_helper.from_array(np.array(1.0 / 127.0, np.float32), "rowq_inverse"),
+    ]
     quantised_inputs: dict[str, tuple[str, str]] = {}  # activation name -> (codes, row scale)
     nodes: list[Any] = []
     count = 0
@@ -73,28 +107,15 @@ def quantize_rows(source: Path, destination: Path, reduce_range: bool = False) -
         count += 1
         prefix = f"rowq{count}"
         activation = node.input[0]
-        if activation not in quantised_inputs:
-            codes, scale = f"{prefix}_codes", f"{prefix}_scale"
-            nodes += [
-                # max |x| per row from two reductions: no |x| copy of the whole activation
-                helper.make_node("ReduceMax", [activation], [f"{prefix}_high"], axes=[-1], keepdims=1),
-                helper.make_node("ReduceMin", [activation], [f"{prefix}_low"], axes=[-1], keepdims=1),
-                helper.make_node("Neg", [f"{prefix}_low"], [f"{prefix}_negated"]),
-                helper.make_node("Max", [f"{prefix}_high", f"{prefix}_negated", "rowq_tiny"], [f"{prefix}_amax"]),
-                helper.make_node("Div", ["rowq_codes", f"{prefix}_amax"], [f"{prefix}_multiplier"]),
-                helper.make_node("Mul", [activation, f"{prefix}_multiplier"], [f"{prefix}_scaled"]),
-                # round, + 128, saturate to uint8 in one kernel (scale 1: the row scale is applied above)
-                helper.make_node("QuantizeLinear", [f"{prefix}_scaled", "rowq_one", "rowq_zero_point"], [codes]),
-                helper.make_node("Mul", [f"{prefix}_amax", "rowq_inverse"], [scale]),
-            ]
+        if activation not in quantised_inputs:  # query, key and value share one input: quantised once
+            added, codes, scale = _row_codes(activation, prefix)
+            nodes += added
             quantised_inputs[activation] = (codes, scale)
         codes, scale = quantised_inputs[activation]
-        matrix = numpy_helper.to_array(weight).astype(np.float32)
-        column_scale = np.maximum(np.abs(matrix).max(axis=0), _TINY) / limit
-        integers = np.clip(np.round(matrix / column_scale), -limit, limit).astype(np.int8)
+        integers, column_scale = quantize_weight(numpy_helper.to_array(weight), limit)
         new_constants += [
             numpy_helper.from_array(integers, f"{prefix}_weight"),
-            numpy_helper.from_array(column_scale.astype(np.float32), f"{prefix}_weight_scale"),
+            numpy_helper.from_array(column_scale, f"{prefix}_weight_scale"),
         ]
         nodes += [
             # ONNX Runtime's MatMulIntegerToFloat: integer product, times a_scale (1) and the column scales
