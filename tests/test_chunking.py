@@ -47,3 +47,59 @@ def test_real_tokenizer_spans_fit_the_model(minilm_encoder):
 def test_bad_settings(max_tokens, overlap):
     with pytest.raises(InvalidInputError):
         chunk_text("a b c", words, max_tokens=max_tokens, overlap=overlap)
+
+
+# --- bounded memory: tokenising in windows gives the same chunks ----------------------------------
+
+def _random_text(seed: int, size: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = ["alpha", "beta", "gamma.", "delta!", "x", "a-b", "long" * 8, "\n", "é🙂", "end?"]
+    return " ".join(rng.choice(vocabulary) for _ in range(size)) + rng.choice(["", " ", "\n\n"])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_windowed_chunks_equal_whole_text_chunks(seed):
+    import random
+
+    from densekit.chunking import chunk_stream
+
+    text = _random_text(seed, 2_000)
+    rng = random.Random(seed)
+    max_tokens = rng.choice([8, 20, 50])
+    overlap = rng.choice([0, 3, max_tokens - 1])
+    whole = chunk_text(text, words, max_tokens, overlap)
+    assert whole == list(chunk_stream([text], words, max_tokens, overlap, window=10**9))
+    # Small windows, and the text handed over in odd pieces: the same chunks.
+    cuts = sorted(rng.sample(range(1, len(text)), 30))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    windowed = list(chunk_stream(pieces, words, max_tokens, overlap, window=max_tokens * 40))
+    assert windowed == whole
+
+
+def test_a_window_with_few_tokens_ends_a_chunk_so_no_chunk_outgrows_it():
+    from densekit.chunking import chunk_stream
+
+    text = ("x" * 5000 + " ") * 10  # ten 5,000-character "words": far fewer tokens than max_tokens
+    chunks = list(chunk_stream([text], words, max_tokens=100, overlap=10, window=12_000))
+    assert all(len(chunk.text) <= 12_000 for chunk in chunks) and len(chunks) >= 5
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    covered = "".join(text[c.start : c.end] for c in chunks).replace(" ", "")
+    assert covered == text.replace(" ", "")  # nothing lost between windows
+
+
+def test_a_long_line_is_tokenised_a_window_at_a_time():
+    from densekit.chunking import WINDOW_CHARS, chunk_stream
+
+    seen = []
+
+    def spans(text):
+        seen.append(len(text))
+        return words(text)
+
+    text = "word " * 200_000  # 1 MB on one line
+    chunks = list(chunk_stream([text], spans, max_tokens=250, overlap=32))
+    assert max(seen) <= WINDOW_CHARS
+    assert chunks == list(chunk_stream([text], words, max_tokens=250, overlap=32, window=10**9))
+    assert chunks[-1].end == len(text) - 1

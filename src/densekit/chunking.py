@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from .errors import InvalidInputError
 
 # Sentence ends we prefer to cut after, when one falls in the last quarter of a window.
 _SENTENCE_END = (".", "!", "?", "\n")
+#: Characters tokenised at once: bounds the memory for any single text (see ``chunk_stream``).
+WINDOW_CHARS = 65_536
 
 
 @dataclass(frozen=True)
@@ -41,30 +43,70 @@ def chunk_text(
         >>> [c.text for c in chunk_text("a b c d e", lambda t: [(i, i + 1) for i in range(0, 9, 2)], 3, 1)]
         ['a b c', 'c d e']
     """
+    return list(chunk_stream([text], token_spans, max_tokens, overlap))
+
+
+def chunk_stream(
+    pieces: Iterable[str],
+    token_spans: Callable[[str], list[tuple[int, int]]],
+    max_tokens: int,
+    overlap: int | None = None,
+    window: int = WINDOW_CHARS,
+) -> Iterator[Chunk]:
+    """``chunk_text`` over a text given in consecutive pieces, in memory bounded by ``window``.
+
+    The text is tokenised ``window`` characters at a time (cut after a whitespace where there is one
+    in the window's second half), never whole: a tokenizer's offsets for a 50 MB line would take
+    gigabytes. A window ends a chunk only when it holds fewer than ``max_tokens`` tokens, so no chunk
+    spans more than ``window`` characters; otherwise the chunks are those of ``chunk_text`` over the
+    whole text. Offsets are into the whole text (the concatenated pieces).
+    """
     if max_tokens < 1:
         raise InvalidInputError(f"max_tokens must be >= 1, got {max_tokens}")
     if overlap is None:
         overlap = min(32, max_tokens // 4)
     if not 0 <= overlap < max_tokens:
         raise InvalidInputError(f"overlap must be in [0, max_tokens={max_tokens}), got {overlap}")
-    spans = token_spans(text)
-    if not spans:
-        return []
-    if len(spans) <= max_tokens:
-        start, end = spans[0][0], spans[-1][1]
-        return [Chunk(text[start:end], start, end, 0)]
-    chunks: list[Chunk] = []
-    first = 0
-    while first < len(spans):
-        last = min(first + max_tokens, len(spans))  # exclusive
-        if last < len(spans):
-            last = _prefer_sentence_end(text, spans, first, last, overlap)
-        start, end = spans[first][0], spans[last - 1][1]
-        chunks.append(Chunk(text[start:end], start, end, len(chunks)))
-        if last >= len(spans):
-            break
-        first = max(last - overlap, first + 1)
-    return chunks
+    source = (piece[start : start + window] for piece in pieces for start in range(0, len(piece), window))
+    buffer, base, index, exhausted = "", 0, 0, False
+    while True:
+        while not exhausted and len(buffer) <= window:
+            piece = next(source, None)
+            if piece is None:
+                exhausted = True
+            else:
+                buffer += piece
+        final = exhausted and len(buffer) <= window
+        cut = len(buffer) if final else _window_end(buffer, window)
+        text = buffer[:cut]
+        spans = token_spans(text)
+        first = 0
+        while first < len(spans):
+            last = min(first + max_tokens, len(spans))  # exclusive
+            if last < len(spans):
+                last = _prefer_sentence_end(text, spans, first, last, overlap)
+            elif not final and first > 0:
+                break  # the rest is tokenised again with what follows the window
+            start, end = spans[first][0], spans[last - 1][1]
+            yield Chunk(text[start:end], base + start, base + end, index)
+            index += 1
+            if last >= len(spans):
+                first = len(spans)
+                break
+            first = max(last - overlap, first + 1)
+        if final:
+            return
+        # Continue from the first token not yet covered (overlap included), or after the window.
+        resume = spans[first][0] if first < len(spans) and spans[first][0] > 0 else cut
+        buffer, base = buffer[resume:], base + resume
+
+
+def _window_end(buffer: str, window: int) -> int:
+    """Where to end a window: just after the last whitespace in its second half, else at ``window``."""
+    for position in range(window, window // 2, -1):
+        if buffer[position - 1].isspace():
+            return position
+    return window
 
 
 def _prefer_sentence_end(text: str, spans, first: int, last: int, overlap: int) -> int:

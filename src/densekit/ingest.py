@@ -1,44 +1,53 @@
 """Ingesting files into a collection: discover, read, hash, chunk, encode, replace.
 
-A document is a .txt/.md file or one line of a .jsonl file. Its chunks carry the document id as
-``parent`` and their character offsets. An unchanged document (same content hash) is skipped; a
-changed one has its chunks replaced. Files that cannot be read are reported, never fatal.
+A document is a .txt/.md file or one line of a .jsonl file (``ingest_sources``: ids relative to the
+indexed root, text streamed). Its chunks carry the document id as ``parent`` and their character
+offsets. An unchanged document (same content hash) is skipped; a changed one has its chunks replaced.
+Files, lines and documents that cannot be used are reported with their file (and line), never fatal:
+
+- an id seen earlier in the same run (same JSONL file or another file): the first one in file order
+  is indexed, each later one is listed and skipped;
+- metadata that is not storable (NaN, Infinity, lone surrogates, nesting past 32 levels);
+- a document whose own metadata has a ``chunk`` key keeps it (the chunk number is then only in the
+  item id's ``#N`` suffix and in ``start``/``end``), and this is listed once per document.
+
+Memory is bounded per input, not by its size: text is tokenised 64K characters at a time
+(``chunking.chunk_stream``) and chunks are encoded and staged ``GROUP_CHUNKS`` at a time, so what a run
+holds beyond the collection's own index is one group of chunks and one window of text.
+
+Collections indexed before ids were relative (absolute-path ids) are migrated by indexing again:
+a document found under its old absolute id is replaced by the same document under its relative id.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable
 
-from .chunking import chunk_text
+from .chunking import chunk_stream
+from .collection.items import Item
 from .errors import InvalidInputError
+from .ingest_sources import (
+    MAX_FILE_BYTES,
+    SUFFIXES,
+    TEXT_SUFFIXES,
+    Document,
+    discover,
+    read_documents,
+    with_path_metadata,
+)
 from .progress import ProgressCallback
-from .collection.store import Item
 
 if TYPE_CHECKING:
     from .collection import Collection
 
-TEXT_SUFFIXES = (".txt", ".md")
-SUFFIXES = TEXT_SUFFIXES + (".jsonl",)
-# Reading stops at this size: a file larger than this is reported, not loaded.
-MAX_FILE_BYTES = 256 * 1024 * 1024
-# Documents encoded per group, to bound memory on large corpora.
-GROUP_DOCUMENTS = 256
+__all__ = ["MAX_FILE_BYTES", "SUFFIXES", "TEXT_SUFFIXES", "IngestReport", "ingest"]
 
-
-@dataclass
-class Document:
-    id: str
-    text: str
-    metadata: dict[str, Any]
-
-    @property
-    def hash(self) -> str:
-        payload = json.dumps([self.text, self.metadata], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+# Chunks encoded and staged together: bounds the memory one run holds for text and vectors in flight.
+GROUP_CHUNKS = 512
+GIANT_CHUNKS = 8 * GROUP_CHUNKS
+CHUNK_KEY = "chunk"
 
 
 @dataclass
@@ -46,6 +55,7 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    migrated: int = 0
     chunks: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
 
@@ -54,79 +64,10 @@ class IngestReport:
             "added_documents": self.added,
             "replaced_documents": self.replaced,
             "unchanged_documents": self.unchanged,
+            "migrated_documents": self.migrated,
             "chunks_written": self.chunks,
             "problems": [{"path": path, "reason": reason} for path, reason in self.problems],
         }
-
-
-def discover(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
-    """Files to ingest: named files, and supported files under named folders (recursively, sorted)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        elif path.is_file():
-            if path.suffix.lower() in SUFFIXES:
-                found.append(path)
-            else:
-                report.problems.append((str(path), f"unsupported file type {path.suffix!r}; expected {', '.join(SUFFIXES)}"))
-        else:
-            report.problems.append((str(path), "no such file or folder"))
-    return found
-
-
-def read_documents(path: Path, report: IngestReport) -> Iterator[Document]:
-    """Documents in one file; problems go to ``report`` and the file (or line) is skipped."""
-    text = _read_text(path, report)
-    if text is None:
-        return
-    source = str(path.resolve())
-    if path.suffix.lower() != ".jsonl":
-        yield Document(source, text, {"source": source, "file": path.name})
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as error:
-            report.problems.append((f"{path}:{number}", f"invalid JSON: {error}"))
-            continue
-        except RecursionError:
-            report.problems.append((f"{path}:{number}", "JSON nested too deeply"))
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            report.problems.append((f"{path}:{number}", 'expected an object with a non-empty "text" field'))
-            continue
-        metadata = {key: value for key, value in row.items() if key not in ("text", "id")}
-        metadata.setdefault("source", source)
-        document_id = str(row["id"]) if row.get("id") not in (None, "") else f"{source}:{number}"
-        yield Document(document_id, row["text"], metadata)
-
-
-def _read_text(path: Path, report: IngestReport) -> str | None:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            report.problems.append((str(path), f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}"))
-            return None
-        data = path.read_bytes()
-    except OSError as error:
-        report.problems.append((str(path), f"cannot read: {error.strerror or error}"))
-        return None
-    if b"\x00" in data[:8192]:
-        report.problems.append((str(path), "binary file (NUL bytes)"))
-        return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        report.problems.append((str(path), f"not UTF-8 text (byte {error.start})"))
-        return None
-    if not text.strip():
-        report.problems.append((str(path), "empty file"))
-        return None
-    return text
 
 
 def ingest(
@@ -137,72 +78,121 @@ def ingest(
     overlap: int = 32,
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
+    path_metadata: str | None = None,
 ) -> IngestReport:
     """Index files and folders into a collection (staged; the caller commits).
 
     Args:
         collection: a collection opened for writing.
-        paths: files (.txt, .md, .jsonl) and folders.
+        paths: files (.txt, .md, .jsonl) and folders; ids are relative to each (see ``ingest_sources``).
         max_tokens: tokens per chunk (default: the model's max sequence length less special tokens).
         overlap: tokens shared by neighbouring chunks.
-        progress: called with (chunks encoded, chunks to encode).
+        progress: called with (chunks encoded, None) while reading, then (total, total) at the end.
+        path_metadata: a template such as ``"{category}/{file}"``: each file's path inside its folder
+            argument gives these metadata keys (``ingest_sources.path_pattern``).
     Returns:
-        What was added, replaced, skipped, and every problem with its path.
+        What was added, replaced, migrated, skipped, and every problem with its path (and line).
     Example:
         >>> with Collection.open("news") as news:
         ...     ingest(news, ["articles/"]).as_dict()["chunks_written"]
     """
     report = IngestReport()
     encoder = collection.encoder()
-    limit = max_tokens or max(8, (encoder.max_seq_length or 256) - 2)
-    if overlap >= limit:
-        raise InvalidInputError(f"overlap {overlap} must be smaller than the chunk size {limit} tokens")
-    pending: list[tuple[Document, list[Item], bool]] = []
-    for path in discover(paths, report):
-        for document in read_documents(path, report):
-            digest = document.hash
-            previous = collection.document_hash(document.id)
-            if previous == digest:
-                report.unchanged += 1
+    model_limit = max(8, (encoder.max_seq_length or 256) - 2)
+    if max_tokens is not None and not (isinstance(max_tokens, int) and 1 <= max_tokens <= model_limit):
+        raise InvalidInputError(
+            f"max_tokens is {max_tokens!r:.40}; expected 1 to {model_limit}, the model's limit (longer chunks would be cut)"
+        )
+    limit = max_tokens or model_limit
+    if not isinstance(overlap, int) or not 0 <= overlap < limit:
+        raise InvalidInputError(f"overlap {overlap!r:.40} must be 0 or more and smaller than the chunk size {limit} tokens")
+    writer = _GroupWriter(collection, report, batch_size, progress)
+    seen: dict[str, str] = {}
+    for source in with_path_metadata(discover(paths, report), path_metadata, report):
+        for document in read_documents(source, report):
+            if document.id in seen:
+                report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                        f"{seen[document.id]}, which is kept; this one is skipped"))
                 continue
-            chunks = [
-                Item(
-                    id=f"{document.id}#{chunk.index}",
-                    text=chunk.text,
-                    metadata={**document.metadata, "chunk": chunk.index},
-                    parent=document.id,
-                    start=chunk.start,
-                    end=chunk.end,
-                    hash=digest,
-                )
-                for chunk in chunk_text(document.text, encoder.token_spans, limit, min(overlap, limit - 1))
-            ]
-            if not chunks:
-                report.problems.append((document.id, "no text to index"))
-                continue
-            pending.append((document, chunks, previous is not None))
-    _write(collection, pending, report, batch_size, progress)
+            seen[document.id] = document.location
+            _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
+    writer.flush()
+    if progress is not None:
+        progress(writer.done, writer.done)
     return report
 
 
-def _write(collection, pending, report: IngestReport, batch_size, progress) -> None:
-    total = sum(len(chunks) for _, chunks, _ in pending)
-    done = 0
-    for start in range(0, len(pending), GROUP_DOCUMENTS):
-        group = pending[start : start + GROUP_DOCUMENTS]
-        items = [item for _, chunks, _ in group for item in chunks]
+def _ingest_document(collection, document: Document, writer: "_GroupWriter", report: IngestReport,
+                     token_spans, limit: int, overlap: int) -> None:
+    previous = collection.document_hash(document.id)
+    if previous == document.hash:
+        report.unchanged += 1
+        return
+    legacy = None
+    if previous is None and document.legacy_id and collection.document_hash(document.legacy_id) is not None:
+        legacy = document.legacy_id
+    own_chunk_key = CHUNK_KEY in document.metadata
+    count = 0
+    for chunk in chunk_stream(document.pieces(), token_spans, limit, overlap):
+        if count == 0:  # replaced only once its new chunks are being written
+            writer.replace([id_ for id_ in (document.id if previous is not None else None, legacy) if id_])
+        metadata = document.metadata if own_chunk_key else {**document.metadata, CHUNK_KEY: chunk.index}
+        writer.add(Item(id=f"{document.id}#{chunk.index}", text=chunk.text, metadata=metadata,
+                        parent=document.id, start=chunk.start, end=chunk.end, hash=document.hash))
+        count += 1
+    if count == 0:
+        report.problems.append((document.location, "no text to index"))
+        return
+    writer.document_done()
+    if own_chunk_key:
+        report.problems.append((document.location, f"metadata key {CHUNK_KEY!r} is the document's own and is kept "
+                                f"(indexed; chunk numbers are in the item ids, {document.id!r}#N)"))
+    if legacy is not None:
+        report.migrated += 1
+    elif previous is not None:
+        report.replaced += 1
+    else:
+        report.added += 1
 
-        def group_progress(finished: int, _total: int | None, offset: int = done) -> None:
-            if progress is not None:
-                progress(offset + finished, total)
 
-        vectors = collection.encode_items(items, batch_size=batch_size, progress=group_progress)
-        # Encoded first; only now are the old chunks of changed documents replaced.
-        collection.delete([document.id for document, _, existed in group if existed])
-        collection.add_items(items, vectors=vectors)
-        done += len(items)
-        report.chunks += len(items)
-        report.replaced += sum(1 for _, _, existed in group if existed)
-        report.added += sum(1 for _, _, existed in group if not existed)
-    if progress is not None and total == 0:
-        progress(0, 0)
+class _GroupWriter:
+    """Encodes and stages chunks ``GROUP_CHUNKS`` at a time; old documents are deleted just before."""
+
+    def __init__(self, collection, report: IngestReport, batch_size, progress):
+        self.collection = collection
+        self.report = report
+        self.batch_size = batch_size
+        self.progress = progress
+        self.items: list[Item] = []
+        self.deletions: list[str] = []
+        self.done = 0
+
+    def replace(self, ids: list[str]) -> None:
+        self.deletions += ids
+
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+        # Only a document of more than GIANT_CHUNKS chunks is split between writes (bounded memory);
+        # the others are replaced whole, each in one write.
+        if len(self.items) >= GIANT_CHUNKS:
+            self.flush()
+
+    def document_done(self) -> None:
+        if len(self.items) >= GROUP_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.items and not self.deletions:
+            return
+        offset = self.done
+
+        def group_progress(finished: int, _total: int | None) -> None:
+            if self.progress is not None:
+                self.progress(offset + finished, None)
+
+        # Encoded first; only then are the old chunks of changed documents replaced, in one atomic write.
+        vectors = self.collection.encode_items(self.items, batch_size=self.batch_size, progress=group_progress)
+        self.collection.replace(self.deletions, self.items, vectors=vectors)
+        self.done += len(self.items)
+        self.report.chunks += len(self.items)
+        self.items, self.deletions = [], []

@@ -47,6 +47,10 @@ def test_index_search_info_delete(tmp_path, docs):
     result = run("search", collection, "rates", "--mode", "sparse", "--where", "topic=finance", "--json")
     assert {hit["parent"] for hit in json.loads(result.stdout)["hits"]} == {"bank"}
 
+    result = run("search", collection, "rates bank interest", "--mode", "sparse", "--group", "parent", "--json")
+    parents = [hit["parent"] for hit in json.loads(result.stdout)["hits"]]
+    assert result.exit_code == 0 and len(parents) == len(set(parents)) and parents[0] == "bank"
+
     result = run("search", collection, "cat mat")
     assert result.exit_code == 0 and "cats.txt" in result.stdout
 
@@ -137,3 +141,13 @@ def test_usage_errors_have_no_traceback():
     completed = subprocess.run([densekit, "similar", "--bogus"], capture_output=True, text=True)
     assert completed.returncode == 2 and "No such option: --bogus" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_reencode_command(tmp_path, docs):
+    collection = tmp_path / "c"
+    assert run("index", collection, docs, "--model", "hashing:64", "--quiet").exit_code == 0
+    result = run("reencode", collection, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"collection": str(collection), "space": "text", "from_backend": "hashing",
+                                         "to_backend": "hashing", "items": 4}
+    assert run("check", collection).exit_code == 0

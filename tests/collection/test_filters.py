@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from densekit.collection.filters import parse_where_options, where_to_sql
+from densekit.collection.embedded.filters import where_to_sql
+from densekit.collection.where import parse_where_options
 from densekit.errors import InvalidInputError
 
 

@@ -1,13 +1,15 @@
 """Model-based test: random sequences of writes, commits, reopenings and searches on a real collection,
 each step checked against a plain in-memory model of what the collection should hold.
 
-One machine, two stores. Where their semantics differ, the model says how (nothing is skipped):
+One machine, every store of the registry (densekit.testing.stores). Where their semantics differ,
+the model says how (nothing is skipped):
 - embedded (folder): writes are staged. The writer sees them at once; readers and a reopened handle
   only after ``commit()``; ``close()`` drops what was not committed. One writer at a time: a second
   is refused.
 - PostgreSQL: every write call is one transaction, durable and visible to every handle when it
   returns, so ``commit()`` has nothing left to do and ``close()`` drops nothing. Several writers may
-  work at once, and ``transaction()`` makes several calls one: all of them, or none.
+  work at once.
+On both, ``transaction()`` makes several calls one: all of them, or none.
 
 Long settings: DENSEKIT_STATEFUL_EXAMPLES (embedded) and DENSEKIT_STATEFUL_EXAMPLES_POSTGRES
 (benchmarks/reliability/run_long.py sets both).
@@ -27,10 +29,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from densekit.collection import Collection
 from densekit.collection.check import check_collection
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import CollectionLockedError, InvalidInputError
+from densekit.testing.stores import STORES_UNDER_TEST
 
 WORDS = ["apple", "river", "stone", "cloud", "music", "tiger", "paper", "light", "ocean", "green"]
 IDS = [f"id{n}" for n in range(12)]
@@ -138,6 +140,43 @@ class CollectionMachine(RuleBasedStateMachine):
         self.staged.update({i: (t, g) for i, t, g in batch})
         self.wrote()
 
+    @rule(batch=batches, ids=id_lists, fail=st.booleans())
+    def transaction_is_all_or_nothing(self, batch, ids, fail):
+        if not self.durable_writes:
+            self.committed = dict(self.staged)  # a transaction commits what was staged before it
+        try:
+            with self.collection.transaction():
+                self.collection.upsert([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
+                live = set(self.staged) | {i for i, _, _ in batch}
+                assert self.collection.delete(ids) == len(live & set(ids))
+                if fail:
+                    raise Abort
+        except Abort:
+            self.staged = dict(self.committed)
+            return
+        self.staged.update({i: (t, g) for i, t, g in batch})
+        for i in ids:
+            self.staged.pop(i, None)
+        self.committed = dict(self.staged)
+
+    @rule(ids=id_lists, group=st.sampled_from(GROUPS))
+    def update_metadata(self, ids, group):
+        updated = self.collection.update(ids, {"group": group})
+        assert updated == sum(1 for i in ids if i in self.staged)
+        for i in ids:
+            if i in self.staged:
+                self.staged[i] = (self.staged[i][0], group)
+        self.wrote()
+
+    @rule(group=st.sampled_from(GROUPS))
+    def delete_by_filter(self, group):
+        removed = self.collection.delete(where={"group": group})
+        doomed = [i for i, (_, g) in self.staged.items() if g == group]
+        assert removed == len(doomed)
+        for i in doomed:
+            del self.staged[i]
+        self.wrote()
+
     # --- reads -------------------------------------------------------------------------------
     @rule()
     def readers_see_committed_state(self):
@@ -193,71 +232,42 @@ class CollectionMachine(RuleBasedStateMachine):
         assert self.collection.count() == len(self.staged)
 
 
-class EmbeddedMachine(CollectionMachine):
-    def create(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="densekit-model-")) / "c"
-        return Collection.create(self.folder, encoder=ENCODER, index="flat")
+def machine_for(under_test, location_name) -> type[CollectionMachine]:
+    """The machine on one store of the registry (densekit.testing.stores), with its semantics."""
+    location, name = location_name
 
-    def open(self, readonly: bool = False):
-        return Collection.open(self.folder, readonly=readonly, encoder=ENCODER)
+    class Machine(CollectionMachine):
+        durable_writes = under_test.durable_writes
+        concurrent_writers = under_test.concurrent_writers
 
-    def integrity_problems(self) -> list[str]:
-        return check_collection(self.folder)
+        def create(self):
+            # Each run gets a fresh place: a new folder, or a new collection name in the database.
+            self.location, self.name = _fresh(location, name)
+            options = {"index": "flat"} if under_test.kind == "embedded" else {}
+            return under_test.create(self.location, self.name, encoder=ENCODER, **options)
 
-    def teardown(self):
-        self.collection.close()
-        shutil.rmtree(self.folder.parent, ignore_errors=True)
+        def open(self, readonly: bool = False):
+            return under_test.open(self.location, self.name, readonly=readonly, encoder=ENCODER)
+
+        def integrity_problems(self) -> list[str]:
+            return check_collection(self.location, name=self.name)
+
+        def teardown(self):
+            self.collection.close()
+            if self.name is None:
+                shutil.rmtree(Path(self.location).parent, ignore_errors=True)
+
+    Machine.__name__ = f"{under_test.kind.capitalize()}Machine"
+    return Machine
 
 
-_names = itertools.count()
+_runs = itertools.count()
 
 
-class PostgresMachine(CollectionMachine):
-    durable_writes = True
-    concurrent_writers = True
-    url: str = ""  # set by the test before it runs
-
-    def create(self):
-        self.name = f"machine_{os.getpid()}_{next(_names)}"
-        return Collection.create(self.url, encoder=ENCODER, name=self.name)
-
-    def open(self, readonly: bool = False):
-        return Collection.open(self.url, name=self.name, readonly=readonly, encoder=ENCODER)
-
-    def integrity_problems(self) -> list[str]:
-        """Every item has its vector and its full-text entry (all items here are texts)."""
-        info = self.collection.info()
-        problems = []
-        if info["spaces"]["text"]["vectors"] != info["count"]:
-            problems.append(f"{info['count']} items but {info['spaces']['text']['vectors']} vectors")
-        if info["sparse"]["count"] != info["count"]:
-            problems.append(f"{info['count']} items but {info['sparse']['count']} texts for full-text search")
-        return problems
-
-    @rule(batch=batches, ids=id_lists, fail=st.booleans())
-    def transaction_is_all_or_nothing(self, batch, ids, fail):
-        try:
-            with self.collection.transaction():
-                self.collection.upsert([t for _, t, _ in batch], ids=[i for i, _, _ in batch], metadata=[{"group": g} for _, _, g in batch])
-                live = set(self.staged) | {i for i, _, _ in batch}
-                assert self.collection.delete(ids) == len(live & set(ids))
-                if fail:
-                    raise Abort
-        except Abort:
-            return
-        self.staged.update({i: (t, g) for i, t, g in batch})
-        for i in ids:
-            self.staged.pop(i, None)
-        self.wrote()
-
-    def teardown(self):
-        import psycopg
-
-        from densekit.collection.postgres import schema
-
-        self.collection.close()
-        with psycopg.connect(self.url, autocommit=True) as connection:
-            schema.drop(connection, self.name)
+def _fresh(location, name):
+    if name is None:
+        return Path(tempfile.mkdtemp(prefix="densekit-model-")) / "c", None
+    return location, f"{name}_{os.getpid()}_{next(_runs)}"
 
 
 def machine_settings(variable: str, default: int) -> settings:
@@ -269,10 +279,9 @@ def machine_settings(variable: str, default: int) -> settings:
     )
 
 
-def test_state_machine_embedded():
-    run_state_machine_as_test(EmbeddedMachine, settings=machine_settings("DENSEKIT_STATEFUL_EXAMPLES", 25))
-
-
-def test_state_machine_postgres(postgres_url, monkeypatch):
-    monkeypatch.setattr(PostgresMachine, "url", postgres_url)
-    run_state_machine_as_test(PostgresMachine, settings=machine_settings("DENSEKIT_STATEFUL_EXAMPLES_POSTGRES", 25))
+@pytest.mark.parametrize("kind", sorted(STORES_UNDER_TEST))
+def test_state_machine(kind, request, tmp_path):
+    under_test = STORES_UNDER_TEST[kind]
+    variable = "DENSEKIT_STATEFUL_EXAMPLES" + ("" if kind == "embedded" else f"_{kind.upper()}")
+    run_state_machine_as_test(machine_for(under_test, under_test.place(request, tmp_path)),
+                              settings=machine_settings(variable, 25))

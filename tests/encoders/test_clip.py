@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.encoders.clip import ClipEncoder, load_clip_encoder
 from densekit.encoders.factory import BACKENDS, load_encoder
 from densekit.errors import InvalidInputError

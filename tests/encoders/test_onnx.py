@@ -241,7 +241,7 @@ def test_tokenizer_matches_transformers(tiny_fp32, tiny_model):
 
 
 def test_factory_and_collection_manifest_keep_backends_apart(tiny_model, tiny_int8, tiny_fp32, tiny_torch, tmp_path):
-    from densekit.collection.collection import Collection
+    from densekit.collection import Collection
     from densekit.encoders.factory import load_encoder
 
     assert load_encoder(str(tiny_model), backend="onnx-int8").backend == "onnx-int8"

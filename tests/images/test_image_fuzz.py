@@ -416,7 +416,7 @@ def test_server_upload_of_a_banner_reaches_the_model_cropped(tmp_path, clip_enco
 
     monkeypatch.setattr(ClipEncoder, "preprocess", spy)
     banner = _png_of(Image.new("L", (100_000, 1), 90))
-    with TestClient(create_app(ServerSettings(root=tmp_path / "root"))) as client:
+    with TestClient(create_app(ServerSettings(root=tmp_path / "root")), base_url="http://127.0.0.1") as client:
         response = client.post("/collections/photos/images/search", files={"image": ("b.png", banner, "image/png")},
                                data={"k": "2"})
     assert response.status_code == 200, response.text

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from densekit.collection import Collection
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.errors import CollectionError, InvalidInputError
 from densekit.images.thumbnails import prune_thumbnails, thumbnail_path, write_thumbnail
 

@@ -54,7 +54,8 @@ def make_client(make_settings) -> Callable:
     clients = []
 
     def build(**overrides):
-        client = TestClient(create_app(make_settings(**overrides)))
+        # A keyless server answers only loopback Host names (DNS-rebinding defence), not "testserver".
+        client = TestClient(create_app(make_settings(**overrides)), base_url="http://127.0.0.1")
         client.__enter__()
         clients.append(client)
         return client

@@ -122,7 +122,7 @@ def test_registry_refuses_path_like_names(client, name):
     from densekit.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="invalid collection name"):
-        client.app.state.registry.folder(name)
+        client.app.state.registry.location(name)
 
 
 def test_unknown_name_lists_served(client):

@@ -147,3 +147,42 @@ def test_image_grid_and_drop(browser, live_server, photos_root, tmp_path):
     assert page.locator("#image-results figcaption").first.inner_text().startswith("1.000")
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "densekit-images.png"), full_page=True)
     page.close()
+
+
+def test_filter_title_snippet_and_unavailable_tabs(browser, live_server, tmp_path):
+    server = live_server()  # no reader model on this machine, and pets has no image space
+    import httpx2 as httpx
+
+    added = httpx.post(f"{server.url}/collections/pets/documents", json={"documents": [
+        {"id": "news-1", "text": "In other news, the central bank raised interest rates again this spring.",
+         "metadata": {"topic": "finance", "title": "Rates rise again"}}]})
+    assert added.status_code == 201, added.text
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#collection option[value='pets']", state="attached")
+    page.fill("#search-query", "interest rates")
+    page.check("input[name='mode'][value='sparse']")
+    page.fill("#search-where", "topic=finance")
+    page.click("#search-form button[type='submit']")
+    page.wait_for_selector("#search-results li mark")
+    titles = page.locator("#search-results li .title").all_inner_texts()
+    assert "Rates rise again" in titles and len(titles) == 3  # only the finance items pass the filter
+    marks = {text.lower() for text in page.locator("#search-results li mark").all_inner_texts()}
+    assert {"interest", "rates"} <= marks
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "densekit-filter.png"), full_page=True)
+
+    page.fill("#search-where", "topik=finance")
+    page.click("#search-form button[type='submit']")
+    page.wait_for_function("document.getElementById('search-status').textContent.includes(\"no item has the metadata key 'topik'\")")
+
+    page.click("#tabs button[data-panel='ask-panel']")
+    page.wait_for_selector("#ask-notice:not([hidden])")
+    assert "densekit train reader" in page.inner_text("#ask-notice")
+    assert page.locator("#ask-form button").is_disabled()
+    page.click("#tabs button[data-panel='images-panel']")
+    assert "densekit images index" in page.inner_text("#images-notice")
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "densekit-images-notice.png"), full_page=True)
+    assert errors == []
+    page.close()

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
     app.command("delete")(delete)
     app.command("check")(check)
+    app.command("reencode")(reencode)
 
 
 def index(
@@ -35,6 +36,7 @@ def index(
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
+    path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -55,7 +57,8 @@ def index(
         target = Collection.create(where, model=model, index=index_kind, name=name, backend=backend)
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
-            report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress)
+            report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress,
+                            path_metadata=path_metadata)
         target.commit()
         total = target.count()
     summary = {**report.as_dict(), "collection": str(collection), "items": total}
@@ -63,12 +66,13 @@ def index(
         print_json(summary)
         return
     out = console()
+    migrated = f", {report.migrated} moved to relative ids" if report.migrated else ""
     out.print(
-        f"[bold]{collection}[/]: {report.added} new, {report.replaced} changed, {report.unchanged} unchanged "
-        f"documents; {report.chunks} chunks written; {total} items in all"
+        f"[bold]{collection}[/]: {report.added} new, {report.replaced} changed, {report.unchanged} unchanged"
+        f"{migrated} documents; {report.chunks} chunks written; {total} items in all", highlight=False
     )
     if report.problems:
-        out.print(f"[yellow]{len(report.problems)} skipped:[/]")
+        out.print(f"[yellow]{len(report.problems)} problems (each names what was skipped or kept):[/]")
         for path, reason in report.problems:
             out.print(f"  {path}: {reason}", markup=False, highlight=False)
 
@@ -79,8 +83,10 @@ def search(
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     mode: str = typer.Option("dense", "--mode", help="dense, sparse or hybrid."),
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse of min-max normalised scores."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Hybrid: probability (default; docs/retrieval.md), rrf or weighted."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
+    group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
@@ -89,25 +95,33 @@ def search(
     allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
-    from ..collection.filters import parse_where_options
+    from ..collection.where import parse_where_options
 
     target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
                          allow_backend_mismatch=allow_backend_mismatch)
     try:
-        hits = target.search(query, k=k, mode=mode, where=parse_where_options(where), alpha=alpha, rerank=rerank)
+        conditions = parse_where_options(where)
+        hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group,
+                             fusion=fusion)
+        warnings = unknown_keys_warnings(target, conditions)
     finally:
         target.close()
     if json_output:
-        print_json({"query": query, "mode": mode, "hits": [hit.as_dict() for hit in hits]})
+        print_json({"query": query, "mode": mode, "hits": [hit.as_dict() for hit in hits],
+                    **({"warnings": warnings} if warnings else {})})
         return
+    from rich.console import Console
+    from rich.markup import escape
+
     out = console()
+    for warning in warnings:
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if not hits:
         out.print("no hits")
     for rank, hit in enumerate(hits, start=1):
-        source = hit.metadata.get("file") or hit.metadata.get("source") or hit.parent or ""
-        out.print(f"[bold]{rank}.[/] [cyan]{hit.score:.3f}[/]  {hit.id}  [dim]{source}[/]", highlight=False)
-        snippet = " ".join((hit.text or "").split())
-        out.print("    " + (snippet[:300] + ("…" if len(snippet) > 300 else "")), markup=False, highlight=False)
+        out.print(f"[bold]{rank}.[/] [cyan]{hit.score:.3f}[/]  {escape(hit.title or hit.parent or hit.id)}  [dim]{escape(hit.id)}[/]",
+                  highlight=False)
+        out.print("    ", highlighted(hit.snippet, hit.highlights), sep="", highlight=False)
 
 
 def info(
@@ -132,6 +146,9 @@ def info(
                   f"{space['index']} index, {space['vectors']} vectors", highlight=False)
     sparse = details.get("sparse")
     out.print(f"  sparse: BM25 over {sparse['count']} texts" if sparse else "  sparse: none", highlight=False)
+    keys = details.get("metadata_keys") or {}
+    shown = ", ".join(f"{key} ({count})" for key, count in keys.items())
+    out.print(f"  metadata keys: {shown or 'none'}", highlight=False, markup=False)
 
 
 def delete(
@@ -154,13 +171,20 @@ def delete(
 def check(
     collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+    repair: bool = typer.Option(False, "--repair", help="Rebuild what can be derived from the stored items (sparse and vector indexes), then check again."),
 ) -> None:
-    """Check a collection's integrity: manifest, files, counts per space, ids across content/vectors/sparse."""
-    from ..collection.check import check_collection
+    """Check a collection's integrity: every file, counts per space, ids across content/vectors/sparse."""
+    from ..collection.check import check_collection, repair_collection
 
-    problems = check_collection(collection)
+    where, name = location(collection, store)
+    repaired = repair_collection(where, name=name) if repair else []
+    for action in repaired if not json_output else []:
+        console().print(f"[green]repaired:[/] {action}", highlight=False)
+    problems = check_collection(where, name=name)
     if json_output:
-        print_json({"collection": str(collection), "ok": not problems, "problems": problems})
+        print_json({"collection": str(collection), "ok": not problems, "problems": problems,
+                    **({"repaired": repaired} if repair else {})})
     elif problems:
         for problem in problems:
             console().print(f"[red]problem:[/] {problem}", highlight=False)
@@ -168,3 +192,45 @@ def check(
         console().print(f"{collection}: ok")
     if problems:
         raise typer.Exit(1)
+
+
+def unknown_keys_warnings(collection, where: dict) -> list[str]:
+    """A warning for each filter key no item has (a typo, or metadata the files never had)."""
+    if not where:
+        return []
+    keys = collection.metadata_keys()
+    return [
+        f"no item has the metadata key {key!r}, so the filter matches nothing; keys: {', '.join(keys) or 'none'}"
+        for key in where if key not in keys
+    ]
+
+
+def highlighted(snippet: str, spans: list[list[int]]):
+    """The snippet as rich Text with the query's words in bold."""
+    from rich.text import Text
+
+    text = Text(snippet)
+    for start, end in spans:
+        text.stylize("bold yellow", start, end)
+    return text
+
+
+def reencode(
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Backend to encode with (default: today's default for the model)."),
+    space: str = typer.Option("text", "--space", help="The space to encode again."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+) -> None:
+    """Encode a space's items again with another backend of its model (e.g. the batch-invariant default)."""
+    with open_target(collection, store, readonly=False) as target:
+        before = target.space(space).encoder_info.get("backend")
+        with progress_bar("encoding", quiet or json_output) as progress:
+            count = target.reencode(space, backend=backend, progress=progress)
+        after = target.space(space).encoder_info.get("backend")
+    summary = {"collection": str(collection), "space": space, "from_backend": before, "to_backend": after, "items": count}
+    if json_output:
+        print_json(summary)
+    else:
+        console().print(f"{collection}: space {space!r} re-encoded, {count} items: {before} -> {after}", highlight=False)

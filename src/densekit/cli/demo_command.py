@@ -51,7 +51,6 @@ def demo(
     from rich.table import Table
 
     from ..collection import Collection
-    from ..collection.manifest import manifest_path
     from ..config import default_text_model
     from ..encoders.factory import load_encoder
     from ..ingest import ingest
@@ -80,7 +79,7 @@ def demo(
 
     out.rule("3. a collection of BBC News articles")
     source = _write_bbc_slice(collection.with_name(collection.name + "-source.jsonl"), per_category)
-    if manifest_path(collection).exists():
+    if Collection.exists(collection):
         target = Collection.open(collection, encoder=encoder)
     else:
         target = Collection.create(collection, encoder=encoder)
@@ -115,12 +114,13 @@ def demo(
 
 def _existing_backend(collection: Path) -> str | None:
     """The text space's backend of a demo collection built before, or None (the default) if there is none."""
-    from ..collection.manifest import manifest_path
+    from ..collection import Collection
+    from ..errors import DensekitError
 
-    path = manifest_path(collection)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["spaces"]["text"]["encoder"]["backend"]
-    except (OSError, ValueError, KeyError, TypeError):
+        with Collection.open(collection, readonly=True) as existing:
+            return existing.space("text").encoder_info.get("backend")
+    except (DensekitError, OSError):
         return None
 
 

@@ -8,6 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from .output import console, print_json, progress_bar
+from .store_options import location, open_target, store_option
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"  # kept here too so `--help` never imports the encoder
 
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 @images_app.command("index")
 def index(
-    collection: Path = typer.Argument(..., help="Collection folder (created if missing)."),
+    collection: str = typer.Argument(..., help="Collection folder (created if missing), or its name with --store."),
     paths: List[Path] = typer.Argument(..., help="Image files and folders (recursive): JPEG, PNG, WebP, GIF, BMP, TIFF."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=f"CLIP model for a new image space (default {DEFAULT_MODEL}); must match an existing one."),
     space: str = typer.Option("images", "--space", help="Name of the image space (added to an existing text collection if missing)."),
@@ -33,10 +34,10 @@ def index(
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images with more pixels (default 100,000,000)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Index image files into a collection; unchanged files are skipped, unreadable ones reported."""
     from ..collection import Collection
-    from ..collection.manifest import manifest_path
     from ..encoders.clip import load_clip_encoder
     from ..errors import ModelMismatchError
     from ..images.indexing import index_images
@@ -44,8 +45,9 @@ def index(
     from ..images.thumbnails import prune_thumbnails
     from ..models import canonical_reference
 
-    if manifest_path(collection).exists():
-        target = Collection.open(collection)
+    where_, name_ = location(collection, store)
+    if Collection.exists(where_, name=name_):
+        target = Collection.open(where_, name=name_)
         try:
             if space not in target.spaces:
                 target.add_space(space, load_clip_encoder(model or DEFAULT_MODEL), index=index_kind)
@@ -57,7 +59,8 @@ def index(
             target.close()
             raise
     else:
-        target = Collection.create(collection, encoder=load_clip_encoder(model or DEFAULT_MODEL), space=space, index=index_kind)
+        target = Collection.create(where_, encoder=load_clip_encoder(model or DEFAULT_MODEL), space=space, index=index_kind,
+                                   name=name_)
     with target:
         with progress_bar("images", quiet or json_output) as progress:
             report = index_images(
@@ -71,7 +74,7 @@ def index(
             )
         target.commit()
         pruned = prune_thumbnails(target)
-        total = target.store.count(target.view, kind="image")
+        total = target.count(kind="image")
     summary = {**report.as_dict(), "collection": str(collection), "space": space, "images": total, "thumbnails_pruned": pruned}
     if json_output:
         print_json(summary)
@@ -88,14 +91,14 @@ def index(
             out.print(f"  {path}: {reason}", markup=False, highlight=False)
 
 
-def _hit_rows(collection_folder: Path, hits: list) -> list[dict[str, Any]]:
+def _hit_rows(collection_folder: Path | None, hits: list) -> list[dict[str, Any]]:
     from ..images.thumbnails import thumbnail_path
 
     rows = []
     for hit in hits:
         row = hit.as_dict()
         name = hit.metadata.get("thumbnail")
-        if name:
+        if name and collection_folder is not None:
             row["thumbnail_path"] = str(thumbnail_path(collection_folder, name))
         rows.append(row)
     return rows
@@ -115,25 +118,25 @@ def _print_hits(rows: list[dict[str, Any]]) -> None:
 
 @images_app.command("search")
 def search(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     query: str = typer.Argument(..., help='What the picture shows, e.g. "a dog hiding behind a tree".'),
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of), e.g. format=PNG."),
     space: Optional[str] = typer.Option(None, "--space", help="Image space (default: the collection's only one)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Find images by a text description (text to image)."""
-    from ..collection import Collection
-    from ..collection.filters import parse_where_options
+    from ..collection.where import parse_where_options
     from ..images.indexing import image_space
 
-    target = Collection.open(collection, readonly=True)
+    target = open_target(collection, store, readonly=True)
     try:
         name = image_space(target, space)
         hits = target.search(query, k=k, where=parse_where_options(where), space=name)
     finally:
         target.close()
-    rows = _hit_rows(collection, hits)
+    rows = _hit_rows(target.local_folder, hits)
     if json_output:
         print_json({"query": query, "space": name, "hits": rows})
     else:
@@ -142,22 +145,22 @@ def search(
 
 @images_app.command("similar")
 def similar(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     image: Path = typer.Argument(..., help="The picture to find look-alikes of (need not be in the collection)."),
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
     space: Optional[str] = typer.Option(None, "--space", help="Image space (default: the collection's only one)."),
     include_self: bool = typer.Option(False, "--include-self", help="Keep the picture itself when it is in the collection."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
 ) -> None:
     """Find images that look like a given picture (image to image)."""
-    from ..collection import Collection
-    from ..collection.filters import parse_where_options
-    from ..images.indexing import image_space
     from ..collection.search import check_k
+    from ..collection.where import parse_where_options
+    from ..images.indexing import image_space
 
     k = check_k(k)
-    target = Collection.open(collection, readonly=True)
+    target = open_target(collection, store, readonly=True)
     try:
         name = image_space(target, space)
         vector = target.encoder(name).encode_images([image])[0]
@@ -167,7 +170,7 @@ def similar(
         target.close()
     if not include_self:
         hits = [hit for hit in hits if hit.id != own_id][:k]
-    rows = _hit_rows(collection, hits)
+    rows = _hit_rows(target.local_folder, hits)
     if json_output:
         print_json({"image": str(image), "space": name, "hits": rows})
     else:

@@ -1,4 +1,4 @@
-"""Entry point: builds the typer app from the command modules and turns DensekitError into exit code 2.
+"""Entry point: builds the typer app from the command modules; errors become one line and exit code 2 (cli/errors.py).
 
 Command modules import heavy libraries (torch, faiss) inside their functions only, so
 ``densekit --help`` stays instant.
@@ -40,16 +40,19 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    from ..errors import DensekitError
+    from .errors import describe
 
     try:
         app()  # standalone: usage errors print typer's message and exit 2
-    except DensekitError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - translated when it is the world's doing, else re-raised
+        message = describe(error)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any, Iterator, List, Optional
 import typer
 
 from .output import console, print_json, progress_bar
+from .store_options import replica_option, store_option
 
 train_app = typer.Typer(help="Train a DPR-style retriever or an extractive reader.", no_args_is_help=True)
 
@@ -43,7 +44,7 @@ def highlight(passage: str, start: int, end: int, width: int = CONTEXT_CHARACTER
 
 
 def ask(
-    collection: Path = typer.Argument(..., help="Collection folder."),
+    collection: str = typer.Argument(..., help="Collection folder, or its name with --store."),
     question: str = typer.Argument(..., help="The question."),
     k: int = typer.Option(10, "-k", "--k", help="Passages to retrieve and read."),
     answers: int = typer.Option(1, "--answers", "-n", help="Distinct answers to show."),
@@ -52,12 +53,14 @@ def ask(
     mode: str = typer.Option("dense", "--mode", help="Retrieval: dense, sparse or hybrid."),
     threshold: Optional[float] = typer.Option(None, "--no-answer-threshold", help="Drop spans that beat 'no answer' by less than this (logits)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    store: Optional[str] = store_option(),
+    read_replica: Optional[List[str]] = replica_option(),
 ) -> None:
     """Answer a question from a collection: retrieve passages, read the exact answer span."""
-    from ..collection import Collection
     from ..pipelines.qa import ask as ask_question
+    from .store_options import open_target
 
-    target = Collection.open(collection, readonly=True)
+    target = open_target(collection, store, readonly=True, read_replicas=read_replica)
     try:
         found = ask_question(target, question, k=k, answers=answers, reader=reader, space=space, mode=mode,
                              no_answer_threshold=threshold)
@@ -208,7 +211,6 @@ def eval_qa(
 ) -> None:
     """Retrieval recall@k / MRR@10 against the gold passage, reader EM / F1 (gold passage and end to end)."""
     from ..collection import Collection
-    from ..collection.manifest import manifest_path
     from ..encoders.factory import load_encoder
     from ..encoders.hashing import HashingEncoder
     from ..errors import InvalidInputError
@@ -224,7 +226,7 @@ def eval_qa(
         raise InvalidInputError(f"question {missing[0].question!r}: gold passage {missing[0].relevant[0]!r} is not in {passages}")
     sparse = retriever == "bm25"
     with contextlib.ExitStack() as stack:
-        if collection is not None and manifest_path(collection).exists():
+        if collection is not None and Collection.exists(collection):
             target = stack.enter_context(Collection.open(collection, readonly=True))
         else:
             folder = collection or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="densekit-eval-"))) / "passages"

@@ -12,43 +12,66 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def parse_collections(values: list[str]) -> dict[str, Path]:
-    """``PATH`` (named after its folder) or ``NAME=PATH`` -> {name: folder}; each must be a collection.
+def parse_collections(values: list[str]) -> dict[str, "Path | str"]:
+    """``PATH`` (named after its folder) or ``NAME=LOCATION`` -> {name: location}; each must hold a collection.
+
+    LOCATION is a folder, a store URL (``postgresql://me@db/search``; the collection there is NAME unless
+    the URL says ``?collection=``), or ``env:VARIABLE`` to read the URL from the environment, so that a
+    password stays out of the process list.
 
     Example:
-        >>> parse_collections(["news=./data/news-2024"])
-        {'news': PosixPath('data/news-2024')}
+        >>> parse_collections(["news=./data/news-2024", "live=env:NEWS_DB"])
+        {'news': PosixPath('data/news-2024'), 'live': 'postgresql://me:secret@db/search?collection=live'}
     """
-    from ..collection.manifest import read_manifest
+    import os
+
+    from ..collection import Collection
+    from ..collection.registry import is_url, mask
     from ..errors import InvalidInputError
     from ..server.settings import check_name
 
-    served: dict[str, Path] = {}
+    served: dict[str, Path | str] = {}
     for value in values:
-        name, separator, path = value.partition("=")
-        folder = Path(path if separator else value).expanduser()
-        name = name if separator else folder.resolve().name
+        name, separator, raw = value.partition("=")
+        if separator and not name:
+            raise InvalidInputError(f"{value!r}: expected PATH or NAME=LOCATION")
+        raw = raw if separator else value
+        if raw.startswith("env:"):
+            variable = raw[len("env:"):]
+            if not os.environ.get(variable):
+                raise InvalidInputError(f"{value!r}: the environment variable {variable!r} is not set")
+            raw = os.environ[variable]
+        location: Path | str
+        if is_url(raw):
+            if not separator:
+                raise InvalidInputError(f"{mask(raw)!r}: name a store URL, as NAME={mask(raw)}")
+            location = raw if "collection=" in raw else f"{raw}{'&' if '?' in raw else '?'}collection={name}"
+        else:
+            location = Path(raw).expanduser()
+            name = name if separator else location.resolve().name
         check_name(name)
         if name in served:
             raise InvalidInputError(f"two collections named {name!r}; give one a name with NAME=PATH")
-        read_manifest(folder)  # fails now, naming the folder, rather than on the first request
-        served[name] = folder
+        # Fails now, naming the location, rather than on the first request.
+        Collection.open(location, readonly=True).close()
+        served[name] = location
     return served
 
 
-def _collection_models(collections: dict[str, Path]) -> list[str]:
-    from ..collection.manifest import read_manifest
+def _collection_models(collections: dict[str, "Path | str"]) -> list[str]:
+    from ..collection import Collection
 
     models = []
-    for folder in collections.values():
-        space = read_manifest(folder).get("spaces", {}).get("text")
-        if space and space["encoder"].get("kind", "text") == "text" and space["encoder"]["model"] not in models:
-            models.append(space["encoder"]["model"])
+    for location in collections.values():
+        with Collection.open(location, readonly=True) as collection:
+            space = collection.spaces.get("text")
+        if space and space.kind == "text" and space.encoder_info["model"] not in models:
+            models.append(space.encoder_info["model"])
     return models
 
 
 def serve(
-    collections: Optional[List[str]] = typer.Argument(None, help="Collection folders to serve: PATH or NAME=PATH."),
+    collections: Optional[List[str]] = typer.Argument(None, help="Collections to serve: PATH, NAME=PATH, NAME=postgresql://... or NAME=env:VARIABLE (a URL kept out of the process list)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Also serve every collection folder directly under this one."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs DENSEKIT_API_KEY."),
     port: int = typer.Option(8000, "--port", help="Port to bind."),
@@ -64,6 +87,9 @@ def serve(
         "recently used is released first and reloaded when asked for again.",
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
+    allowed_hosts: Optional[List[str]] = typer.Option(
+        None, "--allowed-host", help="Without an API key only loopback Host/Origin names are answered "
+        "(DNS-rebinding defence); also answer this name (repeatable, e.g. myhost.lan)."),
 ) -> None:
     """Serve collections over HTTP: OpenAI-compatible /v1/embeddings, search, documents, a web page at /.
 
@@ -92,6 +118,7 @@ def serve(
         limits=Limits(max_body_bytes=max_body_bytes, max_batch=max_batch, max_text_chars=max_text_chars, max_k=max_k),
         default_model=model or (models[0] if models else None),
         models=tuple(models),
+        allowed_hosts=tuple(allowed_hosts or ()),
     )
     settings.check_binding()
     from ..server.models_cache import ModelCache

@@ -44,10 +44,10 @@ def open_target(collection: str, store: str | None, *, readonly: bool, model: st
 
 
 def exists(collection: str, store: str | None) -> bool:
-    from ..collection.stores import collection_exists
+    from ..collection import Collection
 
     where, name = location(collection, store)
-    return collection_exists(where, name=name)
+    return Collection.exists(where, name=name)
 
 
 BACKEND_HELP = (

@@ -1,7 +1,10 @@
-"""Persistent collections: content store, vector spaces, sparse index, one id space."""
+"""Persistent collections: content, vector spaces and a sparse index sharing one id space, in any store.
 
-from .collection import Collection
+``Collection.create`` / ``Collection.open`` pick the store from the location (``registry``).
+"""
+
+from .base import Collection, IdPage
+from .items import Item
 from .search import Hit
-from .store import Item
 
-__all__ = ["Collection", "Hit", "Item"]
+__all__ = ["Collection", "Hit", "IdPage", "Item"]

@@ -4,17 +4,15 @@ every space's stored vectors, in source row order, never re-encoding.
 The sparse side is derived from the texts in both stores (BM25 built at commit; a generated
 tsvector column), so copying the texts copies it.
 
-Resumable: after each durable step the destination records, per source, the last source row copied
-(PostgreSQL: a NAME_copy_state table; folder: copy-state.json beside the manifest). A re-run starts
-after that row. Writes are upserts by id, so re-copying rows a crash left unrecorded is harmless.
+Resumable: after each durable step the destination records, per source collection (its
+``collection_id``, so a source rebuilt at the same path starts afresh), the last source row copied
+(``Collection.write_copy_state``). A re-run starts after that row. Writes are upserts by id, so re-copying rows a crash left unrecorded is harmless.
 A copy is of the source as it is while copying; deleting source items mid-copy is not mirrored.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -22,12 +20,9 @@ import numpy as np
 from ..encoders.base import Encoder, EncoderInfo
 from ..errors import CollectionError
 from ..progress import ProgressCallback, report
-from .store import Item
-from .stores import collection_exists, create_collection, is_postgres, open_collection
+from .items import Item
+from .registry import collection_exists, create_collection, is_url, open_collection
 
-STATE_FILE = "copy-state.json"
-#: A folder destination commits (rewrites its index files) every this many items, not every batch.
-FOLDER_COMMIT_EVERY = 20_000
 
 
 @dataclass
@@ -88,7 +83,7 @@ def copy_collection(
     """
     reader = open_collection(source, name=source_name, readonly=True)
     try:
-        if destination_name is None and is_postgres(destination) and "collection=" not in str(destination):
+        if destination_name is None and is_url(destination) and "collection=" not in str(destination):
             destination_name = _default_name(reader)
         created = not collection_exists(destination, name=destination_name)
         writer = _open_destination(reader, destination, destination_name, created)
@@ -102,8 +97,11 @@ def copy_collection(
 
 def _default_name(reader) -> str:
     import re
+    from pathlib import Path
 
-    raw = getattr(reader, "name", None) or Path(str(getattr(reader, "folder", "collection"))).name
+    raw = Path(reader.location.split("?")[0].rstrip("/")).name
+    if "collection=" in reader.location:
+        raw = reader.location.rsplit("collection=", 1)[1].split("&")[0]
     name = re.sub(r"[^a-z0-9_]", "_", raw.lower()).strip("_") or "collection"
     return (name if name[0].isalpha() else f"c_{name}")[:32]
 
@@ -138,91 +136,28 @@ def _open_destination(reader, destination, name, created: bool):
 
 
 def _copy(reader, writer, batch: int, progress, created: bool) -> CopyReport:
-    key = _location(reader)
-    state = _read_state(writer, key)
+    key = reader.collection_id
+    state = writer.read_copy_state(key)
     last = int(state.get("last_rowid", -1))
     done = int(state.get("copied", 0))
     total = reader.count()
-    result = CopyReport(key, _location(writer), total, skipped=done, resumed=last >= 0, created=created,
+    result = CopyReport(reader.location, writer.location, total, skipped=done, resumed=last >= 0, created=created,
                         spaces=sorted(reader.spaces))  # fmt: skip
-    folder = not is_postgres(_location(writer))
     pending = 0
     report(progress, done, total)
-    for items, vectors in export(reader, after=last, batch=batch):
+    for items, vectors in reader.export(after=last, batch=batch):
         last, done = items[-1].rowid, done + len(items)
-        if folder:
-            writer.add_items(items, vectors=vectors, replace=True)
-            pending += len(items)
-            if pending >= FOLDER_COMMIT_EVERY:
-                writer.commit()
-                _write_state(writer, key, {"last_rowid": last, "copied": done})  # after the commit it describes
-                pending = 0
-        else:
-            with writer.transaction():  # the rows and the record of them commit together
+        # The rows and the record of them become durable together, every ``commit_group`` items.
+        pending += len(items)
+        if pending >= writer.commit_group:
+            with writer.transaction():
                 writer.add_items(items, vectors=vectors, replace=True)
-                _write_state(writer, key, {"last_rowid": last, "copied": done})
+                writer.write_copy_state(key, {"last_rowid": last, "copied": done})
+            pending = 0
+        else:
+            writer.add_items(items, vectors=vectors, replace=True)
         result.copied += len(items)
         report(progress, done, max(total, done))
-    writer.commit()
-    _write_state(writer, key, {"last_rowid": last, "copied": done, "complete": True})
+    with writer.transaction():
+        writer.write_copy_state(key, {"last_rowid": last, "copied": done, "complete": True})
     return result
-
-
-def export(collection, *, after: int = -1, batch: int = 500) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
-    """Items past rowid ``after`` in row order with their stored vectors per space, from either store."""
-    if hasattr(collection, "export"):
-        yield from collection.export(after=after, batch=batch)
-        return
-    from .store import _COLUMNS, _VISIBLE, _item
-
-    store, view = collection.store, collection.view
-    while True:
-        rows = store.connection.execute(
-            f"SELECT {_COLUMNS} FROM items WHERE rowid > :after AND {_VISIBLE} ORDER BY rowid LIMIT :batch",
-            {"gen": view, "after": after, "batch": batch},
-        ).fetchall()
-        if not rows:
-            return
-        items = [_item(row) for row in rows]
-        vectors = {}
-        for name, space in collection.spaces.items():
-            members = np.asarray([item.rowid for item in items if item.kind == space.kind], dtype=np.int64)
-            if members.size:
-                vectors[name] = space.index.vectors(members)
-        yield items, vectors
-        after = items[-1].rowid
-
-
-def _location(collection) -> str:
-    if hasattr(collection, "location"):
-        return collection.location
-    return str(Path(collection.folder).resolve())
-
-
-# --- resume state, kept in the destination ---------------------------------------------------------
-def _read_state(writer, key: str) -> dict[str, Any]:
-    if hasattr(writer, "location"):
-        from .postgres.copy_state import read_state
-
-        return read_state(writer, key)
-    path = Path(writer.folder) / STATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get(key, {})
-    except ValueError as error:
-        raise CollectionError(f"cannot read the copy state {str(path)!r}: {error}; delete it to copy from the start") from error
-
-
-def _write_state(writer, key: str, state: dict[str, Any]) -> None:
-    if hasattr(writer, "location"):
-        from .postgres.copy_state import write_state
-
-        write_state(writer, key, state)
-        return
-    from .files import write_json_atomically
-
-    path = Path(writer.folder) / STATE_FILE
-    everything = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    everything[key] = state
-    write_json_atomically(path, everything)

@@ -1,19 +1,17 @@
-"""What both stores share about encoding: which encoder serves each space, encoding items into every
-space, validating texts, ids and metadata into Items, and upsert on top of each store's add_items."""
+"""What every store shares about encoding: which encoder serves each space, and encoding items and
+queries into a space's vectors."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..encoders.base import Encoder, check_texts
+from ..encoders.base import Encoder
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
-from .persistence import check_metadata
+from .items import Item
 from .space import VectorSpace
-from .store import Item
 
 
 class SpaceEncoders:
@@ -25,13 +23,24 @@ class SpaceEncoders:
     #: with a logged warning; ``open(..., allow_backend_mismatch=True)`` sets it.
     allow_backend_mismatch: bool = False
 
+    def space(self, name: str = "text") -> VectorSpace:
+        """The vector space called ``name`` (InvalidInputError naming the spaces there are)."""
+        if name not in self.spaces:
+            raise InvalidInputError(f"no space {name!r} in this collection; spaces: {', '.join(self.spaces) or 'none'}")
+        return self.spaces[name]
+
     def encoder(self, space: str = "text") -> Encoder:
         """The encoder of a space: the one given at open, else rebuilt from the manifest."""
-        if space not in self.spaces:
-            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
+        self.space(space)
         if space not in self._encoders:
             self._use_encoder(space, None, None)
         return self._encoders[space]
+
+    def set_encoder(self, space: str, encoder: Encoder) -> None:
+        """Serve ``space`` with an already loaded encoder (e.g. a server's shared copy); it must be
+        the model (and backend, unless ``allow_backend_mismatch``) the space was built with."""
+        self.space(space)
+        self._use_encoder(space, None, encoder)
 
     def check_backend(self, backend: str, space: str = "text") -> None:
         """Refuse a backend other than the one that made the space's vectors (int8 and fp32 never mix),
@@ -50,9 +59,7 @@ class SpaceEncoders:
             >>> notes = Collection.open("notes", readonly=True, allow_backend_mismatch=True)
             >>> notes.use_backend("torch")  # an onnx-int8 space queried with torch fp32 vectors
         """
-        if space not in self.spaces:
-            raise InvalidInputError(f"no space {space!r} in this collection; spaces: {', '.join(self.spaces)}")
-        info = self.spaces[space].encoder_info
+        info = self.space(space).encoder_info
         if backend == info.get("backend", "torch"):
             return
         if not self.allow_backend_mismatch:
@@ -72,21 +79,12 @@ class SpaceEncoders:
         self.spaces[space].check_encoder(encoder.info().as_dict(), self.allow_backend_mismatch)
         self._encoders[space] = encoder
 
-    def upsert(
-        self,
-        texts: Sequence[str],
-        ids: Sequence[str],
-        metadata: Sequence[dict[str, Any]] | None = None,
-        *,
-        batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[str]:
-        """Add texts, replacing any items that have the same ids (both stores: ``add_items(replace=True)``)."""
-        if ids is None:
-            raise InvalidInputError("upsert needs ids")
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)  # type: ignore[attr-defined]
-        return [item.id for item in items]
+    def encode_queries(self, texts: list[str], space: str = "text") -> np.ndarray:
+        """Query vectors for ``space``: asymmetric encoders (DPR question/context, CLIP text/image)
+        encode queries their own way."""
+        encoder = self.encoder(space)
+        encode = getattr(encoder, "encode_queries", None) or encoder.encode
+        return np.asarray(encode(texts), dtype=np.float32)
 
     def encode_items(
         self,
@@ -97,6 +95,10 @@ class SpaceEncoders:
         progress: ProgressCallback | None = None,
     ) -> dict[str, np.ndarray]:
         """Vectors for items in every space (given ones are checked and kept), without storing anything."""
+        from ..metadata import check_metadata
+
+        for item in items:  # every store's writes pass here before storing anything
+            check_metadata(item.metadata, f"item {item.id!r}")
         encoded = {}
         for name, space in self.spaces.items():
             members = [item for item in items if item.kind == space.kind]
@@ -126,18 +128,16 @@ def _canonical(model: str) -> str:
     return "hashing:64" if model == "hashing" else canonical_reference(model)
 
 
-def make_items(texts: Sequence[str], ids: Sequence[str] | None, metadata: Sequence[dict[str, Any]] | None) -> list[Item]:
-    """Validated Items from parallel lists; ids default to random hex strings."""
-    texts = check_texts(texts)
-    if ids is None:
-        ids = [uuid.uuid4().hex for _ in texts]
-    ids = list(ids)
-    if len(ids) != len(texts):
-        raise InvalidInputError(f"got {len(ids)} ids for {len(texts)} texts; expected one id per text")
-    for position, id_ in enumerate(ids):
-        if not isinstance(id_, str) or not id_:
-            raise InvalidInputError(f"id {position} is {id_!r}; expected a non-empty string")
-    if len(set(ids)) != len(ids):
-        duplicate = next(id_ for id_ in ids if ids.count(id_) > 1)
-        raise InvalidInputError(f"id {duplicate!r} appears more than once in one call")
-    return [Item(id_, text, meta) for id_, text, meta in zip(ids, texts, check_metadata(metadata, len(texts)))]
+def describe_spaces(spaces: dict[str, VectorSpace], vectors: dict[str, int], index_kinds: dict[str, str]) -> dict[str, Any]:
+    """The ``spaces`` part of ``info()``: the same keys for every store."""
+    return {
+        name: {
+            "model": space.encoder_info["model"],
+            "dimension": space.dimension,
+            "backend": space.encoder_info.get("backend"),
+            "kind": space.kind,
+            "index": index_kinds[name],
+            "vectors": int(vectors[name]),
+        }
+        for name, space in spaces.items()
+    }

@@ -1,4 +1,7 @@
-"""Searching a collection: dense (per space), sparse (BM25) or hybrid, with metadata filters and reranking."""
+"""Searching a collection, written once for every store: dense (per space), sparse or hybrid, with
+metadata filters, fusion and reranking. A store answers four narrow hooks (``Collection``):
+``_compile_filter``, ``_dense_candidates``, ``_sparse_candidates`` and ``_items_by_rowid``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from .persistence import load_sparse
+from ..metadata import check_unicode
+from .where import parse_where
 
 if TYPE_CHECKING:
-    from .collection import Collection
+    from .base import Collection
 
 MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("rrf", "weighted")
+#: ``group``: None returns every matching item (chunks too); "parent" one hit per document.
+GROUPS = (None, "parent")
+#: What ``Collection._compile_filter`` returns for a filter no item can pass: the search stops there.
+MATCHES_NOTHING = object()
+#: Candidates each side contributes to a hybrid or reranked search (at least k); docs/retrieval.md.
+FUSION_DEPTH = 100
+
+Ranked = list[tuple[int, float]]  # (rowid, score), best first
 
 
 @dataclass
@@ -30,26 +41,38 @@ class Hit:
     start: int | None = None
     end: int | None = None
     kind: str = "text"
+    #: What a result list shows: the document's title (metadata "title": a JSONL field, front matter or
+    #: the first line), and the text around the query's words with their [start, end) spans in it.
+    snippet: str = ""
+    highlights: list[list[int]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str | None:
+        title = self.metadata.get("title")
+        return title if isinstance(title, str) and title.strip() else None
 
     def as_dict(self) -> dict[str, Any]:
+        """The one hit schema of the library, the CLI's --json and HTTP (keys are only ever added)."""
         data = {"id": self.id, "score": round(float(self.score), 6), "text": self.text, "metadata": self.metadata}
         if self.parent is not None:
             data.update(parent=self.parent, start=self.start, end=self.end)
         if self.kind != "text":
             data["kind"] = self.kind
+        data.update(title=self.title, snippet=self.snippet, highlights=self.highlights)
         return data
 
 
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+def check_k(k: Any, name: str = "k") -> int:
+    from ..limits import check_count  # 1..DENSEKIT_MAX_K (10,000): a huge k is an error, not a MemoryError
+
+    return check_count(k, name)
 
 
 def check_search_arguments(query: Any, k: Any, mode: Any, alpha: Any) -> int:
-    """Validate a text search's arguments (both stores); returns k as an int."""
+    """Validate a text search's arguments; returns k as an int."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    check_unicode(query, "query")
     k = check_k(k)
     if mode not in MODES:
         raise InvalidInputError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
@@ -70,99 +93,107 @@ def search(
     rrf_k: int = 60,
     rerank: Any = None,
     candidates: int | None = None,
+    group: str | None = None,
+    fusion: str | None = None,
 ) -> list[Hit]:
-    """Top-k items for a text query.
-
-    Args:
-        query: the query text.
-        k: hits to return (fewer when fewer items match).
-        mode: "dense" (meaning), "sparse" (BM25, exact words) or "hybrid" (both, fused).
-        where: metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}.
-        space: the vector space for the dense side.
-        alpha: hybrid only: weighted fusion of normalised scores, alpha * dense + (1 - alpha) * sparse;
-            None uses reciprocal rank fusion with constant ``rrf_k``.
-        rerank: a cross-encoder model reference or reranker object to reorder the top candidates.
-        candidates: how many candidates each side contributes before fusion or reranking.
-    Example:
-        >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})
-    """
+    """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
-    collection.refresh()
-    allowed = collection.store.filter_rowids(where, collection.view) if where else None
-    if allowed is not None and allowed.size == 0:
+    from ..fusion import FUSIONS
+
+    if fusion is not None and fusion not in FUSIONS:
+        raise InvalidInputError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    if fusion is None and alpha is None:
+        fusion = collection.default_fusion
+    if group not in GROUPS:
+        raise InvalidInputError(f"unknown group {group!r}; valid: None (every item), {', '.join(repr(g) for g in GROUPS if g)}")
+    conditions = parse_where(where)
+    collection._ensure_current()
+    if mode != "sparse":
+        target = collection.space(space)
+    compiled = collection._compile_filter(conditions)
+    if compiled is MATCHES_NOTHING:
         return []
-    depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
+    depth = max(check_k(candidates, "candidates") if candidates else 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
+    vector = None
+    if mode != "sparse":
+        vector = collection.encode_queries([query], space)
+        target.check_query(vector)
+    while True:
+        found: dict = {}
+        with collection._reading():
+            dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
+            sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
+            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found)
+        if rerank is not None and hits:
+            hits = _rerank(query, hits, rerank)
+        if group is None:
+            return with_snippets(hits[:k], query)
+        documents = best_per_parent(hits)
+        # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
+        exhausted = len(dense) < depth and len(sparse) < depth
+        if len(documents) >= k or exhausted:
+            return with_snippets(documents[:k], query)
+        depth *= 4
 
-    ranked: list[tuple[int, float]]
+
+def with_snippets(hits: list[Hit], query: str | None) -> list[Hit]:
+    from ..snippets import make_snippet
+
+    for hit in hits:
+        hit.snippet, hit.highlights = make_snippet(hit.text, query)
+    return hits
+
+
+def best_per_parent(hits: list[Hit]) -> list[Hit]:
+    """One hit per document (an item's parent, or the item itself), the best-ranked chunk standing for it."""
+    seen: set[str] = set()
+    documents = []
+    for hit in hits:
+        key = hit.parent if hit.parent is not None else hit.id
+        if key not in seen:
+            seen.add(key)
+            documents.append(hit)
+    return documents
+
+
+def _fuse(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: float | None, rrf_k: int) -> Ranked:
     if mode == "dense":
-        ranked = _dense(collection, query, depth, space, allowed)
-    elif mode == "sparse":
-        ranked = _sparse(collection, query, depth, allowed)
-    else:
-        from ..fusion import reciprocal_rank_fusion, weighted_fusion
+        return dense
+    if mode == "sparse":
+        return sparse
+    from ..fusion import fuse
 
-        dense = _dense(collection, query, depth, space, allowed)
-        sparse = _sparse(collection, query, depth, allowed)
-        if alpha is None:
-            ranked = reciprocal_rank_fusion([[rowid for rowid, _ in dense], [rowid for rowid, _ in sparse]], k=rrf_k)
-        else:
-            ranked = weighted_fusion([dense, sparse], alpha)
-    hits = _hits(collection, ranked)
-    if rerank is not None and hits:
-        hits = _rerank(query, hits, rerank)
-    return hits[:k]
+    return fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
 
 
 def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[list[Hit]]:
-    """Top-k items for each ready-made query vector (same model as the space)."""
+    """Top-k items for each ready-made query vector (made by the space's model)."""
     k = check_k(k)
-    collection.refresh()
-    target = _space(collection, space)
-    vectors = np.asarray(vectors, dtype=np.float32)
+    conditions = parse_where(where)
+    collection._ensure_current()
+    target = collection.space(space)
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     target.check_query(vectors)
-    allowed = collection.store.filter_rowids(where, collection.view) if where else None
-    if allowed is not None and allowed.size == 0:
+    if not np.isfinite(vectors).all():
+        raise InvalidInputError("query vectors contain NaN or infinity")
+    compiled = collection._compile_filter(conditions)
+    if compiled is MATCHES_NOTHING:
         return [[] for _ in range(len(vectors))]
-    scores, rowids = target.index.search(vectors, k, allowed)
-    return [
-        _hits(collection, [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0])
-        for row_scores, row_ids in zip(scores, rowids)
-    ]
+    found: dict = {}
+    with collection._reading():
+        ranked = collection._dense_candidates(vectors, k, space, compiled, found)
+        return [with_snippets(to_hits(collection, row, found), None) for row in ranked]
 
 
-def _space(collection: "Collection", name: str):
-    if name not in collection.spaces:
-        raise InvalidInputError(f"no space {name!r} in this collection; spaces: {', '.join(collection.spaces)}")
-    return collection.spaces[name]
-
-
-def _dense(collection, query, depth, space, allowed) -> list[tuple[int, float]]:
-    target = _space(collection, space)
-    if len(target.index) == 0:
-        return []
-    encoder = collection.encoder(space)
-    # Asymmetric encoders (DPR question/context, CLIP text/image) encode queries their own way.
-    encode_query = getattr(encoder, "encode_queries", None) or encoder.encode
-    vector = encode_query([query])
-    target.check_query(vector)
-    scores, rowids = target.index.search(vector, depth, allowed)
-    return [(int(r), float(s)) for r, s in zip(rowids[0], scores[0]) if r >= 0]
-
-
-def _sparse(collection, query, depth, allowed) -> list[tuple[int, float]]:
-    sparse = load_sparse(collection)
-    if sparse is None:
-        return []
-    scores, rowids = sparse.search(query, depth, allowed)
-    return [(int(r), float(s)) for r, s in zip(np.ravel(rowids), np.ravel(scores)) if r >= 0]
-
-
-def _hits(collection, ranked: list[tuple[int, float]]) -> list[Hit]:
-    items = collection.store.by_rowids([rowid for rowid, _ in ranked])
+def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
+    """Hits for ranked rowids; items a hook already fetched (``found``) are not fetched again."""
+    missing = [rowid for rowid, _ in ranked if rowid not in found]
+    if missing:
+        found.update(collection._items_by_rowid(missing))
     hits = []
     for rowid, score in ranked:
-        item = items.get(rowid)
-        if item is None:  # purged by a writer between our manifest read and this lookup
+        item = found.get(rowid)
+        if item is None:  # purged by a writer between our snapshot and this lookup
             continue
         hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
     return hits

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,27 +81,3 @@ class VectorSpace:
                 f"space {self.name!r} holds {self.dimension}-d vectors from {self.encoder_info.get('model')!r}; "
                 f"got query vectors of shape {tuple(vectors.shape)}"
             )
-
-
-def index_file_name(space: str, generation: int) -> str:
-    return f"spaces/{space}.{generation}.index"
-
-
-def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
-    from ..index.factory import load_index
-
-    index_entry = entry["index"]
-    params = {key: value for key, value in index_entry.get("params", {}).items() if key != "kind"}
-    # Only search-time settings are applied at load; build settings live in the index file.
-    overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
-    index = load_index(
-        index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]), **overrides
-    )
-    return VectorSpace(
-        name=name,
-        encoder_info=entry["encoder"],
-        index_kind=index_entry.get("requested", index_entry["kind"]),
-        index=index,
-        file=index_entry["file"],
-        index_params=params,
-    )

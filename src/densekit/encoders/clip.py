@@ -265,7 +265,7 @@ class ClipEncoder(Encoder):
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
         """Encode a collection's image items (each with ``id`` and ``metadata["path"]``, as
-        ``collection.store.Item``), reading each from the file its metadata names.
+        ``collection.items.Item``), reading each from the file its metadata names.
 
         Example:
             >>> clip.encode_items([Item("a.jpg", None, {"path": "/photos/a.jpg"}, kind="image")]).shape

@@ -246,7 +246,8 @@ class OnnxEncoder(Encoder):
 
     Args:
         reference: a path, hub name or known short name (see ``models.resolve_model``).
-        quantize: None for fp32, "int8" for dynamic int8 (backend "onnx-int8").
+        quantize: None for fp32 (backend "onnx"), "int8-row" for per-token int8 ("onnx-int8-row", the
+            default), "int8" for dynamic int8 ("onnx-int8", batch-dependent).
         threads: intra-op threads (default ``default_session_settings()``).
         spinning: let idle pool threads spin-wait (default off; DENSEKIT_ONNX_SPINNING=1).
         progress: ``progress(step, steps)`` during the one-time export/quantisation.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..collection.store import Item
+from ..collection.items import Item
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback, report
 from .loading import DEFAULT_MAX_PIXELS, SUFFIXES, ImageLoadError, decode_image, model_view, read_image_file
@@ -155,7 +155,7 @@ def index_images(
     if size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {size}")
     result = ImageIndexReport()
-    files = discover_images(paths, result, exclude=collection.folder)
+    files = discover_images(paths, result, exclude=collection.local_folder)
     report(progress, 0, len(files))
     pending: list[tuple[Item, Any, bool]] = []
     for done, path in enumerate(files, start=1):
@@ -179,12 +179,14 @@ def _prepare(collection, encoder, path: Path, result: ImageIndexReport, thumbnai
         digest = hashlib.sha256(data).hexdigest()
         existing = collection.get(identifier)
         unchanged = existing is not None and existing.kind == "image" and existing.hash == digest
-        if unchanged and thumbnail_ok(collection.folder, existing.metadata.get("thumbnail")):
+        # Stores without a local folder (a database) keep no thumbnails.
+        folder = collection.local_folder
+        if unchanged and (folder is None or thumbnail_ok(folder, existing.metadata.get("thumbnail"))):
             result.unchanged += 1
             return None
         loaded = decode_image(path, data, max_pixels=max_pixels)
         if unchanged:  # the item is fine; only its thumbnail was lost (deleted, or a crash): redraw it
-            write_thumbnail(collection.folder, loaded.sha256, loaded.image, thumbnail_size)
+            write_thumbnail(folder, loaded.sha256, loaded.image, thumbnail_size)
             result.unchanged += 1
             return None
     except ImageLoadError as error:
@@ -193,7 +195,7 @@ def _prepare(collection, encoder, path: Path, result: ImageIndexReport, thumbnai
     del data
     metadata = dict(loaded.metadata)
     metadata["folder"] = str(Path(metadata["path"]).parent)
-    metadata["thumbnail"] = write_thumbnail(collection.folder, loaded.sha256, loaded.image, thumbnail_size)
+    metadata["thumbnail"] = None if folder is None else write_thumbnail(folder, loaded.sha256, loaded.image, thumbnail_size)
     # Keep model-sized pixels, drop the full picture; model_view bounds what a banner costs.
     pixels = encoder.preprocess([model_view(loaded.image)])
     item = Item(id=identifier, text=None, metadata=metadata, kind="image", hash=loaded.sha256)

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..collection.files import temporary_sibling
+from ..files import temporary_sibling
 from ..errors import CollectionError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -112,14 +112,16 @@ def prune_thumbnails(collection: "Collection") -> int:
         2
     """
     if collection.readonly:
-        raise CollectionError(f"collection {str(collection.folder)!r} was opened read-only; open it for writing to prune")
-    folder = Path(collection.folder) / FOLDER
+        raise CollectionError(f"collection {collection.location!r} was opened read-only; open it for writing to prune")
+    if collection.local_folder is None:
+        return 0
+    folder = collection.local_folder / FOLDER
     if not folder.is_dir():
         return 0
-    referenced: set[str] = set()
-    for generation in {collection.generation, collection.view}:
-        for batch in collection.store.iterate(generation, kind="image"):
-            referenced.update(item.metadata.get("thumbnail") for item in batch)
+    # What this writer sees, and what readers of the last commit see (its staged deletes are not theirs).
+    referenced = _thumbnails_of(collection)
+    with type(collection).open(collection.location, readonly=True) as committed:
+        referenced |= _thumbnails_of(committed)
     removed = 0
     for path in folder.iterdir():
         # Leftover temporary files (a crash mid-write) go too; foreign files are left alone.
@@ -128,3 +130,12 @@ def prune_thumbnails(collection: "Collection") -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _thumbnails_of(collection: "Collection") -> set[str]:
+    return {
+        item.metadata.get("thumbnail")
+        for items, _ in collection.export(include_vectors=False)
+        for item in items
+        if item.kind == "image"
+    }

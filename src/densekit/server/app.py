@@ -23,7 +23,7 @@ from .memory import limit_malloc_arenas
 from .metrics import Metrics, MetricsMiddleware, metrics_router
 from .models_cache import ModelCache
 from .registry import CollectionRegistry
-from .security import ApiKeyMiddleware, BodyLimitMiddleware
+from .security import ApiKeyMiddleware, BodyLimitMiddleware, HostCheckMiddleware, JsonBodyMiddleware
 from .settings import ServerSettings
 from .similarity import similarity_router
 
@@ -96,10 +96,13 @@ def create_app(settings: ServerSettings, *, models: ModelCache | None = None) ->
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # Added last = outermost: the key check, then the body limit, run before anything else; the
-    # metrics middleware sees every answer, refusals included.
+    # Added last = outermost: the host (keyless) or key check, then the body limit, then the body's
+    # type and JSON, run before anything else; the metrics middleware sees every answer, refusals included.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    else:
+        app.add_middleware(HostCheckMiddleware, allowed=settings.host_allowed)
     return app

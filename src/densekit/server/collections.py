@@ -19,8 +19,10 @@ class SearchRequest(BaseModel):
     k: int = Field(5, description="Number of hits (at most the server's max_k).")
     mode: Literal["dense", "sparse", "hybrid"] = "dense"
     where: dict[str, Any] | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2005}}.')
-    alpha: float | None = Field(None, ge=0.0, le=1.0, description="Hybrid only: weighted fusion instead of RRF.")
+    alpha: float | None = Field(None, ge=0.0, le=1.0, description="Hybrid only: the dense side's weight (weighted fusion unless fusion says otherwise).")
     space: str = Field("text", description="Vector space for the dense side.")
+    group: Literal["parent"] | None = Field(None, description='"parent": one hit per document (its best chunk).')
+    fusion: Literal["probability", "rrf", "weighted"] | None = Field(None, description="Hybrid fusion (default probability).")
 
 
 class Document(BaseModel):
@@ -59,6 +61,28 @@ def collections_router() -> APIRouter:
         with request.app.state.registry.handles(name).reader() as collection:
             return _public_info(collection.info(), name)
 
+    @router.get("/{name}/features", summary="What works on this collection here: search, ask, images (and why not)")
+    def features(request: Request, name: str = CollectionName) -> dict[str, Any]:
+        from ..models import model_info
+        from ..pipelines.qa import default_reader_reference
+
+        with request.app.state.registry.handles(name).reader() as collection:
+            kinds = {space.kind for space in collection.spaces.values()}
+            keys = collection.metadata_keys()
+        reader = request.app.state.settings.reader or default_reader_reference()
+        reader_found = model_info(reader).found_at is not None
+        return {
+            "collection": name,
+            "metadata_keys": keys,
+            "search": {"available": "text" in kinds or bool(kinds), "why": None},
+            "ask": {"available": reader_found and "text" in kinds, "why": None if reader_found and "text" in kinds else (
+                "this collection holds no texts" if "text" not in kinds else
+                "no reader model on this server: train one (densekit train reader, see docs/qa.md) "
+                "or download an extractive QA model, then start densekit serve with DENSEKIT_READER set to it")},
+            "images": {"available": "image" in kinds, "why": None if "image" in kinds else
+                       "this collection has no image space: add pictures with `densekit images index COLLECTION PHOTOS/`"},
+        }
+
     @router.post("/{name}/search", summary="Search by meaning (dense), words (sparse) or both (hybrid)")
     def search(body: SearchRequest, request: Request, name: str = CollectionName) -> dict[str, Any]:
         limits = request.app.state.settings.limits
@@ -66,8 +90,13 @@ def collections_router() -> APIRouter:
         check_lengths([body.query], limits, "query")
         with request.app.state.registry.handles(name).reader() as collection:
             hits = collection.search(body.query, k=body.k, mode=body.mode, where=body.where, alpha=body.alpha,
-                                     space=body.space)
-        return {"collection": name, "query": body.query, "mode": body.mode, "hits": [hit.as_dict() for hit in hits]}
+                                     space=body.space, group=body.group, fusion=body.fusion)
+            keys = collection.metadata_keys() if body.where else {}
+        # A filter on a key no item has matches nothing: say so rather than answer a silent "no hits".
+        warnings = [f"no item has the metadata key {key!r}, so the filter matches nothing; keys: {', '.join(keys) or 'none'}"
+                    for key in (body.where or {}) if key not in keys]
+        return {"collection": name, "query": body.query, "mode": body.mode, "hits": [hit.as_dict() for hit in hits],
+                **({"warnings": warnings} if warnings else {})}
 
     @router.post("/{name}/documents", status_code=201, summary="Add documents (or upsert them)")
     def add_documents(body: DocumentsRequest, request: Request, name: str = CollectionName) -> dict[str, Any]:
@@ -94,7 +123,8 @@ def collections_router() -> APIRouter:
             count = collection.count()
         return {"collection": name, "ids": written, "count": count, "upserted": body.upsert}
 
-    @router.get("/{name}/documents/{id}", summary="One item by id")
+    # {id:path}: ids may hold "/" (every CLI-indexed file's does), raw or percent-encoded as %2F.
+    @router.get("/{name}/documents/{id:path}", summary="One item by id (ids may contain '/')")
     def get_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
         with request.app.state.registry.handles(name).reader() as collection:
             item = collection.get(id)
@@ -102,7 +132,7 @@ def collections_router() -> APIRouter:
             raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
         return item.as_dict()
 
-    @router.delete("/{name}/documents/{id}", summary="Delete an item (and a document's chunks) by id")
+    @router.delete("/{name}/documents/{id:path}", summary="Delete an item (and a document's chunks) by id")
     def delete_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
         with request.app.state.registry.handles(name).writer() as collection:
             removed = collection.delete([id])

@@ -1,11 +1,17 @@
 """Library errors become 4xx answers with a JSON body that says what was wrong.
 
 The body follows OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so OpenAI
-clients show the message; every route answers errors the same way.
+clients show the message; every route answers errors the same way. No answer names a server path:
+library messages have the served folders replaced by their collection names and any other absolute
+path by ``<server path>``; a missing model is named, never the folders searched for it; and an error
+no handler expected is a JSON 500 that names only its type (the server log has the traceback).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -64,6 +70,48 @@ def status_for(error: DensekitError) -> tuple[int, str]:
     return 400, "invalid_request_error"
 
 
+# A quoted path (may hold spaces), else an unquoted absolute POSIX, home-relative or Windows path.
+_QUOTED_PATH = re.compile(r"""(['"])(?:~|[A-Za-z]:)?[/\\][^'"]*\1""")
+_BARE_PATH = re.compile(r"""(?<![\w.~/])(?:~|[A-Za-z]:)?[/\\](?:[^\s'",;)]+)""")
+_log = logging.getLogger("densekit.server")
+
+
+def served_paths(request: Request) -> dict[str, str]:
+    """Each served folder (as configured and resolved) -> "collection NAME", longest first; the root too."""
+    settings = request.app.state.settings
+    names: dict[str, str] = {}
+    for name, folder in settings.collections.items():
+        for form in {str(folder), str(Path(folder).expanduser().resolve())}:
+            names[form] = f"collection {name!r}"
+    if settings.root is not None:
+        for form in {str(settings.root), str(Path(settings.root).expanduser().resolve())}:
+            names[form + "/"] = ROOT_CHILD  # root/NAME is the collection NAME
+            names[form] = "the collections root"
+    return dict(sorted(names.items(), key=lambda pair: -len(pair[0])))
+
+
+ROOT_CHILD = "\0root-child"
+
+
+def scrub_paths(message: str, known: dict[str, str] | None = None) -> str:
+    """``message`` with known folders replaced by their names and any other absolute path by <server path>.
+
+    Example:
+        >>> scrub_paths("could not commit '/srv/c/news': disk full", {"/srv/c/news": "collection 'news'"})
+        "could not commit collection 'news': disk full"
+    """
+    for path, name in (known or {}).items():
+        if not path or path in ("/", ".", "./"):
+            continue
+        if name == ROOT_CHILD:
+            child = re.escape(path) + r"([A-Za-z0-9][A-Za-z0-9_-]{0,63})"
+            message = re.sub(f"'{child}'|{child}", lambda match: f"collection {(match[1] or match[2])!r}", message)
+        else:
+            message = message.replace(repr(path), name).replace(path, name)
+    message = _QUOTED_PATH.sub("<server path>", message)
+    return _BARE_PATH.sub("<server path>", message)
+
+
 def _describe_validation(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:5]:
@@ -82,7 +130,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DensekitError)
     async def densekit_error(request: Request, error: DensekitError) -> JSONResponse:
         status, kind = status_for(error)
-        return error_response(status, str(error), kind)
+        if isinstance(error, ModelNotFoundError):  # its message lists the server's cache folders
+            reference = error.reference
+            if "/" in reference and (reference.startswith(("/", "~", ".")) or Path(reference).expanduser().exists()):
+                reference = f".../{Path(reference).name}"  # a configured folder: its name only
+            message = f"model {reference!r} is not available on this server"
+        else:
+            message = scrub_paths(str(error), served_paths(request))
+        return error_response(status, message, kind)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        # Anything a route did not expect (a store's driver error, a bug): JSON, and nothing
+        # of the message, which may hold paths or data; the log keeps the traceback.
+        _log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        return error_response(500, f"internal error ({type(error).__name__}); the server log has the details",
+                              "server_error")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -75,7 +75,7 @@ def images_router() -> APIRouter:
 
         if not _THUMBNAIL.match(file):
             raise ApiError(422, f"invalid thumbnail name {file!r}: expected <64 hex digits>.jpg", param="file")
-        path = thumbnail_path(request.app.state.registry.folder(name), file)
+        path = thumbnail_path(request.app.state.registry.location(name), file)
         if not path.is_file():
             raise ApiError(404, f"no thumbnail {file!r} in collection {name!r}", "not_found_error", "file")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})

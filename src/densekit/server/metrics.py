@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from ..collection.manifest import read_manifest
 
 #: Upper bounds in seconds, Prometheus' usual latency buckets.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -127,8 +126,9 @@ def metrics_router() -> APIRouter:
         items = {}
         for name in state.registry.names():
             try:
-                # The committed count from the manifest: cheap, and loads no model.
-                items[name] = int(read_manifest(state.registry.folder(name)).get("count", 0))
+                # A pooled read handle: counting loads no model.
+                with state.registry.handles(name).reader() as collection:
+                    items[name] = collection.count()
             except Exception:  # a broken collection must not hide the others' metrics
                 items[name] = -1
         text = state.metrics.render(items, state.models.loaded())

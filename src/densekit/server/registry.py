@@ -28,9 +28,9 @@ class UnknownCollectionError(CollectionError):
 class CollectionHandles:
     """Read handles for one collection (a small pool) and a lock that lets one request write."""
 
-    def __init__(self, name: str, folder: Path, models: "ModelCache", readers: int):
+    def __init__(self, name: str, location: "str | Path", models: "ModelCache", readers: int):
         self.name = name
-        self.folder = folder
+        self.location = location
         self._models = models
         self._pool: "queue.LifoQueue[tuple[int, Collection]]" = queue.LifoQueue()
         self._opened = 0
@@ -44,23 +44,25 @@ class CollectionHandles:
 
     def _open(self, readonly: bool) -> "Collection":
         from ..collection import Collection
-        from ..collection.manifest import read_manifest
         from ..encoders.registry import BACKENDS
 
-        manifest = read_manifest(self.folder)
-        self.references.update(space["encoder"]["model"] for space in manifest.get("spaces", {}).values())
-        # Every space gets the server's shared copy of its model: batchable text backends (the
-        # registry says which) through the batching queue, the others (DPR, CLIP, ...) behind a lock.
-        encoders = {}
-        for name, space in manifest.get("spaces", {}).items():
-            info = space["encoder"]
-            backend = info.get("backend", "torch")
-            entry = BACKENDS.get(backend)
-            if info.get("kind", "text") == "text" and entry is not None and entry.batchable:
-                encoders[name] = self._models.get(info["model"], backend)
-            else:
-                encoders[name] = self._models.get_locked(info["model"], backend)
-        return Collection.open(self.folder, readonly=readonly, encoders=encoders)
+        collection = Collection.open(self.location, readonly=readonly)
+        try:
+            # Every space gets the server's shared copy of its model: batchable text backends (the
+            # registry says which) through the batching queue, the others (DPR, CLIP, ...) behind a lock.
+            for name, space in collection.spaces.items():
+                info = space.encoder_info
+                backend = info.get("backend", "torch")
+                self.references.add(info["model"])
+                entry = BACKENDS.get(backend)
+                if info.get("kind", "text") == "text" and entry is not None and entry.batchable:
+                    collection.set_encoder(name, self._models.get(info["model"], backend))
+                else:
+                    collection.set_encoder(name, self._models.get_locked(info["model"], backend))
+        except BaseException:
+            collection.close()
+            raise
+        return collection
 
     @contextlib.contextmanager
     def reader(self) -> Iterator["Collection"]:
@@ -154,11 +156,12 @@ class CollectionRegistry:
             names.update(path.name for path in root.iterdir() if self._under_root(path.name) is not None)
         return sorted(names)
 
-    def folder(self, name: str) -> Path:
-        """The folder for a served collection name; 422 for a bad name, 404 for an unknown one."""
+    def location(self, name: str) -> "str | Path":
+        """Where a served collection lives (a folder or a store URL); 422 for a bad name, 404 for an unknown one."""
         check_name(name)
         if name in self._settings.collections:
-            return Path(self._settings.collections[name]).expanduser()
+            served = self._settings.collections[name]
+            return Path(served).expanduser() if isinstance(served, Path) else served
         folder = self._under_root(name)
         if folder is not None:
             return folder
@@ -166,11 +169,11 @@ class CollectionRegistry:
         raise UnknownCollectionError(f"no collection named {name!r}; served: {served}")
 
     def handles(self, name: str) -> CollectionHandles:
-        folder = self.folder(name)
+        location = self.location(name)
         with self._lock:
             handles = self._handles.get(name)
             if handles is None:
-                handles = CollectionHandles(name, folder, self._models, self._readers)
+                handles = CollectionHandles(name, location, self._models, self._readers)
                 self._handles[name] = handles
             return handles
 
@@ -194,7 +197,7 @@ class CollectionRegistry:
 
     @staticmethod
     def _is_collection(folder: Path) -> bool:
-        from ..collection.manifest import manifest_path
+        from ..collection import Collection
 
-        return manifest_path(folder).is_file()
+        return Collection.exists(folder)
 

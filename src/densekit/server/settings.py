@@ -34,10 +34,16 @@ class Limits:
     max_k: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_batch", "max_text_chars", "max_k"):
+        from ..limits import max_k
+
+        # Upper bounds too: a limit of 10**20 is no limit at all.
+        ceilings = {"max_body_bytes": 1024**3, "max_batch": 100_000, "max_text_chars": 10_000_000, "max_k": max_k()}
+        for name, ceiling in ceilings.items():
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"limit {name} must be a positive integer, got {value!r}")
+            if value > ceiling:
+                raise InvalidInputError(f"limit {name} is {value!r:.40}; at most {ceiling}")
 
 
 def check_name(name: str) -> str:
@@ -60,12 +66,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$")
+
+
+def check_allowed_host(name: str) -> str:
+    """A host name or address for ``--allowed-host``, lower-case, without brackets; else InvalidInputError."""
+    cleaned = name.strip().lower().rstrip(".") if isinstance(name, str) else ""
+    cleaned = cleaned[1:-1] if cleaned.startswith("[") and cleaned.endswith("]") else cleaned
+    try:
+        ipaddress.ip_address(cleaned)
+        return cleaned
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(cleaned) or len(cleaned) > 253:
+        raise InvalidInputError(
+            f"allowed host {name!r} is not a host name or IP address (give it without scheme or port, e.g. myhost.lan)"
+        )
+    return cleaned
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything ``create_app`` needs.
 
     Args:
-        collections: collection name -> folder; only these (and valid ones under ``root``) are served.
+        collections: collection name -> folder or store URL; only these (and valid ones under ``root``) are served.
         root: a folder whose subfolders holding a collection are served under their folder names.
         host, port: where ``densekit serve`` binds (the app itself does not bind).
         api_key: when set, every route but /healthz needs ``Authorization: Bearer <key>``.
@@ -73,12 +98,14 @@ class ServerSettings:
         default_model: the model /v1/embeddings and /similarity use when the request names none.
         models: the models clients may name (the default model is always one); clients never name paths.
         reader: the extractive reader /ask uses (default: DENSEKIT_READER, else the library's default).
+        allowed_hosts: without an API key, Host and Origin headers must name a loopback host
+            (localhost, 127.0.0.0/8, ::1) or one of these (DNS-rebinding defence); ignored with a key.
 
     Example:
         >>> ServerSettings(collections={"notes": Path("notes")}, default_model="hashing:64")
     """
 
-    collections: dict[str, Path] = field(default_factory=dict)
+    collections: dict[str, "Path | str"] = field(default_factory=dict)
     root: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -87,10 +114,12 @@ class ServerSettings:
     default_model: str | None = None
     models: tuple[str, ...] = ()
     reader: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in self.collections:
             check_name(name)
+        object.__setattr__(self, "allowed_hosts", tuple(check_allowed_host(host) for host in self.allowed_hosts))
         if self.api_key is not None and not self.api_key.strip():
             raise InvalidInputError("api_key is empty; unset it or give a non-empty key")
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -111,6 +140,10 @@ class ServerSettings:
                 f"refusing to bind {self.host!r} without an API key: set {API_KEY_VARIABLE} "
                 "or bind 127.0.0.1"
             )
+
+    def host_allowed(self, host: str) -> bool:
+        """True if a request naming ``host`` (no port, no brackets) may reach a keyless server."""
+        return is_loopback(host) or host in self.allowed_hosts
 
     @classmethod
     def from_environment(cls, **values) -> "ServerSettings":

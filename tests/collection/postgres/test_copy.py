@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from densekit.collection import Collection
-from densekit.collection import copy as copy_module
-from densekit.collection.copy import copy_collection, export
+from densekit.collection.embedded import EmbeddedCollection
+from densekit.collection.copy import copy_collection
 from densekit.collection.postgres import PostgresCollection
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import CollectionError, ModelMismatchError
 
@@ -30,7 +30,7 @@ def _make_source(folder, encoder, count=120):
 
 def _snapshot(collection):
     items, vectors = {}, {}
-    for batch, batch_vectors in export(collection, batch=1000):
+    for batch, batch_vectors in collection.export(batch=1000):
         for item in batch:
             items[item.id] = (item.text, item.metadata, item.parent, item.start, item.end, item.kind, item.hash)
         for space, array in batch_vectors.items():
@@ -71,7 +71,8 @@ def test_round_trip_folder_postgres_folder(tmp_path, pg_url, pg_name, hashing_en
 def test_interrupted_copy_resumes(tmp_path, pg_url, pg_name, hashing_encoder, monkeypatch, target):
     source = _make_source(tmp_path / "source", hashing_encoder)
     destination = f"{pg_url}?collection={pg_name}" if target == "postgres" else tmp_path / "copy"
-    monkeypatch.setattr(copy_module, "FOLDER_COMMIT_EVERY", 30)
+    if target == "folder":
+        monkeypatch.setattr(EmbeddedCollection, "commit_group", 30)
     seen = []
 
     def interrupt(done, total):

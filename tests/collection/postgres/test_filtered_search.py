@@ -13,7 +13,7 @@ import pytest
 
 from densekit.collection.postgres import PostgresCollection
 from densekit.collection.postgres import search as pg_search
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.encoders.hashing import HashingEncoder
 
 COUNT = 3000

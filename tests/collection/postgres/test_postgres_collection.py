@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from densekit.collection.postgres import PostgresCollection
-from densekit.collection.store import Item
+from densekit.collection import Item
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import CollectionError, InvalidInputError, ModelMismatchError
 
@@ -269,7 +269,7 @@ def test_filtered_search_at_one_percent_selectivity_returns_k(pg_url, pg_name, h
                     f"ORDER BY vec_text <#> %b LIMIT 10", ['{"tag": "rare"}', vector]).fetchall()  # fmt: skip
             assert "hnsw" in plan and len(found) == 10  # the index scan alone, no fallback, found all 10
             assert len(plain) < 10  # what a scan without iteration gives: the filter ate its ef_search (96) candidates
-            assert len(pg_search._dense(connection, pg_name, vector, "text", 10, condition, {})) == 10
+            assert len(pg_search.dense_candidates(connection, pg_name, vector, "text", 10, condition, {})) == 10
         hits = collection.search("river forest", k=10, where={"tag": "rare"})
         assert len(hits) == 10 and all(hit.metadata["tag"] == "rare" for hit in hits)
         assert len(collection.search("river forest", k=40, where={"tag": "rare"})) == 20  # every match

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from densekit.collection.postgres import PostgresCollection
-from densekit.collection.stores import open_collection
+from densekit.collection.registry import open_collection
 from densekit.errors import CollectionError, InvalidInputError
 
 

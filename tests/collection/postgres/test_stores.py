@@ -6,12 +6,12 @@ import pytest
 
 from densekit.collection import Collection
 from densekit.collection.postgres import PostgresCollection
-from densekit.collection.stores import collection_exists, create_collection, is_postgres, open_collection
+from densekit.collection.registry import collection_exists, create_collection, is_url, open_collection
 from densekit.errors import InvalidInputError
 
 
 def test_location_decides_the_store(tmp_path, pg_url, pg_name, hashing_encoder):
-    assert is_postgres("postgres://me@db/x") and not is_postgres(tmp_path / "postgresql")
+    assert is_url("postgres://me@db/x") and not is_url(tmp_path / "postgresql") and not is_url("notes")
     with create_collection(tmp_path / "notes", encoder=hashing_encoder) as folder:
         folder.add(["a note"], ids=["n1"])
     with open_collection(tmp_path / "notes", readonly=True) as reopened:

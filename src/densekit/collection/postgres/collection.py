@@ -12,23 +12,28 @@ Differences a caller can notice:
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from ...encoders.base import Encoder
 from ...errors import CollectionError, InvalidInputError
+from ..base import Collection
+from ..encoding import describe_spaces
+from ..items import Item
 from ..space import VectorSpace
-from ..store import Item
+from ..where import Condition
 from . import rows, schema
 from .connection import Router, redact, split_url
+from .filters import conditions_to_sql
 from .writes import Writes, check_index_kind
 
 DEFAULT_SPACE = "text"
 T = TypeVar("T")
 
 
-def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
+def resolve_name(url: str, name: str | None) -> tuple[str, str]:
     connection_url, from_url = split_url(url)
     chosen = name or from_url
     if chosen is None:
@@ -38,7 +43,7 @@ def _resolve_name(url: str, name: str | None) -> tuple[str, str]:
     return connection_url, schema.check_name(chosen)
 
 
-class PostgresCollection(Writes):
+class PostgresCollection(Writes, Collection):
     """Items with text, JSONB metadata and one pgvector column per space, in one PostgreSQL database.
 
     Example:
@@ -47,6 +52,11 @@ class PostgresCollection(Writes):
         >>> PostgresCollection.open("postgresql://me@db/search?collection=notes").search("a cat", k=1)[0].text
         'The cat sat on the mat.'
     """
+
+    store_kind = "postgres"
+    # Its sparse side is PostgreSQL's ts_rank (about 0 to 0.1), not BM25: probability fusion was
+    # measured on BM25 scores only, so hybrid searches here keep reciprocal rank fusion.
+    default_fusion = "rrf"
 
     def __init__(self, router: Router, name: str, manifest: dict[str, Any], readonly: bool):
         self._router = router
@@ -58,46 +68,37 @@ class PostgresCollection(Writes):
         self.spaces: dict[str, VectorSpace] = {}
         self._load_spaces(manifest)
         self._closed = False
+        self._pin = threading.local()  # the server one search reads from (``_reading``)
 
     # --- opening -----------------------------------------------------------------------------
     @classmethod
-    def create(
-        cls,
-        url: str,
-        model: str | None = None,
-        *,
-        name: str | None = None,
-        encoder: Encoder | None = None,
-        backend: str | None = None,
-        index: str = "auto",
-        space: str = DEFAULT_SPACE,
-        exist_ok: bool = False,
-        read_replicas: Sequence[str] | None = None,
-    ) -> "PostgresCollection":
-        """Create the collection's tables with one text space (and the vector extension if missing).
+    def _exists(cls, location: Any, *, name: str | None) -> bool:
+        from .connection import connect
 
-        Args:
-            url: ``postgresql://user@host:port/database`` (``?collection=NAME`` may name the collection).
-            model / encoder / backend / space: as ``Collection.create``.
-            name: the collection name (lower-case letters, digits, '_'); tables are NAME_items, NAME_manifest.
-            index: "auto" or "hnsw" (both: an HNSW index per space).
-            exist_ok: open an existing collection instead of failing.
-            read_replicas: URLs of streaming replicas that serve searches.
+        url, resolved = resolve_name(str(location), name)
+        connection = connect(url, vector_type=False)
+        try:
+            return schema.exists(connection, resolved)
+        finally:
+            connection.close()
+
+    @classmethod
+    def _create(cls, location, make_encoder, *, index, space, exist_ok, name, read_replicas) -> "PostgresCollection":
+        """Create the collection's tables with one space (and the vector extension if missing).
+
+        ``location`` is ``postgresql://user@host:port/database`` (``?collection=NAME`` may name the
+        collection); the name is lower-case letters, digits and '_' (tables NAME_items, NAME_manifest);
+        ``index`` "auto" or "hnsw" (both: an HNSW index per space); ``read_replicas`` serve searches.
         """
-        connection_url, name = _resolve_name(url, name)
+        url = str(location)
+        connection_url, name = resolve_name(url, name)
         check_index_kind(index)
         schema.check_name(space, "space")
         router = Router(connection_url, read_replicas, readonly=False, create=True)
         try:
             if schema.exists(router.primary, name):
-                if not exist_ok:
-                    raise CollectionError(f"a collection {name!r} already exists in {redact(connection_url)!r}; open it instead")
-                router.close()
-                return cls.open(url, name=name, model=model, encoder=encoder, read_replicas=read_replicas)
-            if encoder is None:
-                from ...encoders.factory import load_encoder
-
-                encoder = load_encoder(model, backend=backend)
+                raise CollectionError(f"a collection {name!r} already exists in {redact(connection_url)!r}; open it instead")
+            encoder = make_encoder()
             manifest = schema.new_manifest(name)
             info = encoder.info().as_dict()
             import psycopg  # present: the router connected with it
@@ -105,6 +106,7 @@ class PostgresCollection(Writes):
             try:
                 with router.primary.transaction():
                     schema.create_tables(router.primary, name)
+                    schema.create_key_counts(router.primary, name)
                     manifest["spaces"][space] = {
                         "encoder": info,
                         "index": schema.add_vector_column(router.primary, name, space, info["dimension"]),
@@ -120,52 +122,39 @@ class PostgresCollection(Writes):
         return collection
 
     @classmethod
-    def open(
-        cls,
-        url: str,
-        *,
-        name: str | None = None,
-        readonly: bool = False,
-        model: str | None = None,
-        encoder: Encoder | None = None,
-        read_replicas: Sequence[str] | None = None,
-        allow_backend_mismatch: bool = False,
-    ) -> "PostgresCollection":
-        """Open an existing collection; ``model`` or ``encoder``, when given, must be the ones it was built with
-        (``allow_backend_mismatch``: as ``Collection.open``)."""
-        connection_url, name = _resolve_name(url, name)
+    def _open(cls, location, *, readonly, name, read_replicas) -> "PostgresCollection":
+        connection_url, name = resolve_name(str(location), name)
         router = Router(connection_url, read_replicas, readonly=readonly, create=False)
         try:
             manifest = schema.read_manifest(router.primary, name, repr(redact(connection_url)))
-            collection = cls(router, name, manifest, readonly=readonly)
-            collection.allow_backend_mismatch = allow_backend_mismatch
-            if model is not None or encoder is not None:
-                if DEFAULT_SPACE not in collection.spaces:
-                    raise InvalidInputError(
-                        f"model/encoder apply to the {DEFAULT_SPACE!r} space, which this collection lacks; "
-                        f"its spaces: {', '.join(collection.spaces)}"
-                    )
-                collection._use_encoder(DEFAULT_SPACE, model, encoder)
+            if not readonly and not schema.has_key_counts(router.primary, name):
+                import psycopg
+
+                try:  # a collection made before key counts: add them on its first writer
+                    with router.primary.transaction():
+                        schema.create_key_counts(router.primary, name)
+                except psycopg.errors.DuplicateTable:
+                    pass  # another writer added them meanwhile
+            return cls(router, name, manifest, readonly=readonly)
         except BaseException:
             router.close()
             raise
-        return collection
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def collection_id(self) -> str:
+        return self._manifest.get("id") or f"postgres:{self.location}"
 
     def close(self) -> None:
         self._closed = True
         self._router.close()
 
-    def __enter__(self) -> "PostgresCollection":
-        return self
-
-    def __exit__(self, error_type, error, traceback) -> None:
-        self.close()
-
     def commit(self, force: bool = False) -> None:
         """Nothing to do: each write call commits its own transaction (kept for the shared API)."""
         self._require_open()
-
-    save = commit
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["PostgresCollection"]:
@@ -197,14 +186,30 @@ class PostgresCollection(Writes):
         with self._router.primary_lock:
             yield self._router.primary
 
-    def _searching(self, work: Callable[[Any], T]) -> T:
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        if getattr(self._pin, "active", False):
+            yield
+            return
+        self._pin.active, self._pin.target = True, None
+        try:
+            yield
+        finally:
+            self._pin.active, self._pin.target = False, None
+
+    def run_on_reader(self, work: Callable[[Any], T]) -> T:
         """``work(connection)`` on a replica in turn (the primary when there is none). When the replica's
         connection fails, it is marked down (a logged warning) and ``work`` runs again elsewhere."""
         import psycopg
 
         self._require_open()
+        pinned = getattr(self._pin, "active", False)
         while True:
-            connection, lock, position = self._router.for_search()
+            # Inside one search (``_reading``) every statement goes to the server the first one chose.
+            chosen = self._pin.target if pinned and self._pin.target is not None else self._router.for_search()
+            if pinned:
+                self._pin.target = chosen
+            connection, lock, position = chosen
             try:
                 with lock:
                     return work(connection)
@@ -216,6 +221,8 @@ class PostgresCollection(Writes):
                 if position is None or not lost:
                     raise CollectionError(f"searching {self.location!r} failed: {str(error).strip()}") from error
                 self._router.mark_down(position, error)
+                if pinned:
+                    self._pin.target = None
 
     # --- state -------------------------------------------------------------------------------
     def _load_spaces(self, manifest: dict[str, Any]) -> None:
@@ -229,16 +236,14 @@ class PostgresCollection(Writes):
         with self._read() as connection:
             self._load_spaces(schema.read_manifest(connection, self.name, self.location))
 
-    def count(self) -> int:
+    def count(self, kind: str | None = None) -> int:
         from psycopg import sql
 
         with self._read() as connection:
-            query = sql.SQL("SELECT count(*) FROM {}").format(schema.identifiers(self.name)["items"])
-            return int(connection.execute(query).fetchone()[0])
-
-    def get(self, id: str) -> Item | None:
-        with self._read() as connection:
-            return rows.by_id(connection, self.name, id)
+            query = sql.SQL("SELECT count(*) FROM {}" + ("" if kind is None else " WHERE kind = %s")).format(
+                schema.identifiers(self.name)["items"]
+            )
+            return int(connection.execute(query, () if kind is None else (kind,)).fetchone()[0])
 
     def document_hash(self, parent: str) -> str | None:
         from psycopg import sql
@@ -247,6 +252,17 @@ class PostgresCollection(Writes):
             query = sql.SQL("SELECT hash FROM {} WHERE parent = %s LIMIT 1").format(schema.identifiers(self.name)["items"])
             row = connection.execute(query, (parent,)).fetchone()
         return row[0] if row else None
+
+    def metadata_keys(self) -> dict[str, int]:
+        from psycopg import sql
+
+        names = schema.identifiers(self.name)
+        with self._read() as connection:
+            if schema.has_key_counts(connection, self.name):
+                query = sql.SQL("SELECT key, count FROM {} WHERE count > 0 ORDER BY key").format(names["keys"])
+            else:  # made before key counts, and no writer has opened it since: count once
+                query = sql.SQL("SELECT key, count(*) FROM {}, jsonb_object_keys(metadata) AS key GROUP BY key ORDER BY key").format(names["items"])
+            return {key: int(count) for key, count in connection.execute(query).fetchall()}
 
     def info(self) -> dict[str, Any]:
         from psycopg import sql
@@ -263,52 +279,113 @@ class PostgresCollection(Writes):
             ).fetchone()
         return {
             "path": self.location,
-            "store": "postgres",
+            "store": self.store_kind,
+            "id": self.collection_id,
             "name": self.name,
             "count": int(row[0]),
-            "spaces": {
-                space: {
-                    "model": entry.encoder_info["model"],
-                    "dimension": entry.dimension,
-                    "backend": entry.encoder_info.get("backend"),
-                    "kind": entry.kind,
-                    "index": "hnsw",
-                    "vectors": int(vectors),
-                }
-                for (space, entry), vectors in zip(self.spaces.items(), row[3:])
-            },
+            "spaces": describe_spaces(
+                self.spaces, dict(zip(self.spaces, row[3:])), {space: "hnsw" for space in self.spaces}
+            ),
             "generation": None,  # no generations: every write call commits
             "sparse": {**self._manifest.get("sparse", {}), "count": int(row[2])},
+            "metadata_keys": self.metadata_keys(),
             "size_bytes": int(row[1]),
             "read_replicas": len(self._router.replicas),
         }
 
-    # --- encoders ----------------------------------------------------------------------------
-    def export(self, *, after: int = -1, batch: int = 500) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
+    def check(self) -> list[str]:
+        """Every item has a vector in each space of its kind, and none in the others."""
+        from psycopg import sql
+
+        self.refresh()
+        problems = []
+        table = schema.identifiers(self.name)["items"]
+        with self._read() as connection:
+            for space, entry in self.spaces.items():
+                column = sql.Identifier(schema.vector_column(space))
+                missing, stray = connection.execute(
+                    sql.SQL("SELECT count(*) FILTER (WHERE kind = %s AND {0} IS NULL), "
+                            "count(*) FILTER (WHERE kind <> %s AND {0} IS NOT NULL) FROM {1}").format(column, table),
+                    (entry.kind, entry.kind),
+                ).fetchone()
+                if missing or stray:
+                    problems.append(f"space {space!r}: {missing} items without vectors, {stray} vectors on items of another kind")
+        return problems
+
+    @classmethod
+    def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        """Encode again the items whose vector is missing in a space of their kind."""
+        from psycopg import sql
+
+        actions = []
+        with cls.open(location, name=name) as collection:
+            table = schema.identifiers(collection.name)["items"]
+            for space, entry in collection.spaces.items():
+                column = sql.Identifier(schema.vector_column(space))
+                query = sql.SQL("SELECT {} FROM {} WHERE kind = %s AND {} IS NULL ORDER BY rowid").format(
+                    rows.select_columns(), table, column)
+                with collection._read() as connection:
+                    missing = [rows.item_from_row(row) for row in connection.execute(query, (entry.kind,)).fetchall()]
+                for start in range(0, len(missing), 500):
+                    batch = missing[start:start + 500]
+                    vectors = collection._encode_members(space, batch, None, None)
+                    with collection._write() as connection:
+                        collection._set_vectors(connection, space, [item.rowid for item in batch], vectors)
+                if missing:
+                    actions.append(f"space {space!r}: encoded {len(missing)} items that had no vector")
+        return actions
+
+    def export(self, *, after: int = -1, batch: int = 500, include_vectors: bool = True) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
         """Items past rowid ``after`` in row order, with their stored vectors per space (for copies)."""
-        kinds = {space: entry.kind for space, entry in self.spaces.items()}
+        kinds = {space: entry.kind for space, entry in self.spaces.items()} if include_vectors else {}
         with self._read() as connection:
             yield from rows.export(connection, self.name, kinds, after=after, batch=batch)
+
+    def read_copy_state(self, source: str) -> dict[str, Any]:
+        from .copy_state import read_state
+
+        with self._read() as connection:
+            return read_state(connection, self.name, source)
+
+    def write_copy_state(self, source: str, state: dict[str, Any]) -> None:
+        from .copy_state import write_state
+
+        with self._write() as connection:
+            write_state(connection, self.name, source, state)
 
     def _require_open(self) -> None:
         if self._closed:
             raise CollectionError(f"collection {self.location!r} is closed")
 
-    def _require_writer(self) -> None:
-        if self.readonly:
-            raise CollectionError(f"collection {self.location!r} was opened read-only")
-        self._require_open()
+    # --- reads and search hooks ----------------------------------------------------------------
+    def _get_items(self, ids: list[str], with_vectors: bool) -> list[Item]:
+        kinds = {space: entry.kind for space, entry in self.spaces.items()} if with_vectors else {}
+        with self._read() as connection:
+            return rows.by_ids(connection, self.name, ids, kinds)
 
-    # --- search ------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5, **options: Any):
-        """Search by text; see ``densekit.collection.search.search`` for the options."""
-        from .search import search
+    def _id_page(self, after: int, limit: int) -> list[tuple[int, str]]:
+        with self._read() as connection:
+            return rows.id_page(connection, self.name, after, limit)
 
-        return search(self, query, k, **options)
+    def _compile_filter(self, conditions: list[Condition]) -> Any:
+        return conditions_to_sql(conditions)
 
-    def search_vector(self, vector: np.ndarray, k: int = 5, *, space: str = DEFAULT_SPACE, where=None):
-        """Search a space with a ready vector (made by the same model)."""
-        from .search import search_vector
+    def _dense_candidates(self, vectors, depth, space, compiled, found) -> list[list[tuple[int, float]]]:
+        from .search import counts_of, dense_candidates
 
-        return search_vector(self, np.atleast_2d(np.asarray(vector, dtype=np.float32)), k, space=space, where=where)
+        counts = counts_of(self)
+        ranked = []
+        for vector in vectors:
+            def run(connection, vector=vector) -> list:
+                return dense_candidates(connection, self.name, vector, space, depth, compiled, found, counts)
 
+            ranked.append(self.run_on_reader(run))
+        return ranked
+
+    def _sparse_candidates(self, query, depth, compiled, found) -> list[tuple[int, float]]:
+        from .search import sparse_candidates
+
+        return self.run_on_reader(lambda connection: sparse_candidates(connection, self.name, query, depth, compiled, found))
+
+    def _items_by_rowid(self, rowids: list[int]) -> dict[int, Item]:
+        return self.run_on_reader(lambda connection: rows.by_rowids(connection, self.name, rowids))

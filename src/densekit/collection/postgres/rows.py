@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..store import Item
+from ..items import Item
 from .schema import identifiers, vector_column
 
 COLUMNS = ("rowid", "id", "kind", "text", "metadata", "parent", "start", "end", "hash")
@@ -82,12 +82,31 @@ def by_rowids(connection, name: str, rowids: list[int]) -> dict[int, Item]:
     return {item.rowid: item for item in map(item_from_row, connection.execute(query, (rowids,)))}
 
 
-def by_id(connection, name: str, id_: str) -> Item | None:
+def by_ids(connection, name: str, ids: list[str], spaces: dict[str, str]) -> list[Item]:
+    """The items with these ids; with ``spaces`` (space -> kind) each carries its vectors in ``vectors``."""
     from psycopg import sql
 
-    query = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(select_columns(), identifiers(name)["items"])
-    row = connection.execute(query, (id_,)).fetchone()
-    return item_from_row(row) if row else None
+    vector_columns = [sql.Identifier(vector_column(space)) for space in spaces]
+    selected = sql.SQL(", ").join([select_columns(), *vector_columns])
+    query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(selected, identifiers(name)["items"])
+    items = []
+    for row in connection.execute(query, (ids,), binary=True).fetchall():
+        item = item_from_row(row)
+        if spaces:
+            item.vectors = {
+                space: np.asarray(_as_array(row[len(COLUMNS) + offset]), dtype=np.float32)
+                for offset, (space, kind) in enumerate(spaces.items())
+                if kind == item.kind and row[len(COLUMNS) + offset] is not None
+            }
+        items.append(item)
+    return items
+
+
+def id_page(connection, name: str, after: int, limit: int) -> list[tuple[int, str]]:
+    from psycopg import sql
+
+    query = sql.SQL("SELECT rowid, id FROM {} WHERE rowid > %s ORDER BY rowid LIMIT %s").format(identifiers(name)["items"])
+    return [(int(rowid), id_) for rowid, id_ in connection.execute(query, (after, limit)).fetchall()]
 
 
 def export(

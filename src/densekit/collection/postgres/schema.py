@@ -49,6 +49,7 @@ def identifiers(name: str) -> dict[str, Any]:
         "items": sql.Identifier(f"{name}_items"),
         "manifest": sql.Identifier(f"{name}_manifest"),
         "copy_state": sql.Identifier(f"{name}_copy_state"),
+        "keys": sql.Identifier(f"{name}_keys"),
     }
 
 
@@ -57,8 +58,11 @@ def vector_column(space: str) -> str:
 
 
 def new_manifest(name: str) -> dict[str, Any]:
+    import uuid
+
     return {
         "format": FORMAT_VERSION,
+        "id": uuid.uuid4().hex,
         "store": "postgres",
         "name": name,
         "spaces": {},
@@ -100,6 +104,49 @@ def create_tables(connection, name: str) -> None:
     connection.execute(
         sql.SQL("CREATE TABLE {} (one INTEGER PRIMARY KEY DEFAULT 1 CHECK (one = 1), manifest JSONB NOT NULL)").format(
             names["manifest"]
+        )
+    )
+
+
+def has_key_counts(connection, name: str) -> bool:
+    row = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{name}_keys"',)).fetchone()
+    return bool(row[0])
+
+
+def create_key_counts(connection, name: str) -> None:
+    """NAME_keys: each metadata key and how many items have it, kept by a trigger in every write's own
+    transaction (so ``info`` never scans); filled from the rows already there (older collections)."""
+    from psycopg import sql
+
+    names = identifiers(name)
+    function = sql.Identifier(f"{name}_count_keys")
+    connection.execute(sql.SQL("CREATE TABLE {} (key TEXT PRIMARY KEY, count BIGINT NOT NULL)").format(names["keys"]))
+    connection.execute(
+        sql.SQL("INSERT INTO {} SELECT key, count(*) FROM {}, jsonb_object_keys(metadata) AS key GROUP BY key").format(
+            names["keys"], names["items"]
+        )
+    )
+    connection.execute(
+        sql.SQL(
+            """
+            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                    UPDATE {keys} AS k SET count = k.count - 1
+                    FROM jsonb_object_keys(OLD.metadata) AS gone(key) WHERE k.key = gone.key;
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO {keys} (key, count) SELECT key, 1 FROM jsonb_object_keys(NEW.metadata) AS key
+                    ON CONFLICT (key) DO UPDATE SET count = {keys}.count + 1;
+                END IF;
+                RETURN NULL;
+            END $$
+            """
+        ).format(function=function, keys=names["keys"])
+    )
+    connection.execute(
+        sql.SQL("CREATE TRIGGER {} AFTER INSERT OR DELETE OR UPDATE OF metadata ON {} FOR EACH ROW EXECUTE FUNCTION {}()").format(
+            sql.Identifier(f"{name}_keys_trigger"), names["items"], function
         )
     )
 
@@ -162,4 +209,5 @@ def drop(connection, name: str) -> None:
     from psycopg import sql
 
     for table in identifiers(name).values():
-        connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+    connection.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(sql.Identifier(f"{name}_count_keys")))

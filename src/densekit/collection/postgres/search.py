@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import InvalidInputError
-from ..search import Hit, _rerank, check_k, check_search_arguments
+from ..search import check_k
+from ..where import parse_where
 from . import rows, schema
-from .filters import where_to_sql
+from .filters import conditions_to_sql
 
 if TYPE_CHECKING:
     from .collection import PostgresCollection
@@ -55,65 +55,6 @@ COUNT_REUSE_SECONDS = 10.0
 _COUNTS_KEPT = 256  # filters remembered per handle, oldest forgotten first
 
 
-def search(
-    collection: "PostgresCollection",
-    query: str,
-    k: int = 5,
-    *,
-    mode: str = "dense",
-    where: dict[str, Any] | None = None,
-    space: str = "text",
-    alpha: float | None = None,
-    rrf_k: int = 60,
-    rerank: Any = None,
-    candidates: int | None = None,
-) -> list[Hit]:
-    """Top-k items for a text query; the options are those of ``densekit.collection.search.search``."""
-    k = check_search_arguments(query, k, mode, alpha)
-    condition = where_to_sql(where)
-    depth = max(candidates or 0, k, 50 if (mode == "hybrid" or rerank) else k)
-    vector = _query_vector(collection, query, space) if mode != "sparse" else None
-    counts = _counts_of(collection)
-
-    items: dict = {}
-
-    def run(connection) -> list:
-        items.clear()  # a retry on another server starts afresh
-        if mode == "dense":
-            return _dense(connection, collection.name, vector, space, depth, condition, items, counts)
-        if mode == "sparse":
-            return _sparse(connection, collection.name, query, depth, condition, items)
-        from ...fusion import reciprocal_rank_fusion, weighted_fusion
-
-        dense = _dense(connection, collection.name, vector, space, depth, condition, items, counts)
-        sparse = _sparse(connection, collection.name, query, depth, condition, items)
-        if alpha is None:
-            return reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in sparse]], k=rrf_k)
-        return weighted_fusion([dense, sparse], alpha)
-
-    ranked = collection._searching(run)
-    hits = _hits(items, ranked)
-    if rerank is not None and hits:
-        hits = _rerank(query, hits, rerank)
-    return hits[:k]
-
-
-def search_vector(collection: "PostgresCollection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[Hit]:
-    """Top-k items for one ready-made query vector (same model as the space)."""
-    k = check_k(k)
-    target = _space(collection, space)
-    target.check_query(vectors)
-    condition = where_to_sql(where)
-    counts = _counts_of(collection)
-    items: dict = {}
-
-    def run(connection) -> list:
-        items.clear()
-        return _dense(connection, collection.name, vectors[0], space, k, condition, items, counts)
-
-    return _hits(items, collection._searching(run))
-
-
 def explain_vector(
     collection: "PostgresCollection", vector: np.ndarray, k: int = 5, *, space: str = "text", where=None
 ) -> list[dict[str, Any]]:
@@ -131,37 +72,21 @@ def explain_vector(
     """
     k = check_k(k)
     vectors = np.atleast_2d(np.asarray(vector, dtype=np.float32))
-    _space(collection, space).check_query(vectors)
-    condition = where_to_sql(where)
+    collection.space(space).check_query(vectors)
+    condition = conditions_to_sql(parse_where(where))
     plans: list[dict[str, Any]] = []
 
-    counts = _counts_of(collection)
+    counts = counts_of(collection)
 
     def run(connection) -> None:
         plans.clear()
-        _dense(connection, collection.name, vectors[0], space, k, condition, {}, counts, plans)
+        dense_candidates(connection, collection.name, vectors[0], space, k, condition, {}, counts, plans)
 
-    collection._searching(run)
+    collection.run_on_reader(run)
     return plans
 
 
-def _space(collection, name: str):
-    if name not in collection.spaces:
-        raise InvalidInputError(f"no space {name!r} in this collection; spaces: {', '.join(collection.spaces)}")
-    return collection.spaces[name]
-
-
-def _query_vector(collection, query: str, space: str) -> np.ndarray:
-    target = _space(collection, space)
-    encoder = collection.encoder(space)
-    # Asymmetric encoders (DPR question/context, CLIP text/image) encode queries their own way.
-    encode_query = getattr(encoder, "encode_queries", None) or encoder.encode
-    vector = np.asarray(encode_query([query]), dtype=np.float32)
-    target.check_query(vector)
-    return vector[0]
-
-
-def _dense(connection, name, vector, space, depth, condition, items, counts=None, plans=None) -> list[tuple[int, float]]:
+def dense_candidates(connection, name, vector, space, depth, condition, items, counts=None, plans=None) -> list[tuple[int, float]]:
     """(rowid, inner product) best first, filling ``items`` (rowid -> Item) in the same round trip.
     ``counts`` (a _Counts) holds recent filter counts; ``plans``, when a list, receives each
     statement run with its EXPLAIN output (``explain_vector``)."""
@@ -218,7 +143,7 @@ _handles: "weakref.WeakKeyDictionary[Any, _Counts]" = weakref.WeakKeyDictionary(
 _handles_lock = threading.Lock()
 
 
-def _counts_of(collection) -> _Counts:
+def counts_of(collection) -> _Counts:
     with _handles_lock:
         counts = _handles.get(collection)
         if counts is None:
@@ -343,7 +268,7 @@ def _collect(found, items) -> list[tuple[int, float]]:
     return ranked
 
 
-def _sparse(connection, name: str, text: str, depth: int, condition, items) -> list[tuple[int, float]]:
+def sparse_candidates(connection, name: str, text: str, depth: int, condition, items) -> list[tuple[int, float]]:
     """(rowid, ts_rank) best first, filling ``items``; an item matches when it shares any (stemmed,
     non-stop) word."""
     from psycopg import sql
@@ -365,11 +290,3 @@ def _sparse(connection, name: str, text: str, depth: int, condition, items) -> l
         clause=sql.SQL(clause),
     )
     return _collect(connection.execute(query, [text, *parameters, depth]).fetchall(), items)
-
-
-def _hits(items, ranked: list[tuple[int, float]]) -> list[Hit]:
-    hits = []
-    for rowid, score in ranked:
-        item = items[rowid]
-        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
-    return hits

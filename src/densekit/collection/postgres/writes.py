@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 
 from ...encoders.base import Encoder
 from ...errors import InvalidInputError
-from ...progress import ProgressCallback
+from ..items import Item
 from ..space import VectorSpace
-from ..encoding import SpaceEncoders, make_items
-from ..store import Item
 from . import rows, schema
+from .filters import conditions_to_sql
 
 INDEX_KINDS = ("auto", "hnsw")
 
@@ -22,7 +22,7 @@ def check_index_kind(kind: str) -> None:
         raise InvalidInputError(f"unknown index kind {kind!r} for the PostgreSQL store; valid: {', '.join(INDEX_KINDS)}")
 
 
-class Writes(SpaceEncoders):
+class Writes:
     """The write half of ``PostgresCollection`` (it provides _write, _read, spaces, encoder, ...)."""
 
     def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
@@ -48,6 +48,31 @@ class Writes(SpaceEncoders):
                 raise
             self._manifest = manifest
 
+    def _reencode_space(self, space: str, encoder: Encoder, progress) -> int:
+        # One transaction: every reader sees the old vectors with the old manifest, or the new with the new.
+        info = encoder.info().as_dict()
+        count = 0
+        with self._write() as connection:
+            manifest = schema.read_manifest(connection, self.name, self.location, lock="update")
+            kind = self.spaces[space].kind
+            previous = self._encoders.get(space)
+            self._encoders[space] = encoder
+            try:
+                for items, _ in rows.export(connection, self.name, {}, kind=kind):
+                    vectors = self._encode_members(space, items, None, None)
+                    self._set_vectors(connection, space, [item.rowid for item in items], vectors)
+                    count += len(items)
+                    if progress is not None:
+                        progress(count, None)
+            except BaseException:
+                self._encoders[space] = previous
+                raise
+            manifest["spaces"][space]["encoder"] = info
+            schema.write_manifest(connection, self.name, manifest)
+        self.spaces[space].encoder_info = info
+        self._manifest = manifest
+        return count
+
     def _set_vectors(self, connection, space: str, rowids: list[int], vectors: np.ndarray) -> None:
         from psycopg import sql
 
@@ -57,62 +82,80 @@ class Writes(SpaceEncoders):
         with connection.cursor() as cursor:
             cursor.executemany(query, list(zip(vectors, rowids)))
 
-    # --- writes ------------------------------------------------------------------------------
-    def add(self, texts, ids=None, metadata=None, *, batch_size=None, progress=None) -> list[str]:
-        """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
-        items = make_items(texts, ids, metadata)
-        self.add_items(items, batch_size=batch_size, progress=progress)
-        return [item.id for item in items]
-
-    def add_items(
-        self,
-        items: list[Item],
-        *,
-        vectors: dict[str, np.ndarray] | None = None,
-        batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
-        replace: bool = False,
-    ) -> None:
-        """Store prepared items in one transaction; vectors are encoded unless given per space."""
-        import psycopg
-
-        self._require_writer()
-        if not items:
-            return
-        self.refresh()
-        # Encode before the transaction: the slow, failure-prone step holds no locks.
-        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
+    # --- write hooks -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self, items: list[Item], encoded: dict[str, np.ndarray]) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
+        """The write transaction with the manifest row share-locked (add_space, exclusive, cannot slip
+        a new space in meanwhile); items are encoded for a space another handle added since."""
         with self._write() as connection:
-            # Shared lock on the manifest: add_space (exclusive) cannot slip a new space in meanwhile.
             manifest = schema.read_manifest(connection, self.name, self.location, lock="share")
             if set(manifest["spaces"]) != set(self.spaces):
                 self._load_spaces(manifest)
-                encoded = self.encode_items(items, vectors=encoded, batch_size=batch_size)
-            if not replace:
-                taken = rows.existing_ids(connection, self.name, [item.id for item in items])
-                if taken:
-                    raise _duplicates(taken)
-            kinds = {space: entry.kind for space, entry in self.spaces.items()}
-            try:
-                rows.write_items(connection, self.name, items, encoded, kinds, replace=replace)
-            except psycopg.errors.UniqueViolation as error:  # a concurrent writer added the same id first
-                raise _duplicates([str(error.diag.message_detail or error)]) from error
+                encoded = self.encode_items(items, vectors=encoded)
+            yield connection, encoded
 
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete items by id, and every chunk of a document by the document's id. Returns items removed."""
+    def _insert(self, connection, items: list[Item], encoded: dict[str, np.ndarray], replace: bool) -> None:
+        import psycopg
+
+        if not replace:
+            taken = rows.existing_ids(connection, self.name, [item.id for item in items])
+            if taken:
+                raise _duplicates(taken)
+        kinds = {space: entry.kind for space, entry in self.spaces.items()}
+        try:
+            rows.write_items(connection, self.name, items, encoded, kinds, replace=replace)
+        except psycopg.errors.UniqueViolation as error:  # a concurrent writer added the same id first
+            raise _duplicates([str(error.diag.message_detail or error)]) from error
+
+    def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None:
+        with self._writing(items, encoded) as (connection, encoded):
+            self._insert(connection, items, encoded, replace)
+
+    def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int:
+        # One transaction: a crash of the writer or the server between the delete and the insert
+        # rolls both back, so every document stays in its old version or its new one.
+        with self._writing(items, encoded) as (connection, encoded):
+            removed = self._delete_rows(connection, parents, None)
+            self.on_write_step("replace:deleted")
+            self._insert(connection, items, encoded, replace=False)
+        return removed
+
+    #: Test hook: called with the name of each step inside a write transaction (kill tests use it).
+    def on_write_step(self, step: str) -> None:
+        pass
+
+    def _delete(self, ids, conditions) -> int:
+        with self._write() as connection:
+            return self._delete_rows(connection, ids, conditions)
+
+    def _delete_rows(self, connection, ids: list[str] | None, conditions) -> int:
         from psycopg import sql
 
-        if isinstance(ids, str):
-            ids = [ids]
-        ids = list(ids)
+        clauses, parameters = [], []
+        if ids is not None:
+            clauses.append("(id = ANY(%s) OR parent = ANY(%s))")
+            parameters += [ids, ids]
+        if conditions:
+            clause, values = conditions_to_sql(conditions)
+            clauses.append(f"({clause})")
+            parameters += values
+        query = sql.SQL("DELETE FROM {} WHERE " + " AND ".join(clauses)).format(schema.identifiers(self.name)["items"])
+        return connection.execute(query, parameters).rowcount
+
+    def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
+        query = sql.SQL("UPDATE {} SET metadata = (metadata || %s) - %s::text[] WHERE id = %s").format(
+            schema.identifiers(self.name)["items"]
+        )
+        updated = 0
         with self._write() as connection:
-            query = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) OR parent = ANY(%s)").format(
-                schema.identifiers(self.name)["items"]
-            )
-            return connection.execute(query, (ids, ids)).rowcount
+            for id_, (updates, removals) in changes.items():
+                updated += connection.execute(query, (Jsonb(updates), removals, id_)).rowcount
+        return updated
+
 
 def _duplicates(ids: list[str]) -> InvalidInputError:
     shown = ", ".join(repr(id_) for id_ in ids[:5])
     return InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
-
-

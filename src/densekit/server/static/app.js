@@ -70,6 +70,41 @@ function selectCollection(name) {
   state.collection = name;
   const option = [...$("collection").options].find((item) => item.value === name);
   $("collection-info").textContent = option ? option.dataset.info : "";
+  loadFeatures().catch(showError);
+}
+
+// Tabs that cannot work on this collection say why (and how to make them work) instead of failing.
+async function loadFeatures() {
+  if (!state.routes.has("/collections/{name}/features")) return;
+  const features = await api("GET", collectionPath("/features"));
+  const keys = $("metadata-keys");
+  keys.replaceChildren(...Object.keys(features.metadata_keys || {}).map((key) => {
+    const option = element("option");
+    option.value = `${key}=`;
+    return option;
+  }));
+  for (const [feature, noticeId, formId] of [["ask", "ask-notice", "ask-form"], ["images", "images-notice", "image-form"]]) {
+    const available = features[feature] && features[feature].available;
+    $(noticeId).textContent = available ? "" : features[feature].why;
+    $(noticeId).hidden = Boolean(available);
+    for (const control of $(formId).elements) control.disabled = !available;
+  }
+}
+
+// "category=business; year=2024" -> {"category": "business", "year": 2024}; "a,b" means any of.
+function parseWhere(text) {
+  const where = {};
+  for (const part of text.split(";").map((value) => value.trim()).filter(Boolean)) {
+    const position = part.indexOf("=");
+    if (position < 1) throw new Error(`filter ${JSON.stringify(part)} is not key=value`);
+    const key = part.slice(0, position).trim();
+    const values = part.slice(position + 1).split(",").map((value) => {
+      const trimmed = value.trim();
+      return trimmed !== "" && !Number.isNaN(Number(trimmed)) ? Number(trimmed) : trimmed;
+    });
+    where[key] = values.length > 1 ? { $in: values } : values[0];
+  }
+  return Object.keys(where).length ? where : undefined;
 }
 
 function showPanel(panelId) {
@@ -81,10 +116,24 @@ function showPanel(panelId) {
 }
 
 // --- search -----------------------------------------------------------------------------------
+// The snippet with the query's words in <mark>: highlights are [start, end) offsets into it.
+function markedSnippet(snippet, highlights) {
+  const paragraph = element("p", "text");
+  let position = 0;
+  for (const [start, end] of highlights || []) {
+    if (start < position || end > snippet.length) continue;
+    paragraph.append(snippet.slice(position, start), element("mark", null, snippet.slice(start, end)));
+    position = end;
+  }
+  paragraph.append(snippet.slice(position));
+  return paragraph;
+}
+
 function renderHit(hit) {
   const item = element("li", "hit");
-  item.append(element("span", "score", Number(hit.score).toFixed(3)), element("span", "item-id", hit.id));
-  item.append(element("p", "text", hit.text || ""));
+  item.append(element("span", "score", Number(hit.score).toFixed(3)),
+              element("span", "title", hit.title || hit.parent || hit.id), element("span", "item-id", hit.id));
+  item.append(markedSnippet(hit.snippet || hit.text || "", hit.snippet ? hit.highlights : []));
   if (hit.metadata && Object.keys(hit.metadata).length) {
     item.append(element("div", "meta", JSON.stringify(hit.metadata)));
   }
@@ -100,9 +149,12 @@ async function runSearch(event) {
   $("search-status").textContent = "searching…";
   const list = $("search-results");
   try {
-    const result = await api("POST", collectionPath("/search"), { query, k, mode });
+    const body = { query, k, mode, where: parseWhere($("search-where").value) };
+    if ($("search-group").checked) body.group = "parent";
+    const result = await api("POST", collectionPath("/search"), body);
     list.replaceChildren(...result.hits.map(renderHit));
-    $("search-status").textContent = `${result.hits.length} hits (${mode})`;
+    const warnings = (result.warnings || []).join("; ");
+    $("search-status").textContent = `${result.hits.length} hits (${mode})` + (warnings ? ` — ${warnings}` : "");
   } catch (error) {
     list.replaceChildren();
     $("search-status").textContent = "";

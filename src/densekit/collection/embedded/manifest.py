@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import CollectionError
-from .files import write_json_atomically
+from ...errors import CollectionError
+from ...files import write_json_atomically
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"

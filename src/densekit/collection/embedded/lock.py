@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import CollectionLockedError
+from ...errors import CollectionLockedError
 
 LOCK_NAME = ".writer.lock"
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .filters import where_to_sql
+from ..items import Item
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -38,31 +37,10 @@ CREATE INDEX IF NOT EXISTS items_by_added ON items(added_gen);
 CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen);
 """
 
+#: The content store's file in the collection folder.
+CONTENT_NAME = "content.sqlite"
 _VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
 _COLUMNS = "rowid, id, kind, text, metadata, parent, start, end, hash"
-
-
-@dataclass
-class Item:
-    """One stored item: a text chunk (or an image record) with its metadata."""
-
-    id: str
-    text: str | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    parent: str | None = None
-    start: int | None = None
-    end: int | None = None
-    kind: str = "text"
-    hash: str | None = None
-    rowid: int = -1
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {"id": self.id, "text": self.text, "metadata": self.metadata}
-        if self.parent is not None:
-            data.update(parent=self.parent, start=self.start, end=self.end)
-        if self.kind != "text":
-            data["kind"] = self.kind
-        return data
 
 
 def _item(row: sqlite3.Row | tuple) -> Item:
@@ -75,8 +53,10 @@ class ContentStore:
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = path
+        self._snapshot: Path | None = None
+        self.readonly = readonly
         if readonly:
-            self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.connection = self._open_readonly(path)
         else:
             self.connection = sqlite3.connect(path, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
@@ -84,8 +64,41 @@ class ContentStore:
             self.connection.executescript(SCHEMA)
         self.connection.execute("PRAGMA busy_timeout=10000")
 
+    def _open_readonly(self, path: Path) -> sqlite3.Connection:
+        """A read-only connection, also on read-only media, where WAL mode cannot create its -shm file:
+        then the file is opened immutable, or, when a -wal file still holds commits, a private copy."""
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            connection.execute("SELECT 1 FROM items LIMIT 1").fetchall()
+            return connection
+        except sqlite3.OperationalError as error:
+            connection.close()
+            if "unable to open" not in str(error) and "readonly" not in str(error):
+                raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            import shutil
+            import tempfile
+
+            self._snapshot = Path(tempfile.mkdtemp(prefix="densekit-readonly-"))
+            shutil.copy2(path, self._snapshot / path.name)
+            shutil.copy2(wal, self._snapshot / wal.name)
+            return sqlite3.connect(f"file:{self._snapshot / path.name}?mode=ro", uri=True, check_same_thread=False)
+        return sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
+
     def close(self) -> None:
+        if not self.readonly:
+            try:
+                # Fold the WAL into the database file, so a closed collection copied to read-only
+                # media opens as it is.
+                self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another connection still reads; the next writer's close checkpoints
         self.connection.close()
+        if self._snapshot is not None:
+            import shutil
+
+            shutil.rmtree(self._snapshot, ignore_errors=True)
 
     # --- writer side -------------------------------------------------------------------------
     def insert(self, items: list[Item], gen: int) -> list[int]:
@@ -154,17 +167,47 @@ class ContentStore:
             )
         ]
 
+    def rowids_for_parents(self, parents: list[str], gen: int) -> list[int]:
+        found: list[int] = []
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(parents), 500):
+            part = parents[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            found += [int(row[0]) for row in self.connection.execute(
+                f"SELECT rowid FROM items WHERE parent IN ({marks}) AND {visible}", part)]
+        return found
+
     def parent_hash(self, parent: str, gen: int) -> str | None:
         row = self.connection.execute(
             f"SELECT hash FROM items WHERE parent = :parent AND {_VISIBLE} LIMIT 1", {"parent": parent, "gen": gen}
         ).fetchone()
         return row[0] if row else None
 
-    def get(self, id_: str, gen: int) -> Item | None:
-        row = self.connection.execute(
-            f"SELECT {_COLUMNS} FROM items WHERE id = :id AND {_VISIBLE}", {"id": id_, "gen": gen}
-        ).fetchone()
-        return _item(row) if row else None
+    def items_for_ids(self, ids: list[str], gen: int) -> list[Item]:
+        found: list[Item] = []
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            rows = self.connection.execute(f"SELECT {_COLUMNS} FROM items WHERE id IN ({marks}) AND {visible}", part)
+            found += [_item(row) for row in rows]
+        return found
+
+    def id_page(self, after: int, limit: int, gen: int) -> list[tuple[int, str]]:
+        """(rowid, id) of the next ``limit`` visible items after rowid ``after``."""
+        rows = self.connection.execute(
+            f"SELECT rowid, id FROM items WHERE rowid > :after AND {_VISIBLE} ORDER BY rowid LIMIT :limit",
+            {"after": after, "limit": limit, "gen": gen},
+        ).fetchall()
+        return [(int(rowid), id_) for rowid, id_ in rows]
+
+    def rows(self, after: int, batch: int, gen: int) -> list[Item]:
+        """The next ``batch`` visible items after rowid ``after``, in row order."""
+        rows = self.connection.execute(
+            f"SELECT {_COLUMNS} FROM items WHERE rowid > :after AND {_VISIBLE} ORDER BY rowid LIMIT :batch",
+            {"gen": gen, "after": after, "batch": batch},
+        ).fetchall()
+        return [_item(row) for row in rows]
 
     def by_rowids(self, rowids: Iterable[int]) -> dict[int, Item]:
         wanted = [int(rowid) for rowid in rowids]
@@ -184,8 +227,17 @@ class ContentStore:
         ).fetchone()
         return int(row[0])
 
-    def filter_rowids(self, where: dict[str, Any] | None, gen: int) -> np.ndarray:
-        condition, parameters = where_to_sql(where)
+    def key_counts(self, gen: int) -> dict[str, int]:
+        """Each top-level metadata key of the visible items and how many have it (a full scan: only for
+        collections made before the manifest kept these counts)."""
+        rows = self.connection.execute(
+            f"SELECT key, count(*) FROM items, json_each(items.metadata) WHERE {_VISIBLE.replace(':gen', str(int(gen)))} GROUP BY key"
+        ).fetchall()
+        return {key: int(count) for key, count in rows}
+
+    def filter_rowids(self, condition: tuple[str, list[Any]], gen: int) -> np.ndarray:
+        """Rowids of the visible items that pass a compiled filter (``filters.conditions_to_sql``)."""
+        condition, parameters = condition
         sql = f"SELECT rowid FROM items WHERE {_VISIBLE.replace(':gen', str(int(gen)))} AND {condition}"
         rows = self.connection.execute(sql, parameters).fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ...errors import CollectionError, MissingDependencyError
+from ..errors import CollectionError, MissingDependencyError
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE_USER = "postgres"
@@ -153,6 +153,12 @@ class LocalServer:
                 if time.monotonic() > deadline:
                     raise CollectionError(f"replica on port {self.port} did not catch up within {timeout} s")
                 time.sleep(0.05)
+
+    def crash(self) -> None:
+        """Stop at once without a shutdown checkpoint, as a crash would (the next start recovers from WAL)."""
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.running = False
 
     def stop(self) -> None:
         if self.running:

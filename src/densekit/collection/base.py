@@ -1,0 +1,518 @@
+"""The collection interface every store implements: one id space of items, named vector spaces, a
+sparse index, metadata filters. Opening dispatches on the location (``registry``); writing, search
+orchestration (``search``) and ``where`` parsing (``where``) are written here once, and each store
+answers a few narrow hooks (the ``_``-prefixed abstract methods below). docs/stores.md has the list
+and how to add a store.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+from ..encoders.base import Encoder
+from ..errors import CollectionError, InvalidInputError
+from ..progress import ProgressCallback
+from .encoding import SpaceEncoders
+from .items import Item, check_ids, check_unique, make_items
+from .where import Condition, parse_where
+
+DEFAULT_SPACE = "text"
+INCLUDE = ("metadata", "text", "vectors")
+
+
+@dataclass
+class IdPage:
+    """One page of ids in row order; pass ``next`` as ``after`` for the following page (None: the end)."""
+
+    ids: list[str]
+    next: str | None
+
+
+class Collection(SpaceEncoders, abc.ABC):
+    """Items with text and metadata, searchable densely (per space), sparsely and by filters, in any store.
+
+    Example:
+        >>> with Collection.create("notes", model="sentence-transformers/all-MiniLM-L6-v2") as notes:
+        ...     notes.add(["The cat sat on the mat."], metadata=[{"lang": "en"}])
+        >>> Collection.open("notes", readonly=True).search("a cat", k=1)[0].text
+        'The cat sat on the mat.'
+    """
+
+    #: The store's name in the registry and in ``info()["store"]``.
+    store_kind: ClassVar[str] = ""
+    #: Where the collection lives, for messages: a folder, or a URL with its password masked.
+    location: str
+    readonly: bool
+    #: Items worth grouping into one commit when a caller writes batch after batch (copies): 1 where a
+    #: commit costs the batch; more where a commit costs more than the batch.
+    commit_group: ClassVar[int] = 1
+    #: The hybrid fusion when a search names none (``densekit.fusion``): "probability" suits a BM25
+    #: sparse side; a store whose sparse scores are on another scale says so here.
+    default_fusion: ClassVar[str] = "probability"
+
+    # --- opening -------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        location: Any,
+        model: str | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: str | None = None,
+        index: str = "auto",
+        space: str = DEFAULT_SPACE,
+        exist_ok: bool = False,
+        name: str | None = None,
+        read_replicas: Sequence[str] | None = None,
+    ) -> "Collection":
+        """Create a collection with one space (opened for writing).
+
+        Args:
+            location: a folder (the embedded store) or a ``postgresql://`` URL; ``registry`` knows the rest.
+            model: model reference for the space (default: densekit's default text model).
+            encoder: an already built encoder to use instead of ``model`` (its own backend is recorded).
+            backend: encoder backend for ``model``; None picks the default for the model
+                (``encoders.defaults.default_backend``). An existing collection (``exist_ok``) keeps its own.
+            index: the vector index kind ("auto" everywhere; the embedded store also "exact", "flat", "hnsw").
+            exist_ok: open an existing collection instead of failing.
+            name / read_replicas: a database store's collection name and read replica URLs.
+        """
+        store = cls._store_for(location)
+        if exist_ok and store.exists(location, name=name):
+            chosen = {"encoders": {space: encoder}} if encoder is not None else {"model": model}
+            return store.open(location, name=name, read_replicas=read_replicas, **chosen)
+
+        def make_encoder() -> Encoder:
+            if encoder is not None:
+                return encoder
+            from ..encoders.factory import load_encoder
+
+            return load_encoder(model, backend=backend)
+
+        return store._create(location, make_encoder, index=index, space=space, exist_ok=exist_ok, name=name,
+                             read_replicas=read_replicas)
+
+    @classmethod
+    def open(
+        cls,
+        location: Any,
+        *,
+        readonly: bool = False,
+        model: str | None = None,
+        encoder: Encoder | None = None,
+        encoders: dict[str, Encoder] | None = None,
+        name: str | None = None,
+        read_replicas: Sequence[str] | None = None,
+        allow_backend_mismatch: bool = False,
+    ) -> "Collection":
+        """Open an existing collection; ``readonly=True`` for searching while another handle writes.
+
+        ``model`` or ``encoder`` (for the text space) and ``encoders`` (space -> encoder, e.g. shared,
+        already loaded ones), when given, must be the ones the collection was built with;
+        ``allow_backend_mismatch=True`` accepts another backend of the same model and dimension (e.g.
+        torch fp32 queries on an onnx-int8 space) with a logged warning.
+        """
+        collection = cls._store_for(location)._open(location, readonly=readonly, name=name, read_replicas=read_replicas)
+        try:
+            collection.allow_backend_mismatch = allow_backend_mismatch
+            if model is not None or encoder is not None:
+                if DEFAULT_SPACE not in collection.spaces:
+                    raise InvalidInputError(
+                        f"model/encoder apply to the {DEFAULT_SPACE!r} space, which this collection lacks; "
+                        f"pass encoders={{space: encoder}} for its spaces: {', '.join(collection.spaces)}"
+                    )
+                collection._use_encoder(DEFAULT_SPACE, model, encoder)
+            for space, given in (encoders or {}).items():
+                collection.set_encoder(space, given)
+        except BaseException:
+            collection.close()
+            raise
+        return collection
+
+    @classmethod
+    def exists(cls, location: Any, *, name: str | None = None) -> bool:
+        """True when a collection is already at ``location``."""
+        return cls._store_for(location)._exists(location, name=name)
+
+    @classmethod
+    def check_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        """Problems in the collection at ``location`` (an empty list: consistent); never raises for
+        what it finds, only for a location that holds no collection at all."""
+        store = cls._store_for(location)
+        problems = store._check_before_open(location, name=name)
+        if problems:
+            return problems
+        with store.open(location, readonly=True, name=name) as collection:
+            return collection.check()
+
+    @classmethod
+    def repair_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        """Rebuild what ``check`` found broken and can be derived again (indexes from the stored
+        items); returns what was done. The items themselves are never invented."""
+        return cls._store_for(location).repair_at(location, name=name) if cls is Collection else []
+
+    @classmethod
+    def _check_before_open(cls, location: Any, *, name: str | None) -> list[str]:
+        """Problems that would stop ``open`` itself (e.g. files the manifest names that are missing)."""
+        return []
+
+    @classmethod
+    def _store_for(cls, location: Any) -> "type[Collection]":
+        if cls is not Collection:
+            return cls  # a store class opens its own kind
+        from .registry import store_class
+
+        return store_class(location)
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if error_type is None and not self.readonly and not self.closed:
+                self.commit()
+        finally:
+            self.close()
+
+    def save(self) -> None:
+        """The same as ``commit()``."""
+        self.commit()
+
+    def _require_writer(self) -> None:
+        if self.readonly:
+            raise CollectionError(f"collection {self.location!r} was opened read-only")
+        if self.closed:
+            raise CollectionError(f"collection {self.location!r} is closed")
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, ids: str | Sequence[str], *, include: Sequence[str] | None = None):
+        """One item by id (None when absent), or for a list of ids the items found, in that order.
+
+        ``include=["vectors"]`` also returns each item's stored vectors (``item.vectors``: space -> vector).
+
+        Example:
+            >>> [item.id for item in notes.get(["a", "missing", "b"], include=["vectors"])]
+            ['a', 'b']
+        """
+        wanted = check_ids(ids)
+        unknown = sorted(set(include or ()) - set(INCLUDE))
+        if unknown:
+            raise InvalidInputError(f"unknown include {unknown[0]!r}; valid: {', '.join(INCLUDE)}")
+        self._ensure_current()
+        found = {item.id: item for item in self._get_items(wanted, "vectors" in (include or ()))}
+        if isinstance(ids, str):
+            return found.get(ids)
+        return [found[id_] for id_ in wanted if id_ in found]
+
+    def list_ids(self, limit: int = 1000, after: str | None = None) -> IdPage:
+        """Ids in row order, ``limit`` at a time; ``after`` is the ``next`` of the previous page.
+
+        Example:
+            >>> page = notes.list_ids(limit=100)
+            >>> while page.next: page = notes.list_ids(limit=100, after=page.next)
+        """
+        from .search import check_k
+
+        limit = check_k(limit)
+        try:
+            after_row = -1 if after is None else int(after)
+        except ValueError:
+            raise InvalidInputError(f"after={after!r} is not a page cursor; pass the previous page's next") from None
+        self._ensure_current()
+        rows = self._id_page(after_row, limit)
+        return IdPage([id_ for _, id_ in rows], str(rows[-1][0]) if len(rows) == limit else None)
+
+    # --- writes --------------------------------------------------------------------------------
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Add new texts; returns their ids. An id already present is an error (use ``upsert``)."""
+        items = make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress)
+        return [item.id for item in items]
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[dict[str, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
+        """Add texts, replacing any items that have the same ids."""
+        if ids is None:
+            raise InvalidInputError("upsert needs ids")
+        items = make_items(texts, ids, metadata)
+        self.add_items(items, batch_size=batch_size, progress=progress, replace=True)
+        return [item.id for item in items]
+
+    def add_items(
+        self,
+        items: list[Item],
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Store prepared items (ingestion, copies); vectors are encoded unless given per space.
+        ``replace`` replaces items with the same ids, else an id already present is an error."""
+        self._require_writer()
+        if not items:
+            return
+        check_unique([item.id for item in items])
+        # Encode before touching storage: the slow, failure-prone step changes nothing.
+        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
+        self._write_items(items, encoded, replace=replace)
+
+    def replace(
+        self,
+        parents: str | Sequence[str],
+        items: list[Item],
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Replace whole documents in one atomic write: every item of each parent in ``parents`` (and an
+        item whose id is that parent) goes, ``items`` come in; a reader sees the old version or the new,
+        never neither. Returns the number of items removed.
+
+        Example:
+            >>> notes.replace("doc-1", [Item("doc-1#0", "new text", parent="doc-1")])
+        """
+        self._require_writer()
+        parents = check_ids(parents, "parent")
+        check_unique([item.id for item in items])
+        encoded = self.encode_items(items, vectors=vectors, batch_size=batch_size, progress=progress)
+        return self._replace_documents(parents, items, encoded)
+
+    def delete(self, ids: str | Sequence[str] | None = None, *, where: dict[str, Any] | None = None) -> int:
+        """Delete items by id (an id that is a document's also deletes all its chunks), or every item
+        matching ``where``; both given: items named by ``ids`` that match ``where``. Returns items removed."""
+        self._require_writer()
+        if ids is None and not where:
+            raise InvalidInputError("delete needs ids, a where filter, or both")
+        return self._delete(None if ids is None else check_ids(ids), parse_where(where) if where else None)
+
+    def update(self, ids: str | Sequence[str], metadata: dict[str, Any] | Sequence[dict[str, Any]]) -> int:
+        """Change items' metadata without re-encoding them: each dict is merged into the item's metadata,
+        and a key set to None is removed. One dict for all ids, or one per id. Returns items updated.
+
+        Example:
+            >>> notes.update(["a", "b"], {"reviewed": True, "draft": None})
+            2
+        """
+        from .items import check_metadata, check_metadata_entry
+
+        self._require_writer()
+        wanted = check_ids(ids)
+        check_unique(wanted)
+        if isinstance(metadata, dict):
+            check_metadata_entry(metadata, 0)
+            patches = [metadata] * len(wanted)
+        else:
+            patches = check_metadata(metadata, len(wanted))
+        changes = {id_: ({k: v for k, v in patch.items() if v is not None}, [k for k, v in patch.items() if v is None])
+                   for id_, patch in zip(wanted, patches)}
+        return self._update_metadata(changes)
+
+    def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
+                 progress: ProgressCallback | None = None) -> int:
+        """Encode every item of a space again with another backend of its model (e.g. into today's
+        default after a change of quantisation), replacing the space's vectors and the backend its
+        manifest records, in one write. Returns the items encoded.
+
+        Args:
+            encoder: the new encoder (same model and dimension); else the space's model is loaded with
+                ``backend`` (None: the default backend for the model, ``encoders.defaults``).
+
+        Example:
+            >>> with Collection.open("news") as news:
+            ...     news.reencode()  # onnx-int8 vectors -> the batch-invariant default
+        """
+        self._require_writer()
+        info = self.space(space).encoder_info
+        if encoder is None:
+            from ..encoders.defaults import default_backend
+            from ..encoders.factory import load_encoder
+
+            encoder = load_encoder(info["model"], backend=backend or default_backend(info["model"], fetch=True))
+        new = encoder.info().as_dict()
+        if (new["model"], new["dimension"]) != (info["model"], info["dimension"]):
+            from ..errors import ModelMismatchError
+
+            raise ModelMismatchError(
+                f"reencode keeps the model: space {space!r} holds {info['model']!r} ({info['dimension']}-d), "
+                f"got {new['model']!r} ({new['dimension']}-d); index into a new collection to change models"
+            )
+        return self._reencode_space(space, encoder, progress)
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, **options: Any):
+        """Top-k items for a text query.
+
+        Options: ``mode`` "dense" (meaning), "sparse" (BM25, exact words) or "hybrid" (both, fused);
+        ``where`` a metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}; ``space`` the
+        vector space of the dense side; ``alpha`` hybrid weighted fusion, alpha * dense + (1 - alpha) *
+        sparse of normalised scores; ``fusion`` "probability" (the default: docs/retrieval.md), "rrf" (with
+        ``rrf_k``) or "weighted"; ``rerank`` a
+        cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
+        ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
+        score), searching deeper until k documents are found.
+
+        Example:
+            >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})
+        """
+        from .search import search
+
+        return search(self, query, k, **options)
+
+    def search_vector(self, vector: np.ndarray, k: int = 5, *, space: str = DEFAULT_SPACE, where=None):
+        """Search a space with a ready vector (made by the space's model)."""
+        return self.search_vectors(np.atleast_2d(vector), k, space=space, where=where)[0]
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 5, *, space: str = DEFAULT_SPACE, where=None):
+        """``search_vector`` for each row of ``vectors``: a list of hit lists."""
+        from .search import search_vectors
+
+        return search_vectors(self, vectors, k, space=space, where=where)
+
+    # --- what a store implements ---------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def _create(cls, location: Any, make_encoder: Callable[[], Encoder], *, index: str, space: str, exist_ok: bool,
+                name: str | None, read_replicas: Sequence[str] | None) -> "Collection":
+        """A new collection with one space; call ``make_encoder()`` only once the location is known to be free."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _open(cls, location: Any, *, readonly: bool, name: str | None, read_replicas: Sequence[str] | None) -> "Collection":
+        """An existing collection, encoders not yet loaded (they load on first use)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _exists(cls, location: Any, *, name: str | None) -> bool: ...
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool: ...
+
+    @property
+    @abc.abstractmethod
+    def collection_id(self) -> str:
+        """A stable identity that survives moves and differs for a rebuilt collection at the same place."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self, force: bool = False) -> None:
+        """Make staged writes durable and visible to other handles (a no-op where every write is)."""
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager["Collection"]:
+        """Several write calls as one: all of them become durable and visible together, or none."""
+
+    @abc.abstractmethod
+    def refresh(self) -> None:
+        """Pick up what other handles committed (spaces added, a newer generation)."""
+
+    @property
+    def local_folder(self) -> "Path | None":
+        """A folder on this machine where the collection keeps files beside its items (image
+        thumbnails); None for a store that has none (a database server)."""
+        return None
+
+    def _reading(self) -> contextlib.AbstractContextManager[None]:
+        """Wraps the hooks of one search or read: a store with several servers keeps them on one."""
+        return contextlib.nullcontext()
+
+    def _ensure_current(self) -> None:
+        """Called before every read; a store whose handle can lag behind other writers catches up here."""
+
+    @abc.abstractmethod
+    def count(self, kind: str | None = None) -> int:
+        """Visible items (only those of ``kind``, e.g. "image", when given)."""
+
+    @abc.abstractmethod
+    def metadata_keys(self) -> dict[str, int]:
+        """Each metadata key and how many items have it, kept up to date by every write (no scan)."""
+
+    @abc.abstractmethod
+    def info(self) -> dict[str, Any]:
+        """``path``, ``count``, ``generation``, ``spaces`` (``encoding.describe_spaces``), ``sparse``, ``size_bytes``."""
+
+    @abc.abstractmethod
+    def check(self) -> list[str]:
+        """Problems in the stored state (an empty list: consistent)."""
+
+    @abc.abstractmethod
+    def document_hash(self, parent: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def export(self, *, after: int = -1, batch: int = 500, include_vectors: bool = True) -> Iterator[tuple[list[Item], dict[str, np.ndarray]]]:
+        """Items past rowid ``after`` in row order with their stored vectors per space (for copies;
+        ``include_vectors=False``: items only, the dict empty)."""
+
+    @abc.abstractmethod
+    def add_space(self, name: str, encoder: Encoder, index: str = "auto") -> None:
+        """Add another vector space (CLIP images, DPR contexts); existing items of its kind are encoded into it."""
+
+    @abc.abstractmethod
+    def read_copy_state(self, source: str) -> dict[str, Any]:
+        """What ``densekit copy`` recorded of copying the collection ``source`` (an id) into this one."""
+
+    @abc.abstractmethod
+    def write_copy_state(self, source: str, state: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _get_items(self, ids: list[str], with_vectors: bool) -> list[Item]: ...
+
+    @abc.abstractmethod
+    def _id_page(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """(rowid, id) of the next ``limit`` visible items after rowid ``after``, in row order."""
+
+    @abc.abstractmethod
+    def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None: ...
+
+    @abc.abstractmethod
+    def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int: ...
+
+    @abc.abstractmethod
+    def _delete(self, ids: list[str] | None, conditions: list[Condition] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _reencode_space(self, space: str, encoder: Encoder, progress: ProgressCallback | None) -> int:
+        """Replace every vector of ``space`` with ``encoder``'s and record its info, atomically."""
+
+    @abc.abstractmethod
+    def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:
+        """id -> (keys to set, keys to remove); returns how many items exist and were updated."""
+
+    @abc.abstractmethod
+    def _compile_filter(self, conditions: list[Condition]) -> Any:
+        """The store's form of a filter for the candidate hooks, or ``search.MATCHES_NOTHING``."""
+
+    @abc.abstractmethod
+    def _dense_candidates(self, vectors: np.ndarray, depth: int, space: str, compiled: Any, found: dict) -> list[list[tuple[int, float]]]:
+        """Per query vector, (rowid, score) best first; may put fetched Items into ``found`` (rowid -> Item)."""
+
+    @abc.abstractmethod
+    def _sparse_candidates(self, query: str, depth: int, compiled: Any, found: dict) -> list[tuple[int, float]]: ...
+
+    @abc.abstractmethod
+    def _items_by_rowid(self, rowids: list[int]) -> dict[int, Item]: ...

@@ -1,0 +1,133 @@
+"""Integrity check of an embedded collection: every file it relies on, then counts and ids across the
+content store, each space's index and the sparse index. Every failure is a listed problem, never a
+traceback (``EmbeddedCollection.repair_at`` rebuilds what can be derived from the content store)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .manifest import read_manifest
+from .persistence import file_checksum, folder_checksum, load_space
+from .store import CONTENT_NAME, ContentStore
+
+if TYPE_CHECKING:
+    from .collection import EmbeddedCollection
+
+#: Sample queries compared between the stored sparse index and one rebuilt from the content store.
+SPARSE_SAMPLE = 20
+
+
+def check_files(folder: Path) -> list[str]:
+    """Problems with the files the manifest names (checked before opening, which needs them)."""
+    manifest = read_manifest(folder)
+    return content_problems(folder) + [problem for _, problem in space_problems(folder, manifest)] + sparse_problems(folder, manifest)
+
+
+def content_problems(folder: Path) -> list[str]:
+    path = folder / CONTENT_NAME
+    if not path.is_file():
+        return [f"the content store {CONTENT_NAME} is missing"]
+    try:
+        store = ContentStore(path, readonly=True)  # as readers open it (read-only media included)
+        try:
+            verdict = store.connection.execute("PRAGMA quick_check").fetchone()[0]
+            store.connection.execute("SELECT count(*) FROM items").fetchone()
+        finally:
+            store.close()
+    except sqlite3.Error as error:
+        return [f"the content store {CONTENT_NAME} cannot be read: {error}"]
+    return [] if verdict == "ok" else [f"the content store {CONTENT_NAME} is damaged: {verdict}"]
+
+
+def space_problems(folder: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(space, problem) for each space whose index file is missing, altered or unreadable."""
+    found = []
+    for name, entry in manifest["spaces"].items():
+        file = entry["index"].get("file")
+        path = folder / file if file else None
+        if path is None or not path.is_file():
+            found.append((name, f"space {name!r}: index file {file!r} is missing"))
+            continue
+        expected = entry["index"].get("sha256")
+        if expected and file_checksum(path) != expected:
+            found.append((name, f"space {name!r}: index file {file!r} does not match the manifest (changed, or from another collection)"))
+            continue
+        try:
+            load_space(folder, name, entry)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is a problem to list
+            found.append((name, f"space {name!r}: index file {file!r} cannot be read: {type(error).__name__}: {error}"))
+    return found
+
+
+def sparse_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    from ...sparse import SparseIndex
+
+    entry = manifest.get("sparse")
+    if not entry:
+        return []
+    path = folder / entry["folder"]
+    if not path.is_dir():
+        return [f"sparse index folder {entry['folder']!r} is missing"]
+    if entry.get("sha256") and folder_checksum(path) != entry["sha256"]:
+        return [f"sparse index folder {entry['folder']!r} does not match the manifest (changed, or from another collection)"]
+    try:
+        SparseIndex.load(path)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a problem to list
+        return [f"sparse index folder {entry['folder']!r} cannot be read: {type(error).__name__}: {error}"]
+    return []
+
+
+def check_consistency(collection: "EmbeddedCollection") -> list[str]:
+    """Counts and ids of the content store, every space's index and the sparse index agree, and the
+    sparse index ranks sample queries as one rebuilt from the content store does."""
+    problems: list[str] = []
+    manifest = collection.manifest
+    view = collection.view
+    store = collection.store
+    visible = store.count(view)
+    if visible != manifest["count"]:
+        problems.append(f"manifest counts {manifest['count']} items, the content store has {visible}")
+    for name, space in collection.spaces.items():
+        members = [item.rowid for batch in store.iterate(view, kind=space.kind) for item in batch]
+        stored = np.sort(space.index.ids())
+        if not np.array_equal(stored, np.sort(np.asarray(members, dtype=np.int64))):
+            missing = len(set(members) - set(stored.tolist()))
+            extra = len(set(stored.tolist()) - set(members))
+            problems.append(f"space {name!r}: {missing} items without vectors, {extra} vectors without items")
+        counted = int(manifest["spaces"][name].get("count", 0))
+        if counted != len(stored):
+            problems.append(f"space {name!r}: manifest counts {counted}, index holds {len(stored)}")
+    if manifest.get("sparse"):
+        problems += sparse_agrees(collection)
+    return problems
+
+
+def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
+    from ...sparse import SparseIndex
+
+    index = collection.sparse_index()
+    rowids, texts = [], []
+    for batch in collection.store.iterate(collection.view, kind="text"):
+        rowids += [item.rowid for item in batch]
+        texts += [item.text for item in batch]
+    if sorted(index.ids().tolist()) != sorted(rowids):
+        return [f"sparse index holds {len(index)} texts, the content store {len(texts)}"]
+    if not texts:
+        return []
+    from .persistence import build_sparse
+
+    rebuilt = build_sparse(collection.store, collection.view, stem=index.stemmer_language is not None)
+    generator = np.random.default_rng(0)
+    for position in generator.choice(len(texts), size=min(SPARSE_SAMPLE, len(texts)), replace=False):
+        query = " ".join(texts[position].split()[:6])
+        if not query.strip():
+            continue
+        stored_scores, stored_ids = index.search(query, 10)
+        fresh_scores, fresh_ids = rebuilt.search(query, 10)
+        if not np.allclose(stored_scores, fresh_scores, atol=1e-4) or not np.array_equal(stored_ids, fresh_ids):
+            return [f"sparse index ranks {query!r} unlike one rebuilt from the content store (damaged or stale)"]
+    return []

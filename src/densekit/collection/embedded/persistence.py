@@ -1,0 +1,249 @@
+"""Loading and committing an embedded collection's files. A commit is the crash-safe save:
+
+1. each changed space's index is written to a new file named for the new generation;
+2. the sparse index is rebuilt into a new folder for the new generation;
+3. the manifest naming those files is written beside the old one and renamed over it (the commit point);
+4. only then are rows deleted two generations ago purged and unreferenced files removed.
+A crash anywhere before 3 leaves the old manifest naming old, complete files.
+These functions take what they need and return what they made; the collection keeps its own state.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from ... import config
+from ...errors import InvalidInputError
+from ..space import LOAD_OVERRIDES, VectorSpace
+from ...files import write_atomically
+from .manifest import manifest_path, write_manifest
+
+INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
+
+
+def check_index_kind(kind: str) -> None:
+    if kind not in INDEX_KINDS:
+        raise InvalidInputError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+
+
+def resolve_kind(requested: str, count: int) -> str:
+    """The backend for a space of ``count`` vectors: exact search until the HNSW threshold."""
+    if requested != "auto":
+        return requested
+    return "hnsw" if count >= config.hnsw_threshold() else "flat"
+
+
+def stamp(folder: Path) -> tuple[int, int]:
+    """A cheap fingerprint of the manifest file, to notice a writer's commit."""
+    try:
+        status = manifest_path(folder).stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (status.st_mtime_ns, status.st_ino)
+
+
+def index_file_name(space: str, generation: int) -> str:
+    return f"spaces/{space}.{generation}.index"
+
+
+def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
+    from ...index.factory import load_index
+
+    index_entry = entry["index"]
+    params = {key: value for key, value in index_entry.get("params", {}).items() if key != "kind"}
+    # Only search-time settings are applied at load; build settings live in the index file.
+    overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
+    index = load_index(index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]), **overrides)
+    return VectorSpace(
+        name=name,
+        encoder_info=entry["encoder"],
+        index_kind=index_entry.get("requested", index_entry["kind"]),
+        index=index,
+        file=index_entry["file"],
+        index_params=params,
+    )
+
+
+def empty_space(name: str, entry: dict[str, Any]) -> VectorSpace:
+    """A space as the manifest describes it, with a new empty index (to be filled again)."""
+    from ...index.factory import create_index
+
+    requested = entry["index"].get("requested", entry["index"]["kind"])
+    kind = resolve_kind(requested, 0)
+    index = create_index(kind, int(entry["encoder"]["dimension"]))
+    return VectorSpace(name, entry["encoder"], requested, index=index, dirty=True)
+
+
+def load_spaces(folder: Path, manifest: dict[str, Any], current: dict[str, VectorSpace] | None = None) -> dict[str, VectorSpace]:
+    """The manifest's spaces; a space in ``current`` whose index file is unchanged is kept as loaded."""
+    spaces = {}
+    for name, entry in manifest["spaces"].items():
+        kept = (current or {}).get(name)
+        spaces[name] = kept if kept is not None and kept.file == entry["index"]["file"] else load_space(folder, name, entry)
+    return spaces
+
+
+def write_generation(
+    folder: Path,
+    manifest: dict[str, Any],
+    spaces: dict[str, VectorSpace],
+    sparse: Callable[[], Any] | None,
+    count: int,
+    step: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Write the next generation's files and switch the manifest to them (steps 1-3).
+
+    Args:
+        manifest: the committed manifest; spaces: every space (dirty ones or ones never saved are written).
+        sparse: returns the sparse index to write (None: keep the committed one).
+        count: visible items in the new generation.
+        step: called with each step's name (crash-injection tests raise from it).
+    Returns:
+        (the new manifest, space -> its new index file).
+    """
+    generation = int(manifest["generation"]) + 1
+    (folder / "spaces").mkdir(exist_ok=True)
+    new_files: dict[str, str] = {}
+    checksums: dict[str, str] = {}
+    for space in spaces.values():
+        if not (space.dirty or space.file is None):
+            continue
+        _convert_if_needed(space)
+        file = index_file_name(space.name, generation)
+        write_atomically(folder / file, space.index.save)
+        new_files[space.name] = file
+        checksums[space.name] = file_checksum(folder / file)
+        step(f"index:{space.name}")
+    sparse_entry = manifest.get("sparse")
+    if sparse is not None or sparse_entry is None:
+        sparse_entry = _write_sparse(folder, (sparse or (lambda: None))(), generation)
+        step("sparse")
+    new = copy.deepcopy(manifest)
+    new["generation"] = generation
+    new["count"] = count
+    new["sparse"] = sparse_entry
+    new["previous_files"] = sorted(referenced_files(manifest))
+    for space in spaces.values():
+        entry = space.manifest_entry()
+        entry["index"]["file"] = new_files.get(space.name, space.file)
+        old = manifest["spaces"].get(space.name, {}).get("index", {})
+        # What `densekit check` verifies the file against (a flipped or swapped file fails it).
+        checksum = checksums.get(space.name) or (old.get("sha256") if old.get("file") == entry["index"]["file"] else None)
+        if checksum:
+            entry["index"]["sha256"] = checksum
+        new["spaces"][space.name] = entry
+    step("manifest")
+    write_manifest(folder, new)
+    return new, new_files
+
+
+def _convert_if_needed(space: VectorSpace) -> None:
+    from ...index.factory import convert_index
+
+    wanted = resolve_kind(space.index_kind, len(space.index))
+    if wanted != space.index.kind and not (space.index_kind == "auto" and space.index.kind == "hnsw"):
+        space.index = convert_index(space.index, wanted)
+
+
+def _write_sparse(folder: Path, sparse, generation: int) -> dict[str, Any] | None:
+    if sparse is None:
+        return None
+    name = f"sparse.{generation}"
+    write_atomically(folder / name, sparse.save)
+    return {"folder": name, "count": len(sparse), "sha256": folder_checksum(folder / name)}
+
+
+def file_checksum(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_checksum(folder: Path) -> str:
+    """One checksum over every file in ``folder`` (names and contents, in name order)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + file_checksum(path).encode())
+    return digest.hexdigest()
+
+
+def referenced_files(manifest: dict[str, Any]) -> set[str]:
+    files = {entry["index"]["file"] for entry in manifest["spaces"].values() if entry["index"].get("file")}
+    if manifest.get("sparse"):
+        files.add(manifest["sparse"]["folder"])
+    return files
+
+
+def remove_unreferenced(folder: Path, keep: set[str]) -> None:
+    """Remove index files, sparse folders and temporary files that no manifest in ``keep`` names."""
+    candidates = list((folder / "spaces").glob("*")) + list(folder.glob("sparse.*")) + list(folder.glob(".*.tmp"))
+    candidates += list((folder / "spaces").glob(".*.tmp"))
+    for path in candidates:
+        relative = path.relative_to(folder).as_posix()
+        if relative in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def kept_files(manifest: dict[str, Any]) -> set[str]:
+    """Files a reader may still need: those the manifest names and those the one before it named."""
+    return referenced_files(manifest) | set(manifest.get("previous_files", []))
+
+
+#: What a collection folder holds before its first manifest (a creation that was killed).
+_CREATION_FILES = ("content.sqlite", "content.sqlite-wal", "content.sqlite-shm", "content.sqlite-journal",
+                   ".writer.lock", "spaces", "thumbnails")
+
+
+def half_created(folder: Path) -> bool:
+    """True when ``folder`` holds only what a collection's creation writes before its first manifest."""
+    return not manifest_path(folder).exists() and all(
+        path.name in _CREATION_FILES or path.name.startswith("sparse.") or (path.name.startswith(".") and path.name.endswith(".tmp"))
+        for path in folder.iterdir()
+    )
+
+
+def remove_half_created(folder: Path) -> None:
+    """Remove what a killed creation left (the caller holds the writer lock; there is no manifest)."""
+    for path in folder.iterdir():
+        if path.name == ".writer.lock":
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def build_sparse(store, view: int, stem: bool = False):
+    """The BM25 index of the visible texts, scoring whole documents (a chunk's parent; overlap between
+    neighbouring chunks counted once; docs/retrieval.md); None when there is no text."""
+    from ...sparse import SparseIndex
+
+    rowids, texts, documents, spans = [], [], [], []
+    for batch in store.iterate(view, kind="text"):
+        for item in batch:
+            rowids.append(item.rowid)
+            texts.append(item.text)
+            documents.append(item.parent)
+            spans.append((item.start, item.end) if item.parent is not None and item.start is not None else None)
+    if not texts:
+        return None
+    index = SparseIndex(stem=stem)
+    index.build(rowids, texts, documents=documents, spans=spans)
+    return index

@@ -1,0 +1,63 @@
+"""check_metadata: every non-finite number, invalid string or over-deep value is refused, naming the key."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from densekit.errors import InvalidInputError
+from densekit.metadata import MAX_DEPTH, check_metadata
+
+NON_FINITE = [math.nan, math.inf, -math.inf, float("nan"), json.loads("1e999"), json.loads("-1e999")]
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize(
+    "place, key",
+    [
+        (lambda v: {"v": v}, "v"),
+        (lambda v: {"a": {"b": v}}, "a.b"),
+        (lambda v: {"list": [1, 2, v]}, "list[2]"),
+        (lambda v: {"a": [{"b": [v]}]}, "a[0].b[0]"),
+        (lambda v: {"t": (1, v)}, "t[1]"),
+    ],
+)
+def test_non_finite_numbers_anywhere_are_refused_naming_the_key(value, place, key):
+    with pytest.raises(InvalidInputError, match=rf"item 'd1': key {re.escape(key)} is -?(nan|inf)"):
+        check_metadata(place(value), "item 'd1'")
+
+
+def test_finite_values_and_unicode_pass_unchanged():
+    metadata = {"year": 2005, "score": 1e308, "tiny": -5e-324, "tags": ["a", "é", "🙂"], "nested": {"x": None, "y": True}}
+    assert check_metadata(metadata) is metadata
+
+
+@pytest.mark.parametrize("metadata", [{"s": "\ud800"}, {"\udfff": 1}, {"l": ["ok", "a\udc00b"]}])
+def test_lone_surrogates_are_refused(metadata):
+    with pytest.raises(InvalidInputError, match="lone surrogate"):
+        check_metadata(metadata)
+
+
+def test_nesting_is_bounded_without_recursion():
+    deep: dict = {}
+    cursor = deep
+    for _ in range(100_000):  # far past Python's recursion limit
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    with pytest.raises(InvalidInputError, match=f"more than {MAX_DEPTH} levels"):
+        check_metadata(deep)
+    ok: dict = {}
+    cursor = ok
+    for _ in range(MAX_DEPTH - 1):
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    assert check_metadata(ok) is ok
+
+
+@pytest.mark.parametrize("metadata, expected", [([1], "is list; expected a dict"), ({"s": {1, 2}}, "not JSON-serialisable")])
+def test_non_json_values_are_refused(metadata, expected):
+    with pytest.raises(InvalidInputError, match=expected):
+        check_metadata(metadata)
