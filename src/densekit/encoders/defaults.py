@@ -122,7 +122,7 @@ def exportable(read: JsonReader) -> bool:
         True
     """
     # The ONNX backend's own lists (imported here: encoders/onnx.py loads numpy, not needed before).
-    from .onnx import _SUPPORTED_MODULES as onnx_modules
+    from .onnx import SUPPORTED_MODULES as onnx_modules
 
     modules = read("modules.json")
     # No modules.json: a bare Hugging Face folder (DPR, CLIP, a reader, ...), not a sentence-transformers model.
@@ -151,13 +151,13 @@ def _join(folder: str, name: str) -> str:
 
 
 def _known_pooling(pooling: Any) -> bool:
-    from .onnx import _LEGACY_POOLING_KEYS, POOLING_MODES
+    from .onnx import LEGACY_POOLING_KEYS, POOLING_MODES
 
     if not isinstance(pooling, dict):
         return True  # no config: sentence-transformers pools by mean, which ONNX does too
     mode = pooling.get("pooling_mode")
     if mode is None:
-        modes = [name for key, name in _LEGACY_POOLING_KEYS.items() if pooling.get(key)]
+        modes = [name for key, name in LEGACY_POOLING_KEYS.items() if pooling.get(key)]
     else:
         modes = [mode] if isinstance(mode, str) else list(mode)
     return bool(modes) and all(name in POOLING_MODES for name in modes)

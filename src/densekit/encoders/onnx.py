@@ -47,7 +47,7 @@ from .threads import default_threads
 #: batch: vectors depend on batch-mates); "int8-row" scales each token row on its own (row_quantize.py).
 QUANTIZATIONS = {None: "onnx", "int8": "onnx-int8", "int8-row": "onnx-int8-row"}
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-_LEGACY_POOLING_KEYS = {
+LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_max_tokens": "max",
     "pooling_mode_mean_tokens": "mean",
@@ -55,7 +55,7 @@ _LEGACY_POOLING_KEYS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
-_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
 def default_session_settings() -> dict[str, Any]:
@@ -109,10 +109,10 @@ def read_pipeline(folder: Path) -> dict[str, Any]:
     normalize = False
     for module in read_modules(folder)[1:]:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-        if kind not in _SUPPORTED_MODULES:
+        if kind not in SUPPORTED_MODULES:
             raise InvalidInputError(
                 f"{folder}: sentence-transformers module {module.get('type')!r} is not supported by the ONNX "
-                f"backend; supported: {', '.join(_SUPPORTED_MODULES)} (use backend 'torch')"
+                f"backend; supported: {', '.join(SUPPORTED_MODULES)} (use backend 'torch')"
             )
         if kind == "Pooling":
             pooling = _pooling_modes(_read_json(folder / module.get("path", "") / "config.json"))
@@ -130,7 +130,7 @@ def read_pipeline(folder: Path) -> dict[str, Any]:
 def _pooling_modes(pooling_config: dict[str, Any]) -> tuple[str, ...]:
     mode = pooling_config.get("pooling_mode")
     if mode is None:
-        modes = tuple(name for key, name in _LEGACY_POOLING_KEYS.items() if pooling_config.get(key))
+        modes = tuple(name for key, name in LEGACY_POOLING_KEYS.items() if pooling_config.get(key))
     else:
         modes = (mode,) if isinstance(mode, str) else tuple(mode)
     for name in modes or ("",):

@@ -207,11 +207,11 @@ def export_fp32(folder: Path, destination: Path) -> dict[str, Any]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from .sentence import _quiet_transformers
+    from .sentence import quiet_transformers
 
     source = transformer_folder(folder)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
-    with _quiet_transformers():
+    with quiet_transformers():
         # Eager attention traces into plain MatMul/Softmax ops, which quantize_dynamic turns into int8.
         model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
     # Two texts of different lengths: the example batch has padding, so the traced graph keeps the

@@ -20,7 +20,7 @@ from .threads import configure_torch_threads
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' "Loading weights" tqdm bar: library code never prints."""
     from transformers.utils import logging as transformers_logging
 
@@ -33,10 +33,14 @@ def _quiet_transformers() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
+#: Older name, still imported by densekit.train (reader.py, retriever.py).
+_quiet_transformers = quiet_transformers
+
+
 def _load_model(path: Path) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    with _quiet_transformers():
+    with quiet_transformers():
         return SentenceTransformer(str(path), device="cpu")
 
 
