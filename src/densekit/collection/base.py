@@ -70,6 +70,7 @@ class Collection(SpaceEncoders, abc.ABC):
         exist_ok: bool = False,
         name: str | None = None,
         read_replicas: Sequence[str] | None = None,
+        models: Any = None,
     ) -> "Collection":
         """Create a collection with one space (opened for writing).
 
@@ -82,21 +83,25 @@ class Collection(SpaceEncoders, abc.ABC):
             index: the vector index kind ("auto" everywhere; the embedded store also "exact", "flat", "hnsw").
             exist_ok: open an existing collection instead of failing.
             name / read_replicas: a database store's collection name and read replica URLs.
+            models: a ``densekit.loaded_models.Models`` that loads (and shares) encoders and rerankers;
+                default: the library's.
         """
         store = cls._store_for(location)
         if exist_ok and store.exists(location, name=name):
             chosen = {"encoders": {space: encoder}} if encoder is not None else {"model": model}
-            return store.open(location, name=name, read_replicas=read_replicas, **chosen)
+            return store.open(location, name=name, read_replicas=read_replicas, models=models, **chosen)
 
         def make_encoder() -> Encoder:
             if encoder is not None:
                 return encoder
-            from ..encoders.factory import load_encoder
+            from ..loaded_models import default_models
 
-            return load_encoder(model, backend=backend)
+            return (models or default_models()).encoder(model, backend)
 
-        return store._create(location, make_encoder, index=index, space=space, exist_ok=exist_ok, name=name,
-                             read_replicas=read_replicas)
+        collection = store._create(location, make_encoder, index=index, space=space, exist_ok=exist_ok, name=name,
+                                   read_replicas=read_replicas)
+        collection.models = models
+        return collection
 
     @classmethod
     def open(
@@ -110,16 +115,19 @@ class Collection(SpaceEncoders, abc.ABC):
         name: str | None = None,
         read_replicas: Sequence[str] | None = None,
         allow_backend_mismatch: bool = False,
+        models: Any = None,
     ) -> "Collection":
         """Open an existing collection; ``readonly=True`` for searching while another handle writes.
 
         ``model`` or ``encoder`` (for the text space) and ``encoders`` (space -> encoder, e.g. shared,
         already loaded ones), when given, must be the ones the collection was built with;
         ``allow_backend_mismatch=True`` accepts another backend of the same model and dimension (e.g.
-        torch fp32 queries on an onnx-int8 space) with a logged warning.
+        torch fp32 queries on an int8 space) with a logged warning. ``models``: who loads and shares
+        encoders and rerankers (``densekit.loaded_models.Models``; default: the library's).
         """
         collection = cls._store_for(location)._open(location, readonly=readonly, name=name, read_replicas=read_replicas)
         try:
+            collection.models = models
             collection.allow_backend_mismatch = allow_backend_mismatch
             if model is not None or encoder is not None:
                 if DEFAULT_SPACE not in collection.spaces:
@@ -359,9 +367,8 @@ class Collection(SpaceEncoders, abc.ABC):
         info = self.space(space).encoder_info
         if encoder is None:
             from ..encoders.defaults import default_backend
-            from ..encoders.factory import load_encoder
 
-            encoder = load_encoder(info["model"], backend=backend or default_backend(info["model"], fetch=True))
+            encoder = self.models.encoder(info["model"], backend or default_backend(info["model"], fetch=True))
         new = encoder.info().as_dict()
         if (new["model"], new["dimension"]) != (info["model"], info["dimension"]):
             from ..errors import ModelMismatchError

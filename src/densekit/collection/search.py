@@ -5,7 +5,6 @@ metadata filters, fusion and reranking. A store answers four narrow hooks (``Col
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +124,7 @@ def search(
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
             hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found)
         if rerank is not None and hits:
-            hits = _rerank(query, hits, rerank)
+            hits = _rerank(collection, query, hits, rerank)
         if group is None:
             return with_snippets(hits[:k], query)
         documents = best_per_parent(hits)
@@ -199,15 +198,8 @@ def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
     return hits
 
 
-@functools.lru_cache(maxsize=4)
-def _reranker(reference: str):
-    from ..rerank import CrossEncoderReranker
-
-    return CrossEncoderReranker(reference)
-
-
-def _rerank(query: str, hits: list[Hit], rerank: Any) -> list[Hit]:
-    reranker = _reranker(rerank) if isinstance(rerank, str) else rerank
+def _rerank(collection: "Collection", query: str, hits: list[Hit], rerank: Any) -> list[Hit]:
+    reranker = collection.models.reranker(rerank) if isinstance(rerank, str) else rerank
     textual = [hit for hit in hits if hit.text]
     scores = reranker.rerank(query, [hit.text for hit in textual])
     for hit, score in zip(textual, scores):

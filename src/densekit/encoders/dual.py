@@ -108,8 +108,6 @@ def load_sentence_model(folder: Path) -> Any:
         return SentenceTransformer(str(folder), device="cpu")
 
 
-#: Older name, still imported by densekit.train.retriever.
-_load_sentence_model = load_sentence_model
 
 
 class DualEncoder(Encoder):

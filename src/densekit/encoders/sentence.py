@@ -33,8 +33,6 @@ def quiet_transformers() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
-#: Older name, still imported by densekit.train (reader.py, retriever.py).
-_quiet_transformers = quiet_transformers
 
 
 def _load_model(path: Path) -> Any:

@@ -176,7 +176,7 @@ def train_reader(
         >>> examples, _ = load_examples("../shared/data/quoref", split="train")
         >>> train_reader(examples, "all-MiniLM-L6-v2", "/tmp/reader", max_steps=300)
     """
-    from ..encoders.sentence import _quiet_transformers
+    from ..encoders.sentence import quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -195,7 +195,7 @@ def train_reader(
     rng = random.Random(seed)
     folder = resolve_model(base)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    with _quiet_transformers():
+    with quiet_transformers():
         model = AutoModelForQuestionAnswering.from_pretrained(str(folder))
     features = make_features(tokenizer, examples, max_length, stride)
     features = [f for f in features if f["start_positions"] > 0 or rng.random() < negative_fraction]
@@ -220,7 +220,7 @@ def train_reader(
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     model.eval()
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(str(target))
         tokenizer.save_pretrained(str(target))
     summary = TrainingReport.from_loop(str(target), result)

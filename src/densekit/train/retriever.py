@@ -186,9 +186,9 @@ def train_retriever(
     Example:
         >>> train_retriever(load_pairs("../shared/data/quoref", "train"), "all-MiniLM-L6-v2", "/tmp/retriever", max_steps=200)
     """
-    from ..encoders.dual import (CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, read_retriever_config,
+    from ..encoders.dual import (CONTEXT_FOLDER, QUESTION_FOLDER, load_sentence_model, read_retriever_config,
                                  write_retriever_config)
-    from ..encoders.sentence import _quiet_transformers
+    from ..encoders.sentence import quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -213,11 +213,11 @@ def train_retriever(
     config = read_retriever_config(folder)
     if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
         # Continue training a saved retriever: each tower from its own folder.
-        question_model = _load_sentence_model(folder / QUESTION_FOLDER)
-        context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
+        question_model = load_sentence_model(folder / QUESTION_FOLDER)
+        context_model = load_sentence_model(folder / CONTEXT_FOLDER)
     else:
-        question_model = _load_sentence_model(folder)
-        context_model = _load_sentence_model(folder)
+        question_model = load_sentence_model(folder)
+        context_model = load_sentence_model(folder)
     question_model.max_seq_length = max_question_length
     context_model.max_seq_length = max_passage_length
     question_model.train()
@@ -244,7 +244,7 @@ def train_retriever(
     target.mkdir(parents=True, exist_ok=True)
     question_model.eval()
     context_model.eval()
-    with _quiet_transformers():
+    with quiet_transformers():
         question_model.save(str(target / QUESTION_FOLDER))
         context_model.save(str(target / CONTEXT_FOLDER))
     summary = TrainingReport.from_loop(str(target), result)
