@@ -48,6 +48,7 @@ def test_json_matches_the_library_and_problems_are_reported(quoref_files, tmp_pa
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["queries"] == count and report["passages"] == PASSAGES and report["model"] == "hashing:64"
+    assert report["backend"] == "hashing"  # what was measured
     assert report["skipped_lines"] == {"corpus": 1, "queries": 1}
     assert list(report["modes"]) == ["dense", "sparse", "hybrid"] and "per_query" not in report
     assert f"warning: skipped {corpus}:4: not valid JSON" in result.stderr
@@ -74,7 +75,7 @@ def test_table_modes_alpha_limit_and_collection_reuse(quoref_files, tmp_path):
     assert lines[0].split() == ["mode", "recall@1", "recall@5", "recall@10", "recall@20", "recall@100",
                                 "mrr@10", "ndcg@10", "queries/s"]
     assert [line.split()[0] for line in lines[1:3]] == ["sparse", "hybrid"]
-    assert "12 queries x 60 passages, model hashing:64; index build" in first.stdout
+    assert "12 queries x 60 passages, model hashing:64 (backend hashing); index build" in first.stdout
     chunks = len(split_passages(HashingEncoder(64), load_corpus(corpus).items, ChunkSettings()))
     assert f"({chunks} items added, 0 reused)" in first.stdout
     assert (f"passages split as densekit index does: 126-token chunks, 32 overlap (60 passages -> {chunks} chunks); "
@@ -97,6 +98,7 @@ def test_table_modes_alpha_limit_and_collection_reuse(quoref_files, tmp_path):
         (["--k", "ten"], "--k must be a comma list of positive integers, got 'ten'"),
         (["--limit", "0"], "--limit must be a positive integer, got 0"),
         (["--alpha", "1.5"], "--alpha must be between 0 and 1"),
+        (["--backend", "tensorrt"], "unknown encoder backend 'tensorrt'; valid: torch, onnx, onnx-int8-row"),
         (["--no-chunk", "--chunk-tokens", "100"], "--no-chunk and --chunk-tokens contradict each other"),
         (["--chunk-tokens", "0"], "chunk tokens must be a positive integer, got 0"),
         (["--chunk-tokens", "20", "--overlap", "20"], "overlap 20 must be smaller than the chunk size 20 tokens"),

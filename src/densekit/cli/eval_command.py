@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ..encoders.registry import backend_help
+
 eval_app = typer.Typer(help="Measure quality on evaluation data.", no_args_is_help=True)
 
 
@@ -18,12 +20,17 @@ def sts(
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Encoder model name or path (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
     ),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", "-b", help="Encoder backend to measure (default: the one `densekit index` would use "
+        "for the model): " + backend_help(text_model=True) + ".",
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=2, help="Use only the first N pairs (a quick check)."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first malformed line instead of skipping it."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Spearman correlation x100 between cosine similarity and the gold scores (the STS-B figure)."""
+    """Spearman correlation x100 between cosine similarity and the gold scores (the STS-B figure), for
+    the backend that was measured (printed with the score)."""
     from ..encoders.factory import load_encoder
     from ..eval.datasets import load_sts
     from ..eval.sts import evaluate_sts
@@ -31,7 +38,7 @@ def sts(
 
     loaded = load_sts(file, strict=strict)
     pairs = loaded.items[:limit] if limit else loaded.items
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend=backend)
     with progress_bar("encoding sentences", quiet=quiet) as progress:
         result = evaluate_sts(encoder, pairs, progress=progress)
     for problem in loaded.problems:
@@ -40,8 +47,8 @@ def sts(
         print_json({**result.as_dict(), "file": str(file), "skipped_lines": len(loaded.problems)})
         return
     console().print(
-        f"{result.model}: Spearman {result.spearman:.2f}, Pearson {result.pearson:.2f} "
-        f"(x100, cosine vs gold, {result.pairs} pairs from {file})"
+        f"{result.model} (backend {result.backend}): Spearman {result.spearman:.2f}, Pearson {result.pearson:.2f} "
+        f"(x100, cosine vs gold, {result.pairs} pairs from {file})", highlight=False,
     )
 
 
@@ -75,6 +82,10 @@ def retrieval(
     mode: str = typer.Option("dense,sparse,hybrid", "--mode", help="Comma list of search modes: dense, sparse, hybrid."),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Encoder for a new index (default: DENSEKIT_MODEL, else all-mpnet-base-v2)."
+    ),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", "-b", help="Encoder backend for a new index (default: the one `densekit index` would "
+        "use for the model; an existing --collection keeps its own): " + backend_help(text_model=True) + ".",
     ),
     alpha: Optional[float] = typer.Option(
         None, "--alpha", help="Hybrid: weighted fusion alpha*dense + (1-alpha)*sparse, 0..1 (default: reciprocal rank fusion)."
@@ -117,15 +128,21 @@ def retrieval(
     documents, questions, corpus_label, queries_label, skipped = _retrieval_data(corpus, queries, stsb, strict)
     chosen = questions[:limit] if limit else questions
 
+    encoder = None
+    if backend is not None:
+        from ..encoders.factory import load_encoder
+
+        encoder = load_encoder(model, backend=backend)
     with tempfile.TemporaryDirectory(prefix="densekit-eval-") as scratch:
         folder = collection_path if collection_path is not None else str(Path(scratch) / "collection")
-        with open_collection(folder, model=model) as collection:
+        with open_collection(folder, model=model, encoder=encoder) as collection:
             with progress_bar("indexing passages", quiet=quiet) as progress:
                 built = build_collection(collection, documents, progress=progress, chunking=chunking)
             with progress_bar("searching", quiet=quiet) as progress:
                 result = evaluate_retrieval(collection, chosen, modes, cutoffs, progress=progress,
                                             alpha=alpha, rerank=rerank)
             result.update(describe_run(collection, built, documents))
+            result["backend"] = collection.encoder().backend
     build = result["build"]
     if build["truncated"]:
         what = "passages" if no_chunk else "chunks"
@@ -197,7 +214,8 @@ def _print_table(summary: dict) -> None:
     build = summary["build"]
     typer.echo(format_table(summary))
     typer.echo(
-        f"{summary['queries']} queries x {summary['passages']} passages, model {summary['model']}; index build "
+        f"{summary['queries']} queries x {summary['passages']} passages, model {summary['model']} "
+        f"(backend {summary['backend']}); index build "
         f"{build['seconds']:.1f} s ({build['added']} items added, {build['reused']} reused); "
         f"retrieval depth {summary['depth']} passages"
     )
