@@ -59,7 +59,7 @@ def test_real_model_on_the_default_backend(tmp_path, minilm_encoder, monkeypatch
     result = runner.invoke(app, ["embed", *texts, "-o", str(tmp_path / "v.parquet"), "-m", "all-MiniLM-L6-v2", "-q"])
     assert result.exit_code == 0, result.output
     back = read_embeddings(tmp_path / "v.parquet")
-    assert back.model == "sentence-transformers/all-MiniLM-L6-v2" and back.backend == "onnx-int8"
+    assert back.model == "sentence-transformers/all-MiniLM-L6-v2" and back.backend.startswith("onnx-int8")  # the default
     fp32 = minilm_encoder.encode(texts)
     assert np.sum(back.vectors * fp32, axis=1) == pytest.approx([1.0, 1.0], abs=0.02)  # int8 vs fp32
     assert float(back.vectors[0] @ back.vectors[1]) == pytest.approx(0.44, abs=0.03)
