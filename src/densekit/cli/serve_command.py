@@ -95,14 +95,13 @@ def serve(
 
     The API key comes from DENSEKIT_API_KEY (never a command-line flag, which other users could see).
     """
-    from ..errors import MissingDependencyError
+    from ..optional import require
 
-    try:
-        import uvicorn
+    for module in ("fastapi", "uvicorn", "python_multipart"):
+        require(module, extra="server", feature="densekit serve")
+    import uvicorn
 
-        from ..server import Limits, ServerSettings, create_app
-    except ImportError as error:
-        raise MissingDependencyError(getattr(error, "name", None) or "fastapi", "densekit serve") from error
+    from ..server import Limits, ServerSettings, create_app
 
     served = parse_collections(collections or [])
     if root is not None and not root.is_dir():
