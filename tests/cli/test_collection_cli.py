@@ -144,3 +144,18 @@ def test_reencode_command(tmp_path, docs):
     assert json.loads(result.stdout) == {"collection": str(collection), "space": "text", "from_backend": "hashing",
                                          "to_backend": "hashing", "items": 4}
     assert run("check", collection).exit_code == 0
+
+
+def test_index_lists_poisoned_and_duplicate_rows_and_exits_0(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "fine row", "v": 1}\n{"id": "b", "text": "bad row", "v": NaN}\n'
+                    '{"id": "a", "text": "same id again"}\n{"id": "c", "text": "deep", "v": {"w": [Infinity]}}\n')
+    result = run("index", tmp_path / "c", rows, "--model", "hashing:64", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["added_documents"] == 1
+    problems = {problem["path"].rpartition("/")[2]: problem["reason"] for problem in report["problems"]}
+    assert set(problems) == {"rows.jsonl:2", "rows.jsonl:3", "rows.jsonl:4"}
+    assert "must be finite" in problems["rows.jsonl:2"] and "duplicate id 'a'" in problems["rows.jsonl:3"]
+    found = json.loads(run("search", tmp_path / "c", "row", "--where", "v=1", "--json").stdout)["hits"]
+    assert [hit["id"] for hit in found] == ["a#0"]

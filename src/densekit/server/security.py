@@ -223,6 +223,8 @@ def json_problem(body: bytes) -> str | None:
         return None
     except RecursionError:
         return "JSON nested too deeply"
+    if not _has_problem(value):  # the common case, walked without building any path strings
+        return None
     stack = [(value, "body")]
     while stack:
         item, where = stack.pop()
@@ -240,6 +242,27 @@ def json_problem(body: bytes) -> str | None:
         elif isinstance(item, list):
             stack += [(child, f"{where}[{position}]") for position, child in enumerate(item)]
     return None
+
+
+def _has_problem(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+    return False
 
 
 class JsonBodyMiddleware:
