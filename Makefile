@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # ran 4-8x slower (shared/MODELS.md; benchmarks/encode_speed.py measures it).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test install system-deps bench clean
+.PHONY: demo test test-fast install system-deps bench clean
 
 $(STAMP): requirements.txt requirements-models.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
+
+# The quick loop while working: everything but the tests marked slow (real models, training).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/encode_speed.py

@@ -26,7 +26,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main() -> None:
-    from densekit.cli.bench_command import long_texts, short_texts
+    from densekit.bench import long_texts, short_texts
     from densekit.encoders.onnx import OnnxEncoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

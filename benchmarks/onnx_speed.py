@@ -1,5 +1,5 @@
-"""ONNX Runtime encoders (fp32, int8) against torch: speed on short and long texts, STS-B quality,
-and the thread / spinning settings behind densekit's ONNX defaults.
+"""ONNX Runtime encoders (fp32, int8 per-token = the default, older dynamic int8) against torch: speed
+on short and long texts, STS-B quality, and the thread / spinning settings behind densekit's ONNX defaults.
 
 Every variant runs on the same texts in one process, interleaved (the order rotates each round),
 repeated; the tables show medians, and "x plain" is the median of per-round ratios against plain
@@ -13,6 +13,7 @@ are fixed at start): ONNX int8 with 1 or 2 intra-op threads, spinning on or off.
 
     .venv/bin/python benchmarks/onnx_speed.py --quick
     .venv/bin/python benchmarks/onnx_speed.py --models minilm mpnet --repeats 5
+    .venv/bin/python benchmarks/onnx_speed.py --backends onnx-int8-row onnx-int8 --no-sweep
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ MODELS = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
 
 
 def sts_sentences(count: int) -> list[str]:
-    from densekit.cli.bench_command import short_texts
+    from densekit.bench import short_texts
 
     texts = short_texts(count, DATA / "stsb" / "sts-dev.csv")
     if len(texts) < count:
@@ -45,11 +46,11 @@ def sts_sentences(count: int) -> list[str]:
 
 
 def run_comparison(args) -> None:
-    from densekit.cli.bench_command import BASELINE, load_variants, long_texts, measure, quality_check, sts_quality
+    from densekit.bench import BASELINE, load_variants, long_texts, measure, quality_check, sts_quality
 
     for key in args.models:
         started = time.time()
-        variants = load_variants(MODELS[key], ["torch", "onnx", "onnx-int8"], args.threads)
+        variants = load_variants(MODELS[key], args.backends, args.threads)
         rows = []
         long_count = args.long if key == "minilm" else args.long_mpnet
         sets = [("short", sts_sentences(args.short))]
@@ -81,7 +82,7 @@ def sweep_worker(args) -> None:
     """One sweep cell, in a fresh process."""
     from densekit.encoders.onnx import OnnxEncoder
 
-    encoder = OnnxEncoder(MODELS[args.models[0]], quantize="int8", threads=args.threads, spinning=args.spinning == "on")
+    encoder = OnnxEncoder(MODELS[args.models[0]], quantize="int8-row", threads=args.threads, spinning=args.spinning == "on")
     texts = sts_sentences(args.short)
     encoder.encode(texts[:32])
     rates = []
@@ -104,7 +105,7 @@ def run_sweep(args) -> None:
             rates[(threads, spinning)].append(json.loads(output.stdout.strip().splitlines()[-1])["rate"])
             print(f"  done sweep {threads} {spinning}", file=sys.stderr, flush=True)
     base = statistics.median(rates[(1, "off")])
-    print(f"\nONNX int8 thread sweep: {args.models[0]}, {args.sweep_short} short texts, sentences/s "
+    print(f"\nONNX int8 (per-token) thread sweep: {args.models[0]}, {args.sweep_short} short texts, sentences/s "
           f"(median over {args.sweep_rounds} processes x {args.repeats} runs), cores={os.cpu_count()}")
     print(f"{'threads':>7} {'spinning':<8} {'rate':>8} {'vs 1/off':>8}  per-process")
     for threads, spinning in cells:
@@ -116,6 +117,8 @@ def run_sweep(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=["minilm"])
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8-row", "onnx-int8"],
+                        help="text-model backends to compare with plain SentenceTransformer.encode")
     parser.add_argument("--short", type=int, default=1024)
     parser.add_argument("--long", type=int, default=64, help="~250-token Quoref passages for MiniLM")
     parser.add_argument("--long-mpnet", type=int, default=16)

@@ -125,7 +125,7 @@ def test_load_rejects_missing_or_foreign_folders(tmp_path):
     index.build(np.array([1]), ["fox"])
     index.save(tmp_path / "sparse")
     settings = tmp_path / "sparse" / "sparse.json"
-    settings.write_text(settings.read_text().replace('"format": 1', '"format": 99'))
+    settings.write_text(settings.read_text().replace('"format": 2', '"format": 99'))
     with pytest.raises(CollectionError, match="format 99"):
         SparseIndex.load(tmp_path / "sparse")
 
@@ -163,3 +163,103 @@ def test_many_documents_against_a_brute_force_count():
     assert np.all(np.diff(scores) <= 0)
     allowed = np.array(sorted(expected)[:3] + [int(ids[0])])
     assert set(index.search("word7", k=300, allowed=allowed)[1].tolist()) == set(allowed.tolist()) & expected
+
+
+# --- chunks scored as their documents ------------------------------------------------------------
+
+CHUNKS = ["Monteux led the Boston orchestra", "the orchestra toured Paris in 1952", "A cat sleeps", "dogs bark loudly"]
+CHUNK_IDS = np.array([5, 6, 7, 8], dtype=np.int64)
+PARENTS = ["monteux", "monteux", None, "dogs"]
+
+
+@pytest.fixture()
+def grouped():
+    built = SparseIndex()
+    built.build(CHUNK_IDS, CHUNKS, documents=PARENTS)
+    return built
+
+
+def test_documents_are_scored_whole_and_shown_by_their_best_chunk(grouped):
+    # "Monteux" is in chunk 5 and "Paris" in chunk 6: the document matches both words.
+    whole = SparseIndex()
+    whole.build(np.array([0, 1, 2]), [CHUNKS[0] + " " + CHUNKS[1], CHUNKS[2], CHUNKS[3]])
+    scores, ids = grouped.search("Monteux Paris", k=5)
+    expected_scores, expected_rows = whole.search("Monteux Paris", k=5)
+    assert expected_rows.tolist() == [0]
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
+    assert ids.tolist() == [5]  # tie on chunk scores (one word each): the earliest chunk
+    assert grouped.search("toured in 1952", k=5)[1].tolist() == [6]  # the chunk that holds the words
+    assert grouped.search("cat", k=5)[1].tolist() == [7]  # a text without a parent is its own document
+    assert len(grouped) == 4 and grouped.ids().tolist() == CHUNK_IDS.tolist()
+
+
+def test_allowed_chunks_stand_for_their_document(grouped):
+    assert grouped.search("toured orchestra", k=5, allowed=np.array([5]))[1].tolist() == [5]
+    assert grouped.search("Monteux", k=5, allowed=np.array([7, 8]))[1].size == 0
+
+
+def test_overlapping_chunks_count_once(shared_data):
+    # Real Quoref passages, split by the chunker densekit index uses: with spans, the grouped index
+    # scores exactly like an index of the whole passages.
+    from densekit.encoders.hashing import HashingEncoder
+    from densekit.eval.datasets import load_corpus
+    from densekit.eval.passages import ChunkSettings, split_passages
+
+    passages = load_corpus(shared_data / "quoref" / "passages.jsonl", strict=True).items[:20]
+    pieces = split_passages(HashingEncoder(64), passages, ChunkSettings(tokens=60, overlap=16))
+    assert len(pieces) > 3 * len(passages)
+    grouped = SparseIndex()
+    grouped.build(np.arange(len(pieces)), [piece.text for piece in pieces], documents=[piece.parent for piece in pieces],
+                  spans=[(piece.start, piece.end) for piece in pieces])
+    whole = SparseIndex()
+    whole.build(np.arange(len(passages)), [passage.text for passage in passages])
+    without_spans = SparseIndex()
+    without_spans.build(np.arange(len(pieces)), [piece.text for piece in pieces], documents=[piece.parent for piece in pieces])
+    differs = 0
+    for query in ("Who conducted the Boston Symphony Orchestra?", "What did the composer write in 1920?", "battle river war"):
+        scores, ids = grouped.search(query, k=20)
+        expected_scores, expected_rows = whole.search(query, k=20)
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
+        assert [pieces[i].parent for i in ids] == [passages[row].id for row in expected_rows]
+        differs += not np.allclose(without_spans.search(query, k=20)[0], expected_scores, rtol=1e-5)
+    assert differs > 0  # without spans, overlapping words count twice
+
+
+def test_grouped_save_load_round_trip_and_format_1(grouped, tmp_path):
+    grouped.save(tmp_path / "grouped")
+    loaded = SparseIndex.load(tmp_path / "grouped")
+    for query in ("Monteux Paris", "toured", "dogs cat"):
+        expected_scores, expected_ids = grouped.search(query, k=5)
+        scores, ids = loaded.search(query, k=5)
+        assert ids.tolist() == expected_ids.tolist()
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
+    # A folder written before documents existed (format 1) still loads, one document per text.
+    plain = SparseIndex()
+    plain.build(CHUNK_IDS, CHUNKS)
+    plain.save(tmp_path / "old")
+    settings = tmp_path / "old" / "sparse.json"
+    settings.write_text(settings.read_text().replace('"format": 2', '"format": 1').replace('  "documents": null\n', '').replace('true,\n}', 'true\n}'))
+    old = SparseIndex.load(tmp_path / "old")
+    assert old.search("Monteux Paris", k=5)[1].tolist() == plain.search("Monteux Paris", k=5)[1].tolist() == [5, 6]
+
+
+def test_every_text_its_own_document_is_the_plain_index():
+    grouped = SparseIndex()
+    grouped.build(CHUNK_IDS, CHUNKS, documents=[None, None, None, None])
+    plain = SparseIndex()
+    plain.build(CHUNK_IDS, CHUNKS)
+    assert grouped.search("orchestra", k=5)[1].tolist() == plain.search("orchestra", k=5)[1].tolist()
+
+
+@pytest.mark.parametrize("documents, spans, message", [
+    (["a"], None, "got 4 texts but 1 document keys"),
+    (PARENTS, [(0, 5)], "got 4 texts but 1 spans"),
+    (PARENTS, [(0, 5), ("x", 9), None, None], "each span must be a \\(start, end\\) pair of integers"),
+])
+def test_grouping_input_errors(documents, spans, message):
+    with pytest.raises(InvalidInputError, match=message):
+        SparseIndex().build(CHUNK_IDS, CHUNKS, documents=documents, spans=spans)
+
+
+def test_stemming_is_off_unless_asked():
+    assert SparseIndex().stemmer_language is None

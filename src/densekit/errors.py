@@ -36,5 +36,11 @@ class CollectionLockedError(CollectionError):
 class MissingDependencyError(DensekitError, ImportError):
     """An optional package is needed for this feature."""
 
-    def __init__(self, package: str, feature: str):
-        super().__init__(f"{feature} needs the package {package!r}: pip install {package}")
+    def __init__(self, package: str, feature: str, extra: str | None = None):
+        from .optional import extra_for
+
+        self.package = package
+        self.extra = extra or extra_for(package)
+        # One line naming what to install: the densekit extra when the package belongs to one.
+        fix = f"pip install 'densekit[{self.extra}]'" if self.extra else f"pip install {package}"
+        super().__init__(f"{feature} needs the package {package!r}: {fix}")

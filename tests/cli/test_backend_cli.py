@@ -56,7 +56,7 @@ def docs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_collection(environment, tiny_model, docs, tmp_path_factory) -> Path:
-    """Indexed with no --backend: the default for a sentence-transformers model, onnx-int8."""
+    """Indexed with no --backend: the default for a sentence-transformers model, onnx-int8-row."""
     collection = tmp_path_factory.mktemp("collections") / "notes"
     result = run("index", collection, docs, "--model", tiny_model, "--json")
     assert result.exit_code == 0, result.output
@@ -65,7 +65,7 @@ def int8_collection(environment, tiny_model, docs, tmp_path_factory) -> Path:
 
 def test_index_without_backend_records_the_default(int8_collection):
     details = json.loads(run("info", int8_collection, "--json").stdout)
-    assert details["spaces"]["text"]["backend"] == "onnx-int8"
+    assert details["spaces"]["text"]["backend"] == "onnx-int8-row"
     result = run("search", int8_collection, "cat", "--json")  # queries use the manifest's backend
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["hits"]) == 2
@@ -94,7 +94,7 @@ def test_index_into_an_existing_collection_with_another_backend_needs_the_flag(i
     allowed = run("index", collection, extra, "--backend", "onnx", "--allow-backend-mismatch", "--json")
     assert allowed.exit_code == 0, allowed.output
     details = json.loads(run("info", collection, "--json").stdout)
-    assert details["count"] == 3 and details["spaces"]["text"]["backend"] == "onnx-int8"
+    assert details["count"] == 3 and details["spaces"]["text"]["backend"] == "onnx-int8-row"
 
 
 @pytest.mark.parametrize("command", [["similar", "a cat", "a dog", "--json"], ["compare", "a cat", "a dog", "--json"]])
@@ -104,14 +104,14 @@ def test_similar_and_compare_use_the_default_backend(command, environment, tiny_
     asked = []
     real = factory.load_encoder
 
-    def recording(reference=None, backend="torch"):
+    def recording(reference=None, backend=None):
         asked.append(backend)
         return real(reference, backend=backend)
 
     monkeypatch.setattr(factory, "load_encoder", recording)
     result = run(*command, "--model", tiny_model)
     assert result.exit_code == 0, result.output
-    assert asked == [None, "onnx-int8"]  # None: the default for the model, which resolves to onnx-int8
+    assert asked == [None, "onnx-int8-row"]  # None: the default for the model, which resolves to onnx-int8-row
     assert run(*command, "--model", tiny_model, "--backend", "torch").exit_code == 0 and asked[-1] == "torch"
 
 
@@ -123,7 +123,7 @@ def test_search_flag_as_a_real_command(int8_collection, environment):
     )
     assert completed.returncode == 0, completed.stderr
     assert len(json.loads(completed.stdout)["hits"]) == 2
-    assert "built with backend 'onnx-int8'" in completed.stderr  # the logged warning reaches the user
+    assert "built with backend 'onnx-int8-row'" in completed.stderr  # the logged warning reaches the user
     refused = subprocess.run([densekit, "search", str(int8_collection), "cat", "--backend", "torch"],
                              capture_output=True, text=True, timeout=600, env={**os.environ, "DENSEKIT_HOME": str(environment)})
     assert refused.returncode == 2 and "--allow-backend-mismatch" in refused.stderr

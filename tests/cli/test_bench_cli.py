@@ -96,7 +96,7 @@ def test_bench_encode_table_without_data_files_uses_bundled_texts(tiny_model, be
 def test_unknown_backend_names_the_choices(tiny_model, bench_home):
     result = CliRunner().invoke(app, ["bench", "encode", "-m", str(tiny_model), "--backend", "tensorrt", "-q"])
     assert result.exit_code != 0
-    assert "'tensorrt'; valid: torch, onnx, onnx-int8" in str(result.exception)
+    assert "'tensorrt'; valid: torch, onnx, onnx-int8-row, onnx-int8" in str(result.exception)
 
 
 def test_quality_check_flags_a_drop_beyond_the_tolerance():

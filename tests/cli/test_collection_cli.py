@@ -117,13 +117,6 @@ def test_similar_matrix_and_ranking(minilm_path):
     assert "cosine similarity" in run("similar", *texts, "--model", minilm_path).stdout
 
 
-def test_demo_runs_on_a_small_slice(tmp_path, minilm_path):
-    result = run("demo", "--collection", tmp_path / "demo", "--per-category", "1", "--model", minilm_path)
-    assert result.exit_code == 0, result.output
-    assert "0.4" in result.stdout or "0.3" in result.stdout  # the bees sentence scores ~0.44 with MiniLM
-    assert "5 new" in result.stdout and "[entertainment]" in result.stdout
-
-
 def test_backend_must_match_the_collection(tmp_path, docs, minilm_path):
     collection = tmp_path / "c"
     result = run("index", collection, docs / "cats.txt", "--model", minilm_path, "--backend", "onnx-int8", "--json")

@@ -49,7 +49,13 @@ def test_json_matches_the_library(sts_file):
 def test_text_output_and_limit(sts_file):
     result = CliRunner().invoke(app, ["eval", "sts", str(sts_file), "-m", "hashing", "--limit", "3", "-q"])
     assert result.exit_code == 0, result.output
-    assert "hashing:64: Spearman" in result.stdout and "3 pairs" in result.stdout
+    assert "hashing:64 (backend hashing): Spearman" in result.stdout and "3 pairs" in result.stdout
+
+
+def test_unknown_backend_names_the_valid_ones(sts_file):
+    result = CliRunner().invoke(app, ["eval", "sts", str(sts_file), "--model", "all-MiniLM-L6-v2", "-b", "tensorrt"])
+    assert isinstance(result.exception, InvalidInputError)
+    assert "'tensorrt'; valid: torch, onnx, onnx-int8-row, onnx-int8" in str(result.exception)
 
 
 def test_strict_and_missing_file(sts_file, tmp_path):
@@ -84,3 +90,32 @@ def test_subprocess_with_a_real_model(shared_data):
     report = json.loads(completed.stdout)
     assert report["pairs"] == 150 and report["skipped_lines"] == 0
     assert report["spearman"] > 70  # MiniLM: ~87 on the full dev set
+
+
+@pytest.mark.slow
+def test_default_is_the_index_backend_and_torch_reproduces_sentence_transformers(shared_data, minilm_path, tmp_path):
+    """Without --backend, eval measures what `densekit index` would build; --backend torch is plain ST."""
+    import os
+
+    from scipy.stats import spearmanr
+    from sentence_transformers import SentenceTransformer
+
+    sts = shared_data / "stsb" / "sts-dev.csv"
+    environment = {key: value for key, value in os.environ.items() if key != "DENSEKIT_BACKEND"}
+    environment["DENSEKIT_HOME"] = str(tmp_path / "home")
+    reports = {}
+    for extra in ([], ["--backend", "torch"]):
+        completed = subprocess.run([DENSEKIT, "eval", "sts", str(sts), "--model", "all-MiniLM-L6-v2", "--limit", "400",
+                                    "--json", "--quiet", *extra], capture_output=True, text=True, timeout=600,
+                                   env=environment)
+        assert completed.returncode == 0, completed.stderr
+        reports[tuple(extra)] = json.loads(completed.stdout)
+    assert reports[()]["backend"] == "onnx-int8-row"
+    assert reports[("--backend", "torch")]["backend"] == "torch"
+    pairs = load_sts(sts).items[:400]
+    model = SentenceTransformer(str(minilm_path))
+    first = model.encode([pair.sentence1 for pair in pairs], batch_size=32, normalize_embeddings=True)
+    second = model.encode([pair.sentence2 for pair in pairs], batch_size=32, normalize_embeddings=True)
+    plain = 100 * spearmanr((first * second).sum(axis=1), [pair.score for pair in pairs]).statistic
+    assert abs(reports[("--backend", "torch")]["spearman"] - plain) <= 0.01
+    assert abs(reports[()]["spearman"] - plain) <= 0.5

@@ -28,7 +28,7 @@ def corpus(tmp_path_factory) -> Path:
 def model(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli-words") / "sport.model"
     result = runner.invoke(
-        app, ["words", "train", str(corpus), "--out", str(out), "--cbow", "--dim", "30", "--epochs", "3", "--quiet"]
+        app, ["words", "train", str(corpus), "--out", str(out), "--cbow", "--dim", "30", "--epochs", "3", "--quiet", "--json"]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -38,7 +38,7 @@ def model(corpus, tmp_path_factory) -> Path:
 
 
 def _json(arguments: list[str]) -> dict:
-    result = runner.invoke(app, arguments)
+    result = runner.invoke(app, [*arguments, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -88,9 +88,48 @@ def test_unknown_word_raises_the_library_error(model):
 def test_real_subprocess_exit_codes(model):
     command = [str(Path(sys.executable).with_name("densekit")), "words"]
     environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    ok = subprocess.run(command + ["similar", str(model), "goal", "-n", "3"], capture_output=True, text=True, env=environment)
+    ok = subprocess.run(command + ["similar", str(model), "goal", "-n", "3", "--json"], capture_output=True, text=True, env=environment)
     assert ok.returncode == 0, ok.stderr
     assert len(json.loads(ok.stdout)["similar"]) == 3
     bad = subprocess.run(command + ["analogy", str(model), "kingg", "-", "man"], capture_output=True, text=True, env=environment)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "'kingg'" in bad.stderr
+
+
+def _table(arguments: list[str]) -> str:
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert not result.stdout.lstrip().startswith("{")
+    return result.stdout
+
+
+def test_tables_by_default_with_k_for_counts(model):
+    similar = _table(["words", "similar", str(model), "tuesday", "-k", "4"])
+    assert "nearest to 'tuesday'" in similar and "cosine" in similar
+    assert [line.split("│")[1].strip() for line in similar.splitlines() if line.startswith("│")] == ["1", "2", "3", "4"]
+    analogy = _table(["words", "analogy", str(model), "monday", "-", "tuesday", "+", "friday", "-k", "2"])
+    assert "monday - tuesday + friday" in analogy
+    odd = _table(["words", "odd-one-out", str(model), "monday", "tuesday", "friday", "goal"])
+    expected = _json(["words", "odd-one-out", str(model), "monday", "tuesday", "friday", "goal"])["odd"]
+    assert f"odd one out: {expected}" in odd and "<- odd one out" in odd
+
+
+def test_evaluate_table_shows_sections_and_total(model):
+    text = _table(["words", "evaluate", str(model), "--quiet"])
+    report = _json(["words", "evaluate", str(model)])
+    total = report["analogies"]["total"]
+    assert "capital-common-countries" in text and "wordsim353" in text and "simlex999" in text
+    assert f"{100 * total['accuracy']:.1f}%" in text and f"{report['analogies']['skipped']:,} of 19,544" in text
+
+
+def test_plot_prints_one_line_not_coordinates(model, tmp_path):
+    out = tmp_path / "days.png"
+    text = _table(["words", "plot", str(model), "days=monday,tuesday,friday", "months=january,march,june", "-o", str(out)])
+    assert text.strip() == f"wrote {out} and {tmp_path / 'days.html'}: 6 words in 2 groups, pca 2-D"
+    assert out.stat().st_size > 1000
+
+
+def test_train_table(corpus, tmp_path):
+    out = tmp_path / "tiny.model"
+    text = _table(["words", "train", str(corpus), "--out", str(out), "--dim", "10", "--epochs", "1", "--quiet"])
+    assert "word2vec (sg, 10-d)" in text and "vocabulary" in text and "file (native)" in text

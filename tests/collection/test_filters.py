@@ -7,10 +7,28 @@ from densekit.collection.where import parse_where_options
 from densekit.errors import InvalidInputError
 
 
-def test_sql_is_parameterised():
+def test_values_are_parameters_and_key_paths_literal():
     condition, parameters = where_to_sql({"lang": "en", "year": {"$gte": 2000, "$in": [2001, 2002]}})
-    assert "en" not in condition and "2000" not in condition
-    assert parameters == ['$."lang"', "en", '$."year"', 2000, '$."year"', 2001, 2002]
+    assert "'en'" not in condition and "2000" not in condition
+    assert parameters == ["en", 2000, 2001, 2002]
+    # The key's path is written literally, so an expression index on the key serves the filter.
+    assert condition.count("""json_extract(metadata, '$."year"')""") == 2
+
+
+def test_an_indexed_key_is_read_through_its_index(tmp_path, hashing_encoder):
+    from densekit.collection import Collection
+
+    with Collection.create(tmp_path / "c", encoder=hashing_encoder) as collection:
+        collection.add([f"text {n}" for n in range(50)], metadata=[{"group": n % 5, "tag": "t"} for n in range(50)])
+        assert collection.index_keys(["group", "group"]) == ["group"]
+        assert collection.index_keys(["group"]) == []
+        condition, parameters = where_to_sql({"group": {"$in": [1, 2]}})
+        plan = " ".join(str(row) for row in collection.store.connection.execute(
+            f"EXPLAIN QUERY PLAN SELECT rowid FROM items WHERE {condition}", parameters))
+        assert "items_by_key_" in plan, plan
+        assert len(collection.search("text", k=50, where={"group": {"$in": [1, 2]}})) == 20
+        with pytest.raises(InvalidInputError, match="cannot be indexed"):
+            collection.index_keys(["bad'key"])
 
 
 @pytest.mark.parametrize(

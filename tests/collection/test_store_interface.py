@@ -192,8 +192,8 @@ def test_group_by_parent_returns_documents_by_their_best_chunk(notes):
         notes.add_items([Item(f"{parent}#{n}", f"{word} " * (n % 5 + 1) + f"part {n}", {"doc": parent}, parent=parent,
                               start=n * 10, end=n * 10 + 9) for n in range(30)])
     notes.commit()
-    chunks = notes.search("river", k=3, mode="sparse")
-    assert {hit.parent for hit in chunks} == {"rivers"}
+    chunks = notes.search("river", k=3, mode="dense")
+    assert {hit.parent for hit in chunks} == {"rivers"}  # by chunk, one document fills the top 3
     # Only two documents have the word: grouping stops there rather than searching forever.
     assert [hit.parent or hit.id for hit in notes.search("river", k=3, mode="sparse", group="parent")] == ["rivers", "a"]
     for mode in ("sparse", "dense", "hybrid"):
@@ -258,3 +258,11 @@ def test_reencode_replaces_a_spaces_vectors_and_backend(place, notes, hashing_en
     with pytest.raises(Exception, match="keeps the model"):
         with place.open(encoder=OtherBackend()) as writer:
             writer.reencode("text", encoder=HashingEncoder(32))
+
+
+def test_index_keys_is_idempotent_and_filters_still_agree(notes):
+    before = {hit.id for hit in notes.search("apple", k=4, where={"n": {"$gte": 2}})}
+    assert notes.index_keys(["n", "group"]) == ["n", "group"]
+    assert notes.index_keys(["n"]) == []
+    notes.commit()
+    assert {hit.id for hit in notes.search("apple", k=4, where={"n": {"$gte": 2}})} == before == {"b", "c", "d"}

@@ -48,7 +48,8 @@ def test_info_and_factory_rebuild(clip, clip_path):
     assert clip.max_seq_length == 77 and clip.logit_scale > 1
     assert "clip" in BACKENDS
     rebuilt = load_encoder(str(clip_path), backend="clip")
-    assert rebuilt is clip  # one loaded model per folder per process
+    assert rebuilt is not clip and rebuilt.info() == info  # builders cache nothing (loaded_models.Models does)
+    np.testing.assert_allclose(rebuilt.encode_texts(["a cat"]), clip.encode_texts(["a cat"]), atol=1e-6)
     assert isinstance(ClipEncoder(str(clip_path)), ClipEncoder)
 
 

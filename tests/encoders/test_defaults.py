@@ -1,4 +1,4 @@
-"""The default encoder backend: onnx-int8 for sentence-transformers text models the ONNX backend
+"""The default encoder backend: onnx-int8-row for sentence-transformers text models the ONNX backend
 reproduces, torch for everything else, DENSEKIT_BACKEND over both; and its wiring into new collections."""
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ def config_folder(folder: Path, modules: list[dict], pooling: dict | None = None
 
 
 @needs_onnx
-def test_packaged_minilm_defaults_to_onnx_int8(minilm_path):
-    assert default_backend("all-MiniLM-L6-v2") == "onnx-int8"
-    assert default_backend("sentence-transformers/all-MiniLM-L6-v2") == "onnx-int8"
-    assert default_backend(str(minilm_path)) == "onnx-int8"
+def test_packaged_minilm_defaults_to_onnx_int8_row(minilm_path):
+    assert default_backend("all-MiniLM-L6-v2") == "onnx-int8-row"
+    assert default_backend("sentence-transformers/all-MiniLM-L6-v2") == "onnx-int8-row"
+    assert default_backend(str(minilm_path)) == "onnx-int8-row"
 
 
 @needs_onnx
@@ -59,8 +59,8 @@ def test_packaged_mpnet_is_judged_from_its_zip_pieces_without_unpacking(tmp_home
 
     if find_mpnet_pieces() is None:
         pytest.skip("all-mpnet-base-v2 pieces not installed")
-    assert default_backend("all-mpnet-base-v2") == "onnx-int8"
-    assert default_backend(None) == "onnx-int8"  # the default text model is mpnet
+    assert default_backend("all-mpnet-base-v2") == "onnx-int8-row"
+    assert default_backend(None) == "onnx-int8-row"  # the default text model is mpnet
     assert not (tmp_home / "models").exists()  # read in place: nothing unpacked into the cache
 
 
@@ -84,7 +84,7 @@ def test_model_free_dual_and_absent_models_default_to_torch(reference, tmp_home)
 def test_module_list_decides(tmp_path, modules, pooling, extra, expected):
     folder = config_folder(tmp_path / "model", modules, pooling, **extra)
     assert onnx_supports(str(folder)) is expected
-    assert default_backend(str(folder)) == ("onnx-int8" if expected else "torch")
+    assert default_backend(str(folder)) == ("onnx-int8-row" if expected else "torch")
 
 
 def test_bare_hugging_face_folder_and_saved_retriever_default_to_torch(tmp_path, minilm_path):
@@ -108,7 +108,7 @@ def test_environment_overrides_the_rule_and_is_validated(minilm_path, monkeypatc
     monkeypatch.setenv("DENSEKIT_BACKEND", "onnx")
     assert default_backend("hashing:8") == "onnx"
     monkeypatch.setenv("DENSEKIT_BACKEND", "tensorrt")
-    with pytest.raises(InvalidInputError, match=r"DENSEKIT_BACKEND='tensorrt'.*valid: torch, onnx, onnx-int8"):
+    with pytest.raises(InvalidInputError, match=r"DENSEKIT_BACKEND='tensorrt'.*valid: torch, onnx, onnx-int8-row, onnx-int8"):
         default_backend(str(minilm_path))
     monkeypatch.setenv("DENSEKIT_BACKEND", "")
     assert defaults.backend_override() is None
@@ -130,10 +130,10 @@ class Labelled(Encoder):
 @needs_onnx
 def test_new_collection_records_the_default_and_an_explicit_encoder_its_own(tmp_path, monkeypatch):
     folder = config_folder(tmp_path / "st-model", [TRANSFORMER, POOLING], {"pooling_mode": "mean"})
-    for name in ("torch", "onnx-int8"):
+    for name in ("torch", "onnx-int8-row"):
         monkeypatch.setitem(factory.BACKENDS, name, lambda reference, name=name: Labelled(reference, name))
     with Collection.create(tmp_path / "default", model=str(folder)) as collection:
-        assert collection.spaces["text"].encoder_info["backend"] == "onnx-int8"
+        assert collection.spaces["text"].encoder_info["backend"] == "onnx-int8-row"
     with Collection.create(tmp_path / "explicit", model=str(folder), backend="torch") as collection:
         assert collection.spaces["text"].encoder_info["backend"] == "torch"
     with Collection.create(tmp_path / "given", encoder=Labelled("given/model", "onnx")) as collection:
@@ -153,7 +153,7 @@ def test_a_failed_default_export_falls_back_to_torch_with_a_warning(tmp_path, mo
     def broken(reference):
         raise RuntimeError("exporter does not know this architecture")
 
-    monkeypatch.setitem(factory.BACKENDS, "onnx-int8", broken)
+    monkeypatch.setitem(factory.BACKENDS, "onnx-int8-row", broken)
     monkeypatch.setitem(factory.BACKENDS, "torch", lambda reference: Labelled(reference, "torch"))
     with caplog.at_level(logging.WARNING, logger="densekit.encoders.factory"):
         encoder = factory.load_encoder(str(folder), backend=None)
@@ -161,24 +161,24 @@ def test_a_failed_default_export_falls_back_to_torch_with_a_warning(tmp_path, mo
     assert "exporter does not know this architecture" in caplog.text and "'torch'" in caplog.text
     # Named explicitly (argument or environment), a failure is the user's to see.
     with pytest.raises(RuntimeError):
-        factory.load_encoder(str(folder), backend="onnx-int8")
-    monkeypatch.setenv("DENSEKIT_BACKEND", "onnx-int8")
+        factory.load_encoder(str(folder), backend="onnx-int8-row")
+    monkeypatch.setenv("DENSEKIT_BACKEND", "onnx-int8-row")
     with pytest.raises(RuntimeError):
         factory.load_encoder(str(folder), backend=None)
 
 
 @needs_onnx
 @pytest.mark.slow
-def test_collection_without_backend_on_packaged_minilm_is_int8_and_searches(minilm_path, tmp_home, tmp_path):
+def test_collection_without_backend_on_packaged_minilm_is_int8_row_and_searches(minilm_path, tmp_home, tmp_path):
     texts = ["The cat sat on the mat.", "Stock markets fell sharply on Monday.",
              "The bees decided to have a mutiny against their queen", "Heavy rain is expected this weekend."]
     path = tmp_path / "notes"
     with Collection.create(path, model=str(minilm_path)) as collection:
         collection.add(texts, ids=["cat", "stocks", "bees", "rain"])
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["spaces"]["text"]["encoder"]["backend"] == "onnx-int8"
+    assert manifest["spaces"]["text"]["encoder"]["backend"] == "onnx-int8-row"
     with Collection.open(path, readonly=True) as reader:
-        assert reader.encoder().backend == "onnx-int8"
+        assert reader.encoder().backend == "onnx-int8-row"
         assert reader.search("Flying stinging insects rebelled in opposition to the matriarch", k=1)[0].id == "bees"
         assert reader.search("a kitten resting on a rug", k=1)[0].id == "cat"
         assert reader.search("share prices dropped", k=1)[0].id == "stocks"

@@ -40,8 +40,22 @@ def test_added_backend_is_one_entry(monkeypatch):
     assert built == ["org/model"]
 
 
-def test_torch_backend_builds_a_shared_sentence_encoder(tmp_home, minilm_path):
-    encoder = load_encoder("all-MiniLM-L6-v2")
+def test_torch_backend_builds_a_new_sentence_encoder_each_time(tmp_home, minilm_path):
+    encoder = load_encoder("all-MiniLM-L6-v2")  # the suite pins DENSEKIT_BACKEND=torch
     assert isinstance(encoder, SentenceEncoder)
     assert (encoder.model_name, encoder.dimension) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
-    assert load_encoder("all-MiniLM-L6-v2", backend="torch") is encoder
+    assert load_encoder("all-MiniLM-L6-v2", backend="torch") is not encoder  # sharing is Models' job
+
+
+def test_prepare_backend_builds_the_export_once_with_progress(tmp_home, minilm_path, monkeypatch):
+    from densekit.encoders.factory import prepare_backend
+
+    monkeypatch.delenv("DENSEKIT_BACKEND", raising=False)
+    steps = []
+    assert prepare_backend(str(minilm_path), progress=lambda done, total: steps.append((done, total))) == "onnx-int8-row"
+    assert steps[0] == (0, 2) and steps[-1] == (2, 2)
+    from densekit.encoders.onnx_export import row_quantization_name
+
+    exported = {path.name for path in (tmp_home / "onnx").glob("*/*.onnx")}
+    assert exported == {"model.onnx", f"model-int8-{row_quantization_name()}.onnx"}
+    assert prepare_backend("hashing:8") == "torch" and prepare_backend(str(minilm_path), "torch") == "torch"

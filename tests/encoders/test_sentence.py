@@ -100,12 +100,11 @@ def test_short_name_becomes_canonical_model_name(minilm_encoder):
     assert encoder.model_name == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def test_loader_shares_one_model_per_folder(tmp_home, minilm_path):
+def test_loader_names_the_model_as_referenced(tmp_home, minilm_path):
     by_name = load_sentence_encoder("all-MiniLM-L6-v2")
-    assert load_sentence_encoder("sentence-transformers/all-MiniLM-L6-v2") is by_name
     by_path = load_sentence_encoder(str(minilm_path))
-    assert by_path.model is by_name.model
-    assert by_path.model_name == str(minilm_path)
+    assert by_path.model is not by_name.model  # no process-wide cache (loaded_models.Models shares)
+    assert by_path.model_name == str(minilm_path) and by_path.path == minilm_path
     assert by_name.model_name == "sentence-transformers/all-MiniLM-L6-v2"
 
 

@@ -7,12 +7,14 @@ import pytest
 from densekit.collection import Collection
 from densekit.errors import InvalidInputError, ModelMismatchError
 from densekit.eval.datasets import Document, Query, load_corpus, load_queries
+from densekit.eval.passages import ChunkSettings, split_passages
 from densekit.eval.retrieval import (
     build_collection,
     check_k_values,
     evaluate_retrieval,
     format_table,
     parse_modes,
+    ranked_passages,
     run_retrieval_benchmark,
 )
 
@@ -40,8 +42,9 @@ def hashing_collection(tmp_path_factory, quoref_slice):
 
 
 class _Hit:
-    def __init__(self, id_):
+    def __init__(self, id_, parent=None):
         self.id = id_
+        self.parent = parent
 
 
 class ScriptedCollection:
@@ -118,13 +121,15 @@ def test_bad_modes_and_cutoffs_are_rejected():
         with pytest.raises(InvalidInputError):
             check_k_values(bad)
     collection = ScriptedCollection({}, "a")
-    with pytest.raises(InvalidInputError, match="not 'mode' or 'k'"):
+    with pytest.raises(InvalidInputError, match="not 'mode', 'k' or 'group'"):
         evaluate_retrieval(collection, [Query("q", ("a",))], "dense", k=5)
 
 
 def test_quoref_slice_with_the_hashing_encoder(hashing_collection, quoref_slice):
     documents, queries = quoref_slice
-    assert hashing_collection.count() == SLICE and len(queries) > SLICE  # several questions per passage
+    # Chunked as densekit index chunks (the hashing encoder reads 128 tokens: 126-token chunks).
+    chunks = split_passages(hashing_collection.encoder(), documents, ChunkSettings())
+    assert hashing_collection.count() == len(chunks) > 2 * SLICE and len(queries) > SLICE
     progress = []
     result = evaluate_retrieval(hashing_collection, queries, ["dense", "sparse", "hybrid"],
                                 progress=lambda done, total: progress.append((done, total)))
@@ -141,10 +146,15 @@ def test_quoref_slice_with_the_hashing_encoder(hashing_collection, quoref_slice)
     assert result["modes"]["dense"]["recall@100"] == 1.0
     # Questions name people and places from their passage: BM25 finds most at rank 1.
     assert result["modes"]["sparse"]["mrr@10"] > 0.7
-    # The runner's ranks are exactly what collection.search returns.
-    for query, rank in list(zip(queries, result["per_query"]["sparse"]))[:10]:
-        ids = [hit.id for hit in hashing_collection.search(query.question, k=100, mode="sparse")]
-        assert (ids.index(query.relevant[0]) + 1 if query.relevant[0] in ids else None) == rank
+    # The runner's ranks are exactly what collection.search returns, each passage at its best chunk.
+    for mode in ("dense", "sparse", "hybrid"):
+        for query, rank in list(zip(queries, result["per_query"][mode]))[:10]:
+            hits = hashing_collection.search(query.question, k=len(chunks), mode=mode)
+            passages = list(dict.fromkeys(hit.parent for hit in hits))[:100]
+            grouped = hashing_collection.search(query.question, k=100, mode=mode, group="parent")
+            assert [hit.parent for hit in grouped] == passages, mode
+            wanted = query.relevant[0]
+            assert (passages.index(wanted) + 1 if wanted in passages else None) == rank, mode
 
 
 def test_weighted_hybrid_extremes_equal_the_single_modes(hashing_collection, quoref_slice):
@@ -159,18 +169,22 @@ def test_weighted_hybrid_extremes_equal_the_single_modes(hashing_collection, quo
 def test_build_resumes_and_reuses(tmp_path, quoref_slice, hashing_encoder):
     documents, queries = quoref_slice
     folder = tmp_path / "collection"
+    first_chunks = len(split_passages(hashing_encoder, documents[:25], ChunkSettings()))
+    all_chunks = len(split_passages(hashing_encoder, documents, ChunkSettings()))
     with Collection.create(folder, encoder=hashing_encoder) as collection:
         first = build_collection(collection, documents[:25], step=10)
-    assert (first.added, first.reused, first.truncated) == (25, 0, 0)
+    assert (first.added, first.reused, first.truncated, first.passages) == (first_chunks, 0, 0, 25)
     progress = []
     result = run_retrieval_benchmark(folder, documents, queries[:20], "sparse", model="hashing",
                                      build_progress=lambda done, total: progress.append((done, total)))
-    assert (result["build"]["added"], result["build"]["reused"]) == (SLICE - 25, 25)
-    assert progress[0] == (25, SLICE) and progress[-1] == (SLICE, SLICE)
+    assert (result["build"]["added"], result["build"]["reused"]) == (all_chunks - first_chunks, first_chunks)
+    assert progress[0] == (first_chunks, all_chunks) and progress[-1] == (all_chunks, all_chunks)
     assert result["passages"] == SLICE and result["extra_items"] == 0 and result["model"] == "hashing:64"
+    assert result["split"] == f"passages split as densekit index does: 126-token chunks, 32 overlap ({SLICE} passages -> {all_chunks} chunks)"
     # A corpus smaller than the collection: extra items are counted (they can still be retrieved).
     again = run_retrieval_benchmark(folder, documents[:30], queries[:5], "sparse")
-    assert again["build"]["added"] == 0 and again["extra_items"] == SLICE - 30
+    thirty = len(split_passages(hashing_encoder, documents[:30], ChunkSettings()))
+    assert again["build"]["added"] == 0 and again["extra_items"] == all_chunks - thirty
     with pytest.raises(ModelMismatchError):
         run_retrieval_benchmark(folder, documents, queries[:5], "dense", model="hashing:32")
     with pytest.raises(InvalidInputError, match="corpus is empty"):
@@ -190,9 +204,50 @@ def test_real_minilm_run_on_the_quoref_slice(tmp_path, quoref_slice, minilm_enco
     documents, queries = quoref_slice
     result = run_retrieval_benchmark(tmp_path / "minilm", documents, queries, "dense,hybrid", encoder=minilm_encoder)
     build = result["build"]
-    # Quoref passages run ~300 tokens; MiniLM reads 256, so many are truncated (and reported).
-    assert build["max_length"] == 256 and 0 < build["truncated"] < SLICE
+    # Quoref passages run ~300 tokens; MiniLM reads 256: split into 254-token chunks, none truncated.
+    assert build["max_length"] == 256 and build["truncated"] == 0 and build["chunks"] > SLICE
+    assert "254-token chunks, 32 overlap" in result["split"]
     dense = result["modes"]["dense"]
     # Chance MRR@10 over 60 passages is about 0.05; a real sentence encoder does far better.
     assert dense["mrr@10"] > 0.3 and dense["recall@20"] > 0.7
     assert result["modes"]["hybrid"]["recall@100"] == 1.0
+    # Whole passages (the model truncates them): reported, and the same queries are scored.
+    whole = run_retrieval_benchmark(tmp_path / "whole", documents, queries, "dense", encoder=minilm_encoder,
+                                    chunking=ChunkSettings(enabled=False))
+    assert 0 < whole["build"]["truncated"] < SLICE and whole["build"]["chunks"] == SLICE
+    assert whole["queries"] == result["queries"]
+
+
+def test_passages_are_ranked_by_their_best_chunk_and_the_list_deepens():
+    # Five chunks of passage "a" fill the first hits; the runner asks again for more hits.
+    hits = [("a#0", "a"), ("a#1", "a"), ("a#2", "a"), ("b#0", "b"), ("a#3", "a"), ("c", None), ("b#1", "b")]
+
+    class Chunked:
+        calls = []
+
+        def get(self, id_):
+            return id_ if id_ in {"a#0", "b#0", "c"} else None
+
+        def search(self, query, k=5, mode="dense", group=None, **options):
+            assert group == "parent"
+            self.calls.append(k)
+            return [_Hit(id_, parent) for id_, parent in hits[:k]]  # chunks, as if not grouped
+
+    collection = Chunked()
+    assert ranked_passages(collection, "q", 2, "dense") == ["a", "b"]
+    assert collection.calls == [2, 4]  # 2 hits gave one passage; 4 gave two
+    collection.calls.clear()
+    assert ranked_passages(collection, "q", 5, "dense") == ["a", "b", "c"]  # the collection ran out
+    assert collection.calls == [5, 10]
+    result = evaluate_retrieval(collection, [Query("q", ("b",)), Query("q", ("c",))], "dense", k_values=(1, 2))
+    assert result["per_query"]["dense"] == [2, 3] and result["problems"] == []
+
+
+def test_no_chunk_indexes_whole_passages_under_their_ids(tmp_path, quoref_slice, hashing_encoder):
+    documents, queries = quoref_slice
+    result = run_retrieval_benchmark(tmp_path / "whole", documents, queries[:30], "sparse", encoder=hashing_encoder,
+                                     chunking=ChunkSettings(enabled=False))
+    assert result["build"]["chunks"] == SLICE and result["extra_items"] == 0
+    assert result["split"] == f"passages indexed whole (--no-chunk): {SLICE} passages, the model truncates long ones"
+    with Collection.open(tmp_path / "whole") as collection:
+        assert collection.count() == SLICE and collection.get(documents[0].id).parent is None

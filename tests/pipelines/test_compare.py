@@ -64,3 +64,19 @@ def test_paraphrase_without_shared_content_words(minilm_encoder):
     assert result.dense == pytest.approx(0.44, abs=0.03)  # shared/MODELS.md: 0.439 (mpnet 0.608)
     unrelated = compare_texts(BEES[0], "The stock market closed higher on Friday", minilm_encoder)
     assert result.dense > unrelated.dense + 0.2
+
+
+def test_compare_many_pairs_equal_compare_texts():
+    from densekit.pipelines.compare import compare_many
+
+    encoder = HashingEncoder(16)
+    texts = [GIRAFFE[0], GIRAFFE[1], BEES[0]]
+    result = compare_many(texts, encoder)
+    assert len(result.pairs) == 3
+    for pair in result.pairs:
+        alone = compare_texts(pair.text_a, pair.text_b, encoder)
+        assert pair.bag_of_words == alone.bag_of_words and pair.shared_words == alone.shared_words
+        assert pair.dense == pytest.approx(alone.dense, abs=1e-6)
+    assert result.matrices["bag_of_words"][0][2] == pytest.approx(result.pairs[1].bag_of_words)
+    with pytest.raises(InvalidInputError, match="text 3"):
+        compare_many(["a", "b", " "], encoder)

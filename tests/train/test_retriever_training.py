@@ -96,7 +96,7 @@ def _trained_retriever() -> Path | None:
 
 @pytest.mark.slow
 def test_reference_case_symmetric_model_ranks_the_copy_first(minilm_encoder):
-    from densekit.eval.qa import reference_case
+    from densekit.testing.qa_reference import reference_case
 
     ranks = reference_case(minilm_encoder)
     assert all(rank.copy_rank == 1 for rank in ranks)  # the problem the DPR-style retriever must solve
@@ -112,7 +112,7 @@ def test_reference_case_with_the_trained_retriever(minilm_encoder):
     """The issue's goal: with the trained DPR-style retriever, every answer context outranks the copy
     of its question, where the symmetric start model ranks every copy first (benchmark retriever:
     203 more steps with the question copy as a hard negative reach 3 of 3)."""
-    from densekit.eval.qa import reference_case
+    from densekit.testing.qa_reference import reference_case
 
     trained = reference_case(load_encoder(str(TRAINED_RETRIEVER), backend="st-dual"))
     assert all(rank.answer_outranks_copy for rank in trained), trained

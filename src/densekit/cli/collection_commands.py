@@ -36,6 +36,7 @@ def index(
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
+    index_key: Optional[List[str]] = typer.Option(None, "--index-key", help="Index this metadata key for fast filters (repeatable)."),
     path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -59,6 +60,8 @@ def index(
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress,
                             path_metadata=path_metadata)
+        if index_key:
+            target.index_keys(index_key)
         target.commit()
         total = target.count()
     summary = {**report.as_dict(), "collection": str(collection), "items": total}
@@ -83,7 +86,8 @@ def search(
     k: int = typer.Option(5, "-k", "--k", help="Number of hits."),
     mode: str = typer.Option("dense", "--mode", help="dense, sparse or hybrid."),
     where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter key=value (key=a,b for any of)."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse, instead of RRF."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Hybrid: weighted fusion, alpha*dense + (1-alpha)*sparse of min-max normalised scores."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Hybrid: probability (default; docs/retrieval.md), rrf or weighted."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
     group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
@@ -100,7 +104,8 @@ def search(
                          allow_backend_mismatch=allow_backend_mismatch)
     try:
         conditions = parse_where_options(where)
-        hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group)
+        hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group,
+                             fusion=fusion)
         warnings = unknown_keys_warnings(target, conditions)
     finally:
         target.close()

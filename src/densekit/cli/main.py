@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "densekit.cli.qa_commands",
     "densekit.cli.bench_command",
     "densekit.cli.copy_command",
+    "densekit.cli.embed_command",
 ]
 
 app = typer.Typer(
@@ -34,6 +35,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"densekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Offline-first dense embeddings: similarity, collections, search."""
+
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

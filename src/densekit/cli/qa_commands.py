@@ -109,12 +109,24 @@ def training_bar(description: str, quiet: bool) -> Iterator[tuple[Any, Any]]:
         yield progress, log
 
 
+def _on_interrupt() -> None:
+    typer.echo("interrupted: finishing this step, then saving the model so far (Ctrl-C again to quit without saving)",
+               err=True)
+
+
 def _summary(report: Any, json_output: bool, what: str) -> None:
+    """Print the report; after Ctrl-C say where the model so far went and exit 130 (interrupted)."""
     if json_output:
         print_json(report.as_dict())
-        return
-    console().print(f"saved {what} to [bold]{report.out}[/]: {report.steps} steps, {report.examples} examples in "
-                    f"{report.seconds:.0f}s ({report.examples_per_second:.2f}/s), final loss {report.final_loss:.4f}")
+    elif report.interrupted:
+        console().print(f"interrupted after step {report.steps}: saved the {what} so far to [bold]{report.out}[/] "
+                        f"(continue with --base {report.out})", highlight=False, soft_wrap=True)
+    else:
+        console().print(f"saved {what} to [bold]{report.out}[/]: {report.steps} steps, {report.examples} examples in "
+                        f"{report.seconds:.0f}s ({report.examples_per_second:.2f}/s), final loss {report.final_loss:.4f}",
+                        soft_wrap=True)
+    if report.interrupted:
+        raise typer.Exit(130)
 
 
 @train_app.command("retriever")
@@ -131,6 +143,8 @@ def train_retriever_command(
     hard_negatives: str = typer.Option("none", "--hard-negatives", help="none, bm25, question (the question text as a negative) or bm25+question."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N pairs."),
     seed: int = typer.Option(13, "--seed", help="Shuffling and initialisation seed."),
+    checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                       help="Recompute activations in the backward pass: far less memory, ~20% slower."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -141,7 +155,8 @@ def train_retriever_command(
     with training_bar("training retriever", quiet or json_output) as (progress, log):
         report = train_retriever(loaded, base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                                  max_minutes=max_minutes, learning_rate=learning_rate, hard_negatives=hard_negatives,
-                                 seed=seed, progress=progress, log=log)
+                                 seed=seed, gradient_checkpointing=checkpointing, progress=progress, log=log,
+                                 on_interrupt=_on_interrupt)
     _summary(report, json_output, "retriever")
 
 
@@ -160,6 +175,8 @@ def train_reader_command(
     stride: int = typer.Option(128, "--stride", help="Tokens shared by neighbouring windows."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N examples."),
     seed: int = typer.Option(13, "--seed", help="Shuffling seed (change it when continuing from a saved reader)."),
+    checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                       help="Recompute activations in the backward pass: far less memory, ~20% slower."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -172,7 +189,8 @@ def train_reader_command(
     with training_bar("training reader", quiet or json_output) as (progress, log):
         report = train_reader(loaded[:limit], base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                               max_minutes=max_minutes, learning_rate=learning_rate, max_length=max_length, stride=stride,
-                              seed=seed, progress=progress, log=log)
+                              seed=seed, gradient_checkpointing=checkpointing, progress=progress, log=log,
+                              on_interrupt=_on_interrupt)
     report.skipped = skipped
     _summary(report, json_output, "reader")
 

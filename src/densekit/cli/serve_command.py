@@ -82,6 +82,10 @@ def serve(
     max_batch: int = typer.Option(256, "--max-batch", help="Most texts or documents per request (413 beyond)."),
     max_text_chars: int = typer.Option(20_000, "--max-text-chars", help="Longest text in characters (413 beyond)."),
     max_k: int = typer.Option(100, "--max-k", help="Most hits per search (422 beyond)."),
+    max_models: int = typer.Option(
+        4, "--max-models", min=1, help="Most models kept in memory (encoders, readers, rerankers); the least "
+        "recently used is released first and reloaded when asked for again.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
     allowed_hosts: Optional[List[str]] = typer.Option(
         None, "--allowed-host", help="Without an API key only loopback Host/Origin names are answered "
@@ -91,14 +95,13 @@ def serve(
 
     The API key comes from DENSEKIT_API_KEY (never a command-line flag, which other users could see).
     """
-    from ..errors import MissingDependencyError
+    from ..optional import require
 
-    try:
-        import uvicorn
+    for module in ("fastapi", "uvicorn", "python_multipart"):
+        require(module, extra="server", feature="densekit serve")
+    import uvicorn
 
-        from ..server import Limits, ServerSettings, create_app
-    except ImportError as error:
-        raise MissingDependencyError(getattr(error, "name", None) or "fastapi", "densekit serve") from error
+    from ..server import Limits, ServerSettings, create_app
 
     served = parse_collections(collections or [])
     if root is not None and not root.is_dir():
@@ -117,4 +120,7 @@ def serve(
         allowed_hosts=tuple(allowed_hosts or ()),
     )
     settings.check_binding()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    from ..server.models_cache import ModelCache
+
+    cache = ModelCache(max_batch=settings.limits.max_batch, max_models=max_models)
+    uvicorn.run(create_app(settings, models=cache), host=host, port=port, log_level=log_level)

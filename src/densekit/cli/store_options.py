@@ -51,8 +51,8 @@ def exists(collection: str, store: str | None) -> bool:
 
 
 BACKEND_HELP = (
-    "Encoder backend: torch, onnx or onnx-int8 (int8 is ~2.5x faster on a CPU; its vectors differ, so a space keeps one). "
-    "Default: DENSEKIT_BACKEND, else onnx-int8 for sentence-transformers text models, else torch; "
+    "Encoder backend (its vectors differ from other backends', so a space keeps one): {names}. "
+    "Default: DENSEKIT_BACKEND, else the fastest at equal quality for the model (encoders/defaults.py); "
     "an existing collection uses the backend it was built with."
 )
 MISMATCH_HELP = (
@@ -62,7 +62,9 @@ MISMATCH_HELP = (
 
 
 def backend_option(default: str | None = None):
-    return typer.Option(default, "--backend", "-b", help=BACKEND_HELP)
+    from ..encoders.registry import backend_help
+
+    return typer.Option(default, "--backend", "-b", help=BACKEND_HELP.format(names=backend_help(text_model=True)))
 
 
 def allow_backend_mismatch_option() -> bool:
@@ -93,18 +95,10 @@ def prepare_encoder(model: str | None, backend: str | None, quiet: bool = False)
     export fails here, are left to ``load_encoder`` (which reports the error, or for a default
     backend falls back to torch).
     """
-    from .. import config
-    from ..encoders.defaults import default_backend
+    from ..encoders.factory import prepare_backend
 
-    reference = model or config.default_text_model()
-    resolved = backend or default_backend(reference, fetch=True)
-    if resolved not in ("onnx", "onnx-int8") or reference == "hashing" or reference.startswith(("hashing:", "words:")):
-        return
     try:
-        from ..encoders.onnx_export import onnx_model_path
-        from ..models import resolve_model
-
         with lazy_progress("exporting the model to ONNX (first use only)", quiet) as progress:
-            onnx_model_path(resolve_model(reference), reference, "int8" if resolved == "onnx-int8" else "fp32", progress)
+            prepare_backend(model, backend, progress)
     except Exception:  # noqa: BLE001 - load_encoder reports it (or falls back), with its own context
         return

@@ -1,7 +1,8 @@
 """`densekit words ...`: train word2vec, query neighbours, analogies and the odd one out, evaluate, plot.
 
 VECTORS is a vectors file (gensim native, word2vec text/binary, GloVe text) or the packaged name
-glove-6b-50d. Results are printed as JSON; progress bars go to stderr.
+glove-6b-50d. Results are printed as tables, or as JSON with --json (docs/cli.md lists the keys);
+progress bars go to stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from .output import print_json, progress_bar
+from .output import console, print_json, progress_bar
 
 words_app = typer.Typer(
     help="Word vectors: train word2vec, neighbours, analogies, odd one out, evaluation, plots.",
@@ -20,14 +21,35 @@ words_app = typer.Typer(
 )
 
 VECTORS_HELP = "Vectors file (gensim native, word2vec .vec/.bin, GloVe .txt) or 'glove-6b-50d'."
+JSON_HELP = "Print JSON instead of a table."
+
+
+def _table(title: str, *columns: str):
+    """A rich table; columns whose name starts with '>' are right-aligned numbers."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column.lstrip(">"), justify="right" if column.startswith(">") else "left")
+    return table
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(words_app, name="words")
 
 
+def _require_words(*modules: str) -> None:
+    """gensim (and matplotlib for plots) come with the [words] extra: one line naming it when missing."""
+    from ..optional import require
+
+    for module in ("gensim", *modules):
+        require(module, extra="words", feature="densekit words")
+
+
 def _load(vectors: str):
     from ..pipelines.words import load_vectors
+
+    _require_words()
 
     return load_vectors(vectors)
 
@@ -87,8 +109,10 @@ def train(
     workers: Optional[int] = typer.Option(None, "--workers", help="Training threads (default: cores, at most 4)."),
     seed: int = typer.Option(1, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Train word2vec on your own text, streamed from disk, and save it in native, text and binary formats."""
+    _require_words()
     from ..pipelines.words import train_word2vec
 
     with _training_bar(quiet) as (on_progress, on_epoch):
@@ -106,53 +130,98 @@ def train(
             progress=on_progress,
             on_epoch=on_epoch,
         )
-    print_json(result.summary())
+    summary = result.summary()
+    if json_output:
+        print_json(summary)
+        return
+    table = _table(f"word2vec ({summary['architecture']}, {summary['dimension']}-d)", "", ">value")
+    table.add_row("vocabulary", f"{summary['vocabulary']:,} words")
+    table.add_row("corpus", f"{summary['corpus_words']:,} words in {summary['corpus_sentences']:,} sentences")
+    table.add_row("training", f"{summary['epochs']} epochs, {summary['seconds']:.1f} s, {summary['words_per_second']:,} words/s")
+    table.add_row("loss per epoch", ", ".join(f"{loss:,.0f}" for loss in summary["epoch_losses"]))
+    for kind, path in summary["files"].items():
+        table.add_row(f"file ({kind})", path)
+    console().print(table)
 
 
 @words_app.command("similar")
 def similar(
     vectors: str = typer.Argument(..., help=VECTORS_HELP),
     word: str = typer.Argument(..., help="The word whose neighbours to list."),
-    count: int = typer.Option(10, "-n", "--count", help="How many neighbours."),
+    count: int = typer.Option(10, "-k", "--count", "-n", help="How many neighbours."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The nearest words by cosine similarity."""
     from ..pipelines.words import similar_words
 
     neighbours = similar_words(_load(vectors), word, n=count)
-    print_json({"word": word, "similar": [{"word": other, "score": round(score, 4)} for other, score in neighbours]})
+    if json_output:
+        print_json({"word": word, "similar": [{"word": other, "score": round(score, 4)} for other, score in neighbours]})
+        return
+    table = _table(f"nearest to {word!r}", ">rank", "word", ">cosine")
+    for rank, (other, score) in enumerate(neighbours, start=1):
+        table.add_row(str(rank), other, f"{score:.3f}")
+    console().print(table)
 
 
 @words_app.command("analogy")
 def analogy_command(
     vectors: str = typer.Argument(..., help=VECTORS_HELP),
     expression: List[str] = typer.Argument(..., help="Words joined by + and -, e.g.: king - man + woman"),
-    count: int = typer.Option(5, "-n", "--count", help="How many answers."),
+    count: int = typer.Option(5, "-k", "--count", "-n", help="How many answers."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Solve an analogy by vector arithmetic: king - man + woman. Input words never appear in the answer."""
     from ..pipelines.words import analogy, parse_expression
 
     positive, negative = parse_expression(expression)
     answers = analogy(_load(vectors), positive, negative, n=count)
-    print_json(
-        {
-            "positive": positive,
-            "negative": negative,
-            "answers": [{"word": word, "score": round(score, 4)} for word, score in answers],
-        }
-    )
+    if json_output:
+        print_json(
+            {
+                "positive": positive,
+                "negative": negative,
+                "answers": [{"word": word, "score": round(score, 4)} for word, score in answers],
+            }
+        )
+        return
+    table = _table(format_expression(positive, negative), ">rank", "word", ">cosine")
+    for rank, (word, score) in enumerate(answers, start=1):
+        table.add_row(str(rank), word, f"{score:.3f}")
+    console().print(table)
+
+
+def format_expression(positive: List[str], negative: List[str]) -> str:
+    """king - man + woman, as the user wrote it (first word, minus terms, then the other plus terms).
+
+    Example:
+        >>> format_expression(["king", "woman"], ["man"])
+        'king - man + woman'
+    """
+    text = positive[0]
+    text += "".join(f" - {word}" for word in negative)
+    text += "".join(f" + {word}" for word in positive[1:])
+    return text
 
 
 @words_app.command("odd-one-out")
 def odd_one_out_command(
     vectors: str = typer.Argument(..., help=VECTORS_HELP),
     words: List[str] = typer.Argument(..., help="Three or more words."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which word does not belong with the others (least similar to their mean)."""
     from ..pipelines.words import odd_one_out
 
     result = odd_one_out(_load(vectors), words)
     result["similarity_to_mean"] = {word: round(score, 4) for word, score in result["similarity_to_mean"].items()}
-    print_json(result)
+    if json_output:
+        print_json(result)
+        return
+    table = _table(f"odd one out: {result['odd']}", "word", ">cosine to the mean", "")
+    for word, score in result["similarity_to_mean"].items():
+        table.add_row(word, f"{score:.3f}", "<- odd one out" if word == result["odd"] else "")
+    console().print(table)
 
 
 @words_app.command("evaluate")
@@ -161,14 +230,34 @@ def evaluate(
     analogies: Optional[Path] = typer.Option(None, "--analogies", help="Analogy file (default: gensim's questions-words.txt)."),
     restrict_vocab: int = typer.Option(300_000, "--restrict-vocab", help="Only the most frequent words take part."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Google analogy accuracy per section and in total; Spearman on WordSim-353 and SimLex-999 (gensim's numbers)."""
+    """Google analogy accuracy per section and in total; Spearman on WordSim-353 and SimLex-999 (gensim's rules)."""
     from ..pipelines.words import evaluate_vectors
 
     keyed = _load(vectors)
-    with progress_bar("analogy questions", quiet) as progress:
+    with progress_bar("analogy questions", quiet or json_output) as progress:
         results = evaluate_vectors(keyed, analogies=analogies, restrict_vocab=restrict_vocab, progress=progress)
-    print_json(_rounded(results))
+    if json_output:
+        print_json(_rounded(results))
+        return
+    output = console()
+    analogy_report = results["analogies"]
+    table = _table(f"analogies ({analogy_report['skipped']:,} of {analogy_report['questions']:,} questions skipped: "
+                   "a word outside the vocabulary)", "section", ">correct", ">asked", ">accuracy")
+    for row in [*analogy_report["sections"], analogy_report["total"]]:
+        table.add_row(row["section"], f"{row['correct']:,}", f"{row['total']:,}", f"{100 * row['accuracy']:.1f}%")
+    output.print(table)
+    pairs = _table("word-pair similarity vs human scores", "set", ">Spearman", ">Pearson", ">pairs", ">unknown")
+    for name, row in results.items():
+        if name != "analogies":
+            pairs.add_row(name, _number(row["spearman"]), _number(row["pearson"]), str(row["pairs"]),
+                          f"{row['oov_percent']:.1f}%")
+    output.print(pairs)
+
+
+def _number(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _rounded(value):
@@ -210,10 +299,12 @@ def plot(
     method: str = typer.Option("pca", "--method", help="Projection: pca or tsne."),
     html: Optional[Path] = typer.Option(None, "--html", help="Interactive HTML page (default: beside the PNG, .html)."),
     no_html: bool = typer.Option(False, "--no-html", help="Write only the PNG."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON (with every point's coordinates)."),
 ) -> None:
     """Draw words in 2-D or 3-D (PNG plus an offline HTML page you can rotate), coloured by group."""
     from ..pipelines.words import plot_words
 
+    _require_words("matplotlib", *(["sklearn"] if method == "tsne" else []))
     result = plot_words(
         _load(vectors),
         parse_groups(words),
@@ -222,4 +313,11 @@ def plot(
         method=method,
         html=False if no_html else (html or True),
     )
-    print_json(result)
+    if json_output:
+        print_json(result)
+        return
+    groups = len({point["group"] for point in result["points"]})
+    written = result["png"] + (f" and {result['html']}" if result["html"] else "")
+    console().print(f"wrote {written}: {len(result['points'])} words in {groups} "
+                    f"group{'s' if groups != 1 else ''}, {method} {3 if three_d else 2}-D", highlight=False,
+                    soft_wrap=True)

@@ -52,6 +52,9 @@ class Collection(SpaceEncoders, abc.ABC):
     #: Items worth grouping into one commit when a caller writes batch after batch (copies): 1 where a
     #: commit costs the batch; more where a commit costs more than the batch.
     commit_group: ClassVar[int] = 1
+    #: The hybrid fusion when a search names none (``densekit.fusion``): "probability" suits a BM25
+    #: sparse side; a store whose sparse scores are on another scale says so here.
+    default_fusion: ClassVar[str] = "probability"
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -67,6 +70,7 @@ class Collection(SpaceEncoders, abc.ABC):
         exist_ok: bool = False,
         name: str | None = None,
         read_replicas: Sequence[str] | None = None,
+        models: Any = None,
     ) -> "Collection":
         """Create a collection with one space (opened for writing).
 
@@ -79,21 +83,25 @@ class Collection(SpaceEncoders, abc.ABC):
             index: the vector index kind ("auto" everywhere; the embedded store also "exact", "flat", "hnsw").
             exist_ok: open an existing collection instead of failing.
             name / read_replicas: a database store's collection name and read replica URLs.
+            models: a ``densekit.loaded_models.Models`` that loads (and shares) encoders and rerankers;
+                default: the library's.
         """
         store = cls._store_for(location)
         if exist_ok and store.exists(location, name=name):
             chosen = {"encoders": {space: encoder}} if encoder is not None else {"model": model}
-            return store.open(location, name=name, read_replicas=read_replicas, **chosen)
+            return store.open(location, name=name, read_replicas=read_replicas, models=models, **chosen)
 
         def make_encoder() -> Encoder:
             if encoder is not None:
                 return encoder
-            from ..encoders.factory import load_encoder
+            from ..loaded_models import default_models
 
-            return load_encoder(model, backend=backend)
+            return (models or default_models()).encoder(model, backend)
 
-        return store._create(location, make_encoder, index=index, space=space, exist_ok=exist_ok, name=name,
-                             read_replicas=read_replicas)
+        collection = store._create(location, make_encoder, index=index, space=space, exist_ok=exist_ok, name=name,
+                                   read_replicas=read_replicas)
+        collection.models = models
+        return collection
 
     @classmethod
     def open(
@@ -107,16 +115,19 @@ class Collection(SpaceEncoders, abc.ABC):
         name: str | None = None,
         read_replicas: Sequence[str] | None = None,
         allow_backend_mismatch: bool = False,
+        models: Any = None,
     ) -> "Collection":
         """Open an existing collection; ``readonly=True`` for searching while another handle writes.
 
         ``model`` or ``encoder`` (for the text space) and ``encoders`` (space -> encoder, e.g. shared,
         already loaded ones), when given, must be the ones the collection was built with;
         ``allow_backend_mismatch=True`` accepts another backend of the same model and dimension (e.g.
-        torch fp32 queries on an onnx-int8 space) with a logged warning.
+        torch fp32 queries on an int8 space) with a logged warning. ``models``: who loads and shares
+        encoders and rerankers (``densekit.loaded_models.Models``; default: the library's).
         """
         collection = cls._store_for(location)._open(location, readonly=readonly, name=name, read_replicas=read_replicas)
         try:
+            collection.models = models
             collection.allow_backend_mismatch = allow_backend_mismatch
             if model is not None or encoder is not None:
                 if DEFAULT_SPACE not in collection.spaces:
@@ -327,6 +338,17 @@ class Collection(SpaceEncoders, abc.ABC):
                    for id_, patch in zip(wanted, patches)}
         return self._update_metadata(changes)
 
+    def index_keys(self, keys: Sequence[str]) -> list[str]:
+        """Index metadata keys that filters use, so a filter reads the matching rows instead of every
+        row; returns the keys newly indexed. (``densekit index --index-key KEY``.)"""
+        from .where import KEY_PATTERN
+
+        self._require_writer()
+        for key in keys:
+            if not isinstance(key, str) or not KEY_PATTERN.match(key):
+                raise InvalidInputError(f"metadata key {key!r} cannot be indexed; use letters, digits, '_', '.', '-' or spaces")
+        return [key for key in keys if self._index_key(key)]
+
     def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
                  progress: ProgressCallback | None = None) -> int:
         """Encode every item of a space again with another backend of its model (e.g. into today's
@@ -345,9 +367,8 @@ class Collection(SpaceEncoders, abc.ABC):
         info = self.space(space).encoder_info
         if encoder is None:
             from ..encoders.defaults import default_backend
-            from ..encoders.factory import load_encoder
 
-            encoder = load_encoder(info["model"], backend=backend or default_backend(info["model"], fetch=True))
+            encoder = self.models.encoder(info["model"], backend or default_backend(info["model"], fetch=True))
         new = encoder.info().as_dict()
         if (new["model"], new["dimension"]) != (info["model"], info["dimension"]):
             from ..errors import ModelMismatchError
@@ -365,7 +386,8 @@ class Collection(SpaceEncoders, abc.ABC):
         Options: ``mode`` "dense" (meaning), "sparse" (BM25, exact words) or "hybrid" (both, fused);
         ``where`` a metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}; ``space`` the
         vector space of the dense side; ``alpha`` hybrid weighted fusion, alpha * dense + (1 - alpha) *
-        sparse of normalised scores (None: reciprocal rank fusion with ``rrf_k``); ``rerank`` a
+        sparse of normalised scores; ``fusion`` "probability" (the default: docs/retrieval.md), "rrf" (with
+        ``rrf_k``) or "weighted"; ``rerank`` a
         cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
         ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
         score), searching deeper until k documents are found.
@@ -490,6 +512,10 @@ class Collection(SpaceEncoders, abc.ABC):
 
     @abc.abstractmethod
     def _delete(self, ids: list[str] | None, conditions: list[Condition] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _index_key(self, key: str) -> bool:
+        """Create the store's index for filters on one metadata key; False when it existed."""
 
     @abc.abstractmethod
     def _reencode_space(self, space: str, encoder: Encoder, progress: ProgressCallback | None) -> int:

@@ -22,6 +22,21 @@ class SpaceEncoders:
     #: Accept an encoder of another backend (same model and dimension) than a space was built with,
     #: with a logged warning; ``open(..., allow_backend_mismatch=True)`` sets it.
     allow_backend_mismatch: bool = False
+    _models = None
+
+    @property
+    def models(self):
+        """Who loads this collection's encoders and rerankers (``densekit.loaded_models.Models``):
+        the one given at open, else the library's shared default."""
+        if self._models is None:
+            from ..loaded_models import default_models
+
+            return default_models()
+        return self._models
+
+    @models.setter
+    def models(self, models) -> None:
+        self._models = models
 
     def space(self, name: str = "text") -> VectorSpace:
         """The vector space called ``name`` (InvalidInputError naming the spaces there are)."""
@@ -64,27 +79,21 @@ class SpaceEncoders:
             return
         if not self.allow_backend_mismatch:
             self.check_backend(backend, space)  # raises ModelMismatchError before any model is loaded
-        from ..encoders.factory import load_encoder
-
-        self._use_encoder(space, None, load_encoder(info["model"], backend=backend))
+        self._use_encoder(space, None, self.models.encoder(info["model"], backend))
 
     def _use_encoder(self, space: str, model: str | None, encoder: Encoder | None) -> None:
         info = self.spaces[space].encoder_info
         if encoder is None:
-            from ..encoders.factory import load_encoder
-
             if model is not None and _canonical(model) != info["model"]:
                 self.spaces[space].check_encoder({**info, "model": model})
-            encoder = load_encoder(info["model"], backend=info.get("backend", "torch"))
+            encoder = self.models.encoder(info["model"], info.get("backend", "torch"))
         self.spaces[space].check_encoder(encoder.info().as_dict(), self.allow_backend_mismatch)
         self._encoders[space] = encoder
 
     def encode_queries(self, texts: list[str], space: str = "text") -> np.ndarray:
         """Query vectors for ``space``: asymmetric encoders (DPR question/context, CLIP text/image)
         encode queries their own way."""
-        encoder = self.encoder(space)
-        encode = getattr(encoder, "encode_queries", None) or encoder.encode
-        return np.asarray(encode(texts), dtype=np.float32)
+        return np.asarray(self.encoder(space).encode_queries(texts), dtype=np.float32)
 
     def encode_items(
         self,

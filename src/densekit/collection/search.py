@@ -5,7 +5,6 @@ metadata filters, fusion and reranking. A store answers four narrow hooks (``Col
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +18,12 @@ if TYPE_CHECKING:
     from .base import Collection
 
 MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("rrf", "weighted")
 #: ``group``: None returns every matching item (chunks too); "parent" one hit per document.
 GROUPS = (None, "parent")
 #: What ``Collection._compile_filter`` returns for a filter no item can pass: the search stops there.
 MATCHES_NOTHING = object()
-#: Candidates each side contributes to a hybrid or reranked search (at least k).
-FUSION_DEPTH = 50
+#: Candidates each side contributes to a hybrid or reranked search (at least k); docs/retrieval.md.
+FUSION_DEPTH = 100
 
 Ranked = list[tuple[int, float]]  # (rowid, score), best first
 
@@ -95,9 +93,16 @@ def search(
     rerank: Any = None,
     candidates: int | None = None,
     group: str | None = None,
+    fusion: str | None = None,
 ) -> list[Hit]:
     """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
+    from ..fusion import FUSIONS
+
+    if fusion is not None and fusion not in FUSIONS:
+        raise InvalidInputError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    if fusion is None and alpha is None:
+        fusion = collection.default_fusion
     if group not in GROUPS:
         raise InvalidInputError(f"unknown group {group!r}; valid: None (every item), {', '.join(repr(g) for g in GROUPS if g)}")
     conditions = parse_where(where)
@@ -117,9 +122,9 @@ def search(
         with collection._reading():
             dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
-            hits = to_hits(collection, _fuse(mode, dense, sparse, alpha, rrf_k), found)
+            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found)
         if rerank is not None and hits:
-            hits = _rerank(query, hits, rerank)
+            hits = _rerank(collection, query, hits, rerank)
         if group is None:
             return with_snippets(hits[:k], query)
         documents = best_per_parent(hits)
@@ -150,16 +155,14 @@ def best_per_parent(hits: list[Hit]) -> list[Hit]:
     return documents
 
 
-def _fuse(mode: str, dense: Ranked, sparse: Ranked, alpha: float | None, rrf_k: int) -> Ranked:
+def _fuse(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: float | None, rrf_k: int) -> Ranked:
     if mode == "dense":
         return dense
     if mode == "sparse":
         return sparse
-    from ..fusion import reciprocal_rank_fusion, weighted_fusion
+    from ..fusion import fuse
 
-    if alpha is None:
-        return reciprocal_rank_fusion([[rowid for rowid, _ in dense], [rowid for rowid, _ in sparse]], k=rrf_k)
-    return weighted_fusion([dense, sparse], alpha)
+    return fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
 
 
 def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[list[Hit]]:
@@ -195,15 +198,8 @@ def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
     return hits
 
 
-@functools.lru_cache(maxsize=4)
-def _reranker(reference: str):
-    from ..rerank import CrossEncoderReranker
-
-    return CrossEncoderReranker(reference)
-
-
-def _rerank(query: str, hits: list[Hit], rerank: Any) -> list[Hit]:
-    reranker = _reranker(rerank) if isinstance(rerank, str) else rerank
+def _rerank(collection: "Collection", query: str, hits: list[Hit], rerank: Any) -> list[Hit]:
+    reranker = collection.models.reranker(rerank) if isinstance(rerank, str) else rerank
     textual = [hit for hit in hits if hit.text]
     scores = reranker.rerank(query, [hit.text for hit in textual])
     for hit, score in zip(textual, scores):

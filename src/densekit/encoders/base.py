@@ -80,11 +80,21 @@ def batches(order: list[int], lengths: list[int], size: int, cells: int | None) 
 
 
 class Encoder(abc.ABC):
-    """A text encoder. Subclasses set ``model_name``/``dimension`` and implement ``encode_batch``."""
+    """An encoder. Subclasses set ``model_name``/``dimension`` and implement ``encode_batch``.
+
+    Callers ask the interface, never probe with ``hasattr``: ``encode_queries`` for search queries,
+    ``encode_items`` for what a space stores (both ``encode`` unless a model has two sides or
+    stores images), ``accepts`` for the kinds of item ``encode_items`` takes, ``sides`` for
+    symmetric versus question/passage models.
+    """
 
     model_name: str
     dimension: int
     backend: str = "torch"
+    #: What ``encode_items`` takes: "text" (strings), and "image" for image-text models.
+    accepts: frozenset[str] = frozenset({"text"})
+    #: "symmetric" (queries and items encoded alike) or "question-passage" (two towers).
+    sides: str = "symmetric"
     #: Longest input in tokens the model reads; longer texts are truncated by the model.
     max_seq_length: int | None = None
     default_batch_size: int = 32
@@ -109,6 +119,38 @@ class Encoder(abc.ABC):
 
     def info(self) -> EncoderInfo:
         return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend)
+
+    def encode_queries(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Vectors for search queries, comparable with ``encode_items``' vectors (inner product).
+
+        Symmetric models encode queries as anything else: this is ``encode``. Two-tower models
+        (DPR, trained retrievers) use their question side; image-text models their text tower.
+
+        Example:
+            >>> encoder.encode_queries(["who wrote Dune?"]).shape
+            (1, 384)
+        """
+        return self.encode(texts, batch_size=batch_size, progress=progress)
+
+    def encode_items(
+        self,
+        items: Sequence[Any],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Vectors for what a space stores: texts here (``accepts`` says what else a model takes;
+        image-text models read image items). This is ``encode`` for text encoders.
+
+        Example:
+            >>> encoder.encode_items(["Dune is a novel by Frank Herbert."]).shape
+            (1, 384)
+        """
+        return self.encode(items, batch_size=batch_size, progress=progress)
 
     def encode(
         self,

@@ -10,9 +10,8 @@ safe loader. As a collection encoder it is an *image* encoder: the collection ca
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -22,14 +21,8 @@ from ..progress import ProgressCallback, report
 from .base import Encoder, EncoderInfo, l2_normalize
 from .threads import configure_torch_threads
 
-if TYPE_CHECKING:
-    from ..collection.items import Item
-
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
-# (resolved folder, canonical reference) -> encoder; one loaded model per folder per process.
-_LOADED: dict[tuple[Path, str], "ClipEncoder"] = {}
-_LOADED_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -74,7 +67,7 @@ def to_pil(image: Any, position: int = 0) -> Any:
     """An RGB PIL image from a PIL image or a numpy array (H x W, H x W x 3/4; uint8, bool or float in [0, 1])."""
     from PIL import Image
 
-    from ..images.loading import to_rgb
+    from ..image_files import to_rgb
 
     if isinstance(image, Image.Image):
         return to_rgb(image)
@@ -113,6 +106,7 @@ class ClipEncoder(Encoder):
     """
 
     backend = "clip"
+    accepts = frozenset({"text", "image"})
     default_batch_size = 32
 
     def __init__(
@@ -123,7 +117,7 @@ class ClipEncoder(Encoder):
         processor: Any = None,
         max_pixels: int | None = None,
     ):
-        from ..images.loading import DEFAULT_MAX_PIXELS
+        from ..image_files import DEFAULT_MAX_PIXELS
 
         configure_torch_threads(threads)
         self.model_name = canonical_reference(reference)
@@ -183,9 +177,11 @@ class ClipEncoder(Encoder):
         """
         return self.encode(texts, batch_size=batch_size, progress=progress, normalize=normalize)
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
         """Text queries against an image space: the text tower (used by ``collection.search``)."""
-        return self.encode_texts(texts, batch_size=batch_size)
+        return self.encode_texts(texts, batch_size=batch_size, progress=progress)
 
     # --- image tower -------------------------------------------------------------------------
     def encode_images(
@@ -241,7 +237,7 @@ class ClipEncoder(Encoder):
             >>> clip.preprocess([Image.open("cat.jpg").convert("RGB")]).shape
             torch.Size([1, 3, 224, 224])
         """
-        from ..images.loading import model_view
+        from ..image_files import model_view
 
         # Every caller (index, search by image, re-encoding a space) gets the same bound: a very
         # elongated picture would otherwise be upscaled to tens of GB before the centre crop.
@@ -264,11 +260,12 @@ class ClipEncoder(Encoder):
 
     def encode_items(
         self,
-        items: list["Item"],
+        items: Sequence[Any],
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Encode a collection's image items, reading each from the file its metadata names.
+        """Encode a collection's image items (each with ``id`` and ``metadata["path"]``, as
+        ``collection.items.Item``), reading each from the file its metadata names.
 
         Example:
             >>> clip.encode_items([Item("a.jpg", None, {"path": "/photos/a.jpg"}, kind="image")]).shape
@@ -284,33 +281,24 @@ class ClipEncoder(Encoder):
 
     def _picture(self, image: Any, position: int) -> Any:
         if isinstance(image, (str, Path)):
-            from ..images.loading import load_image
+            from ..image_files import load_image
 
             return load_image(image, max_pixels=self.max_pixels).image
         return to_pil(image, position)
 
 
 def load_clip_encoder(reference: str | None = None, threads: int | None = None) -> ClipEncoder:
-    """A process-wide shared ClipEncoder: each resolved model folder is loaded once.
+    """A new ClipEncoder (the ``clip`` backend's builder; None: openai/clip-vit-base-patch32).
 
-    This is the builder behind ``load_encoder(reference, backend="clip")``, which a collection uses
-    to rebuild a space's encoder from its manifest.
+    Nothing is cached here: one shared copy per process is ``loaded_models.Models``' job.
 
     Example:
-        >>> load_clip_encoder("openai/clip-vit-base-patch32") is load_clip_encoder("openai/clip-vit-base-patch32")
-        True
+        >>> load_clip_encoder("openai/clip-vit-base-patch32").dimension
+        512
     """
     reference = reference or DEFAULT_CLIP_MODEL
     path = resolve_model(reference)
-    key = (path, canonical_reference(reference))
-    with _LOADED_LOCK:
-        encoder = _LOADED.get(key)
-        if encoder is None:
-            shared = next((loaded for (folder, _), loaded in _LOADED.items() if folder == path), None)
-            model, processor = (shared.model, shared.processor) if shared else _load(path)
-            encoder = ClipEncoder(reference, threads=threads, model=model, processor=processor)
-            encoder.path = path
-            _LOADED[key] = encoder
-        elif threads is not None:
-            configure_torch_threads(threads)
-        return encoder
+    model, processor = _load(path)
+    encoder = ClipEncoder(reference, threads=threads, model=model, processor=processor)
+    encoder.path = path
+    return encoder

@@ -1,21 +1,22 @@
 """Which encoder backend a new collection (or a one-off encoding command) gets when none is named.
 
-The rule: the fastest backend at equal quality.
+The rule: the fastest backend whose vectors match fp32 quality and never depend on the batch.
 
-- "onnx-int8" for a sentence-transformers text model that the ONNX exporter reproduces exactly
-  (``modules.json``: a Transformer first, then only Pooling with a known mode and Normalize),
-  when onnxruntime and onnx are importable;
+- "onnx-int8-row" for a sentence-transformers text model that the ONNX exporter reproduces exactly
+  (``modules.json``: a Transformer first, then only Pooling with a known mode and Normalize);
 - "torch" for everything else: the hashing test encoder, word-vector averages (``words:``), CLIP and
   other image models, DPR and dual retrievers (``QUESTION+CONTEXT`` or a saved retriever folder),
   models with other modules (Dense, ...), a bare Hugging Face folder without ``modules.json``, a
-  model that is not on this machine (unless ``fetch=True``), or onnxruntime / onnx missing.
-- ``DENSEKIT_BACKEND`` (torch, onnx or onnx-int8) overrides the rule.
+  model that is not on this machine (unless ``fetch=True``), or onnxruntime / onnx missing (they are
+  core dependencies, so only a broken install).
+- ``DENSEKIT_BACKEND`` (any text-model backend of ``registry``: torch, onnx, onnx-int8-row,
+  onnx-int8) overrides the rule.
 
-Why int8 (measured on the 2-core machine, 1 thread, benchmarks/onnx_speed.py): all-MiniLM-L6-v2 ran
-926 STS sentences/s against 366/s for plain SentenceTransformer.encode (2.55x), 2.09x on ~250-token
-passages; all-mpnet-base-v2 3.22x on sentences, 2.73x on passages. STS-B dev Spearman stayed within
-0.2 of fp32 (MiniLM 86.74 vs 86.72, mpnet 88.31 vs 88.11). The first use exports the model once into
-the densekit cache (seconds for MiniLM, about a minute for mpnet; README "Default backend").
+Why "onnx-int8-row" (docs/encoders.md has the measurements): int8 matrix products with one
+activation scale per token row, so a text's vector is the same alone or in any batch (cosine
+>= 0.9999, where the older "onnx-int8", one scale per batch, gave 0.877 for mpnet); STS-B dev
+Spearman within 0.2 of fp32 for all-MiniLM-L6-v2 and all-mpnet-base-v2; 2-3x plain
+SentenceTransformer.encode on CPU. The first use exports the model once into the densekit cache.
 
 The decision reads a few small JSON files (``modules.json``, the Pooling config), never the weights;
 packaged zip pieces are read in place, without unpacking.
@@ -31,11 +32,12 @@ from typing import Any, Callable
 
 from .. import config
 from ..errors import DensekitError, InvalidInputError
+from .registry import backend_names
 
-#: The backends that encode a sentence-transformers text model; DENSEKIT_BACKEND takes one of these.
-TEXT_BACKENDS = ("torch", "onnx", "onnx-int8")
 ENVIRONMENT_VARIABLE = "DENSEKIT_BACKEND"
-FAST_BACKEND = "onnx-int8"
+#: The default for sentence-transformers text models the ONNX backend reproduces.
+FAST_BACKEND = "onnx-int8-row"
+#: The default for every other model, and the fallback when an ONNX export fails.
 PORTABLE_BACKEND = "torch"
 #: Reads one JSON file by its path inside a model folder; None when absent or unreadable.
 JsonReader = Callable[[str], Any]
@@ -45,7 +47,7 @@ def backend_override() -> str | None:
     """The backend DENSEKIT_BACKEND names, or None when it is unset or empty.
 
     Raises:
-        InvalidInputError: the variable names something other than torch, onnx or onnx-int8.
+        InvalidInputError: the variable names no text-model backend (naming the valid ones).
 
     Example:
         >>> os.environ["DENSEKIT_BACKEND"] = "torch"; backend_override()
@@ -54,9 +56,10 @@ def backend_override() -> str | None:
     value = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if not value:
         return None
-    if value not in TEXT_BACKENDS:
+    valid = backend_names(text_model=True)
+    if value not in valid:
         raise InvalidInputError(
-            f"{ENVIRONMENT_VARIABLE}={value!r} is not a text encoder backend; valid: {', '.join(TEXT_BACKENDS)}"
+            f"{ENVIRONMENT_VARIABLE}={value!r} is not a text encoder backend; valid: {', '.join(valid)}"
         )
     return value
 
@@ -71,11 +74,11 @@ def default_backend(model: str | None = None, *, fetch: bool = False) -> str:
             only local files are read and a model not found here gets "torch".
 
     Returns:
-        DENSEKIT_BACKEND when set; else "onnx-int8" when ``onnx_supports(model)``; else "torch".
+        DENSEKIT_BACKEND when set; else "onnx-int8-row" when ``onnx_supports(model)``; else "torch".
 
     Example:
         >>> default_backend("all-MiniLM-L6-v2"), default_backend("hashing:64")
-        ('onnx-int8', 'torch')
+        ('onnx-int8-row', 'torch')
     """
     override = backend_override()
     if override is not None:
@@ -119,7 +122,7 @@ def exportable(read: JsonReader) -> bool:
         True
     """
     # The ONNX backend's own lists (imported here: encoders/onnx.py loads numpy, not needed before).
-    from .onnx import _SUPPORTED_MODULES as onnx_modules
+    from .onnx import SUPPORTED_MODULES as onnx_modules
 
     modules = read("modules.json")
     # No modules.json: a bare Hugging Face folder (DPR, CLIP, a reader, ...), not a sentence-transformers model.
@@ -148,13 +151,13 @@ def _join(folder: str, name: str) -> str:
 
 
 def _known_pooling(pooling: Any) -> bool:
-    from .onnx import _LEGACY_POOLING_KEYS, POOLING_MODES
+    from .onnx import LEGACY_POOLING_KEYS, POOLING_MODES
 
     if not isinstance(pooling, dict):
         return True  # no config: sentence-transformers pools by mean, which ONNX does too
     mode = pooling.get("pooling_mode")
     if mode is None:
-        modes = [name for key, name in _LEGACY_POOLING_KEYS.items() if pooling.get(key)]
+        modes = [name for key, name in LEGACY_POOLING_KEYS.items() if pooling.get(key)]
     else:
         modes = [mode] if isinstance(mode, str) else list(mode)
     return bool(modes) and all(name in POOLING_MODES for name in modes)

@@ -62,10 +62,10 @@ class _DprTower:
         from transformers import AutoTokenizer, DPRContextEncoder, DPRQuestionEncoder
 
         model_class = DPRQuestionEncoder if side == "question" else DPRContextEncoder
-        from .sentence import _quiet_transformers
+        from .sentence import quiet_transformers
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        with _quiet_transformers():
+        with quiet_transformers():
             self.model = model_class.from_pretrained(str(folder)).eval()
         self.max_length = min(max_length, int(self.model.config.max_position_embeddings))
         self.dimension = int(self.model.config.projection_dim or self.model.config.hidden_size)
@@ -99,13 +99,15 @@ class _SentenceTower:
         )
 
 
-def _load_sentence_model(folder: Path) -> Any:
+def load_sentence_model(folder: Path) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    from .sentence import _quiet_transformers
+    from .sentence import quiet_transformers
 
-    with _quiet_transformers():
+    with quiet_transformers():
         return SentenceTransformer(str(folder), device="cpu")
+
+
 
 
 class DualEncoder(Encoder):
@@ -121,6 +123,8 @@ class DualEncoder(Encoder):
         >>> question = retriever.encode_queries(["What is the capital city of Australia?"])
         >>> float(question @ contexts.T)
     """
+
+    sides = "question-passage"
 
     def __init__(self, model_name: str, backend: str, question_tower: Any, context_tower: Any, normalized: bool):
         if backend not in KINDS:
@@ -162,7 +166,11 @@ class DualEncoder(Encoder):
 
     # --- the question side: what search calls for a query ----------------------------------
     def encode_queries(
-        self, texts: Sequence[str], batch_size: int | None = None, normalize: bool | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+        normalize: bool | None = None,
     ) -> np.ndarray:
         """Encode QUESTIONS into vectors comparable (inner product) with ``encode``'s contexts.
 
@@ -172,11 +180,15 @@ class DualEncoder(Encoder):
         """
         from .base import l2_normalize
 
+        from ..progress import report
+
         items = check_texts(texts)
         size = batch_size or 32
         output = np.zeros((len(items), self.dimension), dtype=np.float32)
+        report(progress, 0, len(items))
         for start in range(0, len(items), size):
             output[start : start + size] = self.question_tower.encode(items[start : start + size])
+            report(progress, min(start + size, len(items)), len(items))
         use_normalize = self.normalized if normalize is None else normalize
         return l2_normalize(output) if use_normalize else output
 
@@ -247,22 +259,22 @@ def _load_sentence_dual(reference: str, max_length: int | None) -> DualEncoder:
     pair = _pair(reference)
     config = None if pair else read_retriever_config(folder)
     if pair is not None:
-        question = _SentenceTower(_load_sentence_model(resolve_model(pair[0])), None, max_length)
-        context = _SentenceTower(_load_sentence_model(resolve_model(pair[1])), None, max_length)
+        question = _SentenceTower(load_sentence_model(resolve_model(pair[0])), None, max_length)
+        context = _SentenceTower(load_sentence_model(resolve_model(pair[1])), None, max_length)
         return DualEncoder(reference, "st-dual", question, context, True)
     if config is not None:
         normalized = bool(config.get("normalize", True))
         if config.get("shared"):  # one model, two prompts
-            model = _load_sentence_model(folder / config.get("model_folder", CONTEXT_FOLDER))
+            model = load_sentence_model(folder / config.get("model_folder", CONTEXT_FOLDER))
             question = _SentenceTower(model, config.get("query_prompt"), config.get("max_question_length"))
             context = _SentenceTower(model, config.get("passage_prompt"), max_length or config.get("max_passage_length"))
         else:
-            question = _SentenceTower(_load_sentence_model(folder / QUESTION_FOLDER), None, config.get("max_question_length"))
+            question = _SentenceTower(load_sentence_model(folder / QUESTION_FOLDER), None, config.get("max_question_length"))
             context = _SentenceTower(
-                _load_sentence_model(folder / CONTEXT_FOLDER), None, max_length or config.get("max_passage_length")
+                load_sentence_model(folder / CONTEXT_FOLDER), None, max_length or config.get("max_passage_length")
             )
         return DualEncoder(reference, "st-dual", question, context, normalized)
-    model = _load_sentence_model(resolve_model(reference))
+    model = load_sentence_model(resolve_model(reference))
     query_prompt, passage_prompt = _prompts(model)
     if query_prompt is None:
         raise InvalidInputError(
@@ -319,7 +331,7 @@ def prompt_dual_encoder(model_reference: str, query_prompt: str, passage_prompt:
     """
     from ..models import resolve_model
 
-    model = _load_sentence_model(resolve_model(model_reference))
+    model = load_sentence_model(resolve_model(model_reference))
     if out is None:
         name = f"{model_reference}#query={query_prompt!r}#passage={passage_prompt!r}"
         return DualEncoder(name, "st-dual", _SentenceTower(model, query_prompt, None), _SentenceTower(model, passage_prompt or None, None), True)

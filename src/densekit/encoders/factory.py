@@ -1,91 +1,57 @@
-"""One factory for text encoders, keyed by a model reference and a backend name.
+"""``load_encoder``: the one way a model reference and a backend name become an Encoder.
 
-Adding a backend is one line in ``BACKENDS``: a builder taking the model reference.
+The backends themselves (builders and capabilities) live in ``registry``; the default backend for a
+model is ``defaults.default_backend``'s decision.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from .. import config
-from ..errors import InvalidInputError
 from .base import Encoder
+from .registry import builders, capabilities
 
-
-def _lazy(module: str, function: str, *arguments: object) -> Callable[[str], Encoder]:
-    """A builder that imports its backend's module on first use (no torch at start-up)."""
-
-    def build(reference: str) -> Encoder:
-        import importlib
-
-        target: object = importlib.import_module(module)
-        for name in function.split("."):  # "Class.method" names a classmethod
-            target = getattr(target, name)
-        return target(reference, *arguments)  # type: ignore[operator]
-
-    return build
-
-
-#: backend name -> builder(reference) -> Encoder
-BACKENDS: dict[str, Callable[[str], Encoder]] = {
-    "torch": _lazy("densekit.encoders.sentence", "load_sentence_encoder"),
-    "clip": _lazy("densekit.encoders.clip", "load_clip_encoder"),
-    "dpr": _lazy("densekit.encoders.dual", "dpr_builder"),
-    "st-dual": _lazy("densekit.encoders.dual", "sentence_dual_builder"),
-    "onnx": _lazy("densekit.encoders.onnx", "load_onnx_encoder"),
-    "onnx-int8": _lazy("densekit.encoders.onnx", "load_onnx_encoder", "int8"),
-    "words": _lazy("densekit.encoders.word_average", "WordAverageEncoder.from_reference"),
-}
-
-
-def _hashing_encoder(reference: str) -> Encoder:
-    from .hashing import HashingEncoder
-
-    _, _, size = reference.partition(":")
-    if not size:
-        return HashingEncoder()
-    if not size.isdigit():
-        raise InvalidInputError(f"hashing encoder reference {reference!r}: expected 'hashing' or 'hashing:DIM' with DIM an integer")
-    return HashingEncoder(int(size))
-
+#: name -> builder(reference), a live view of ``registry.BACKENDS`` (kept for older callers).
+BACKENDS = builders
 
 _log = logging.getLogger(__name__)
 
 
-def load_encoder(reference: str | None = None, backend: str | None = "torch") -> Encoder:
-    """Build the text encoder for a model reference.
+def load_encoder(reference: str | None = None, backend: str | None = None) -> Encoder:
+    """Build the encoder for a model reference.
 
     Args:
         reference: a model name or path (see ``models.resolve_model``); ``hashing`` or
-            ``hashing:DIM`` for the model-free test encoder; None for the configured default
-            (``DENSEKIT_MODEL``, else all-mpnet-base-v2).
-        backend: one of ``BACKENDS`` ("torch"); ignored by the hashing encoder. None picks the
-            default for the model (``defaults.default_backend``: DENSEKIT_BACKEND, else "onnx-int8"
-            for sentence-transformers text models the ONNX backend reproduces, else "torch"); should
-            that ONNX export fail for a model, the torch backend is used instead (with a logged warning).
+            ``hashing:DIM`` for the model-free test encoder; ``words:NAME`` for averaged word
+            vectors; None for the backend's default model (for text backends ``DENSEKIT_MODEL``,
+            else all-mpnet-base-v2).
+        backend: a name from ``registry.backend_names()``, or None (the default) for the backend
+            ``defaults.default_backend`` picks for this model: DENSEKIT_BACKEND, else
+            "onnx-int8-row" for sentence-transformers text models the ONNX backend reproduces,
+            else "torch". Should that ONNX export fail for a model, torch is used instead (with a
+            logged warning). An explicit backend never falls back.
 
     Returns:
-        An Encoder; sentence-transformers models are shared per process.
+        An Encoder.
+
+    Raises:
+        InvalidInputError: an unknown backend (naming the valid ones) or a malformed reference.
 
     Example:
         >>> load_encoder("hashing:16").dimension
         16
     """
-    if backend is None:
+    entry = None if backend is None else capabilities(backend)
+    if reference is None and (entry is None or entry.text_model):
+        reference = config.default_text_model()
+    if reference is not None and (reference == "hashing" or reference.startswith("hashing:")):
+        return capabilities("hashing").build(reference)  # model-free, whatever backend was named
+    if reference is not None and reference.startswith("words:"):
+        return capabilities("words").build(reference)
+    if entry is None:
         return _load_default(reference)
-    if reference is None:
-        if backend in ("torch", "onnx", "onnx-int8"):
-            reference = config.default_text_model()
-        else:  # other families (clip, dpr, ...) have their own default model
-            return BACKENDS[backend](None) if backend in BACKENDS else _unknown_backend(backend)
-    if reference == "hashing" or reference.startswith("hashing:"):
-        return _hashing_encoder(reference)
-    if reference.startswith("words:"):  # sentence vectors from word vectors, whatever backend was named
-        backend = "words"
-    if backend not in BACKENDS:
-        _unknown_backend(backend)
-    return BACKENDS[backend](reference)
+    return entry.build(reference)
 
 
 def _load_default(reference: str | None) -> Encoder:
@@ -102,5 +68,30 @@ def _load_default(reference: str | None) -> Encoder:
         return load_encoder(reference, backend=PORTABLE_BACKEND)
 
 
-def _unknown_backend(backend: str):
-    raise InvalidInputError(f"unknown encoder backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}")
+def prepare_backend(reference: str | None, backend: str | None = None, progress=None) -> str:
+    """Build the one-time files a backend needs before loading it (the ONNX export and quantisation),
+    reporting ``progress(step, steps)``; nothing for backends that need none.
+
+    Args:
+        reference: the model (None: the default text model); backend: None resolves as
+            ``load_encoder`` does.
+
+    Returns:
+        The backend that was resolved.
+
+    Example:
+        >>> prepare_backend("all-MiniLM-L6-v2")  # exports once into DENSEKIT_HOME/onnx
+        'onnx-int8-row'
+    """
+    from .defaults import default_backend
+
+    reference = reference or config.default_text_model()
+    resolved = backend or default_backend(reference, fetch=True)
+    precision = capabilities(resolved).onnx_precision
+    if precision is None or reference == "hashing" or reference.startswith(("hashing:", "words:")):
+        return resolved
+    from ..models import resolve_model
+    from .onnx_export import onnx_model_path
+
+    onnx_model_path(resolve_model(reference), reference, precision, progress)
+    return resolved

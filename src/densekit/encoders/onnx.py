@@ -33,12 +33,21 @@ from ..errors import InvalidInputError
 from ..models import canonical_reference, resolve_model
 from ..progress import ProgressCallback
 from .base import Encoder, EncoderInfo, check_texts
-from .onnx_export import onnx_model_path, quantization_settings, read_modules, require_onnx, transformer_folder
+from .onnx_export import (
+    onnx_model_path,
+    quantization_settings,
+    read_modules,
+    require_onnx,
+    row_quantization_name,
+    transformer_folder,
+)
 from .threads import default_threads
 
-QUANTIZATIONS = (None, "int8")
+#: quantize -> backend name. "int8" is ONNX Runtime's dynamic quantisation (one activation scale per
+#: batch: vectors depend on batch-mates); "int8-row" scales each token row on its own (row_quantize.py).
+QUANTIZATIONS = {None: "onnx", "int8": "onnx-int8", "int8-row": "onnx-int8-row"}
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-_LEGACY_POOLING_KEYS = {
+LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_max_tokens": "max",
     "pooling_mode_mean_tokens": "mean",
@@ -46,7 +55,7 @@ _LEGACY_POOLING_KEYS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
-_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
 def default_session_settings() -> dict[str, Any]:
@@ -100,10 +109,10 @@ def read_pipeline(folder: Path) -> dict[str, Any]:
     normalize = False
     for module in read_modules(folder)[1:]:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-        if kind not in _SUPPORTED_MODULES:
+        if kind not in SUPPORTED_MODULES:
             raise InvalidInputError(
                 f"{folder}: sentence-transformers module {module.get('type')!r} is not supported by the ONNX "
-                f"backend; supported: {', '.join(_SUPPORTED_MODULES)} (use backend 'torch')"
+                f"backend; supported: {', '.join(SUPPORTED_MODULES)} (use backend 'torch')"
             )
         if kind == "Pooling":
             pooling = _pooling_modes(_read_json(folder / module.get("path", "") / "config.json"))
@@ -121,7 +130,7 @@ def read_pipeline(folder: Path) -> dict[str, Any]:
 def _pooling_modes(pooling_config: dict[str, Any]) -> tuple[str, ...]:
     mode = pooling_config.get("pooling_mode")
     if mode is None:
-        modes = tuple(name for key, name in _LEGACY_POOLING_KEYS.items() if pooling_config.get(key))
+        modes = tuple(name for key, name in LEGACY_POOLING_KEYS.items() if pooling_config.get(key))
     else:
         modes = (mode,) if isinstance(mode, str) else tuple(mode)
     for name in modes or ("",):
@@ -237,7 +246,8 @@ class OnnxEncoder(Encoder):
 
     Args:
         reference: a path, hub name or known short name (see ``models.resolve_model``).
-        quantize: None for fp32, "int8" for dynamic int8 (backend "onnx-int8").
+        quantize: None for fp32 (backend "onnx"), "int8-row" for per-token int8 ("onnx-int8-row", the
+            default), "int8" for dynamic int8 ("onnx-int8", batch-dependent).
         threads: intra-op threads (default ``default_session_settings()``).
         spinning: let idle pool threads spin-wait (default off; DENSEKIT_ONNX_SPINNING=1).
         progress: ``progress(step, steps)`` during the one-time export/quantisation.
@@ -265,14 +275,14 @@ class OnnxEncoder(Encoder):
         progress: ProgressCallback | None = None,
     ):
         if quantize not in QUANTIZATIONS:
-            raise InvalidInputError(f"unknown quantize {quantize!r}; valid: None (fp32), 'int8'")
+            raise InvalidInputError(f"unknown quantize {quantize!r}; valid: None (fp32), 'int8', 'int8-row'")
         require_onnx()
         import onnxruntime
 
         self.model_name = canonical_reference(reference)
         self.path = resolve_model(reference)
         self.quantize = quantize
-        self.backend = "onnx-int8" if quantize == "int8" else "onnx"
+        self.backend = QUANTIZATIONS[quantize]
         self.pipeline = read_pipeline(self.path)
         source = transformer_folder(self.path)
         model_config = _read_json(source / "config.json")
@@ -282,7 +292,7 @@ class OnnxEncoder(Encoder):
         )
         self.max_seq_length = int(limit)
         self.tokenizer = ModelTokenizer(source, self.max_seq_length)
-        self.onnx_path = onnx_model_path(self.path, reference, "int8" if quantize else "fp32", progress)
+        self.onnx_path = onnx_model_path(self.path, reference, quantize or "fp32", progress)
         self.session = onnxruntime.InferenceSession(
             str(self.onnx_path), session_options(threads, spinning), providers=["CPUExecutionProvider"]
         )
@@ -293,8 +303,10 @@ class OnnxEncoder(Encoder):
 
     def info(self) -> EncoderInfo:
         extra: dict[str, Any] = {"onnx_file": self.onnx_path.name}
-        if self.quantize:
+        if self.quantize == "int8":
             extra["quantization"] = quantization_settings()["name"]
+        elif self.quantize == "int8-row":
+            extra["quantization"] = row_quantization_name()
         return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend, extra=extra)
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -362,19 +374,14 @@ class OnnxEncoder(Encoder):
         return len(self.tokenizer.spans(text))
 
 
-_LOADED: dict[tuple[Path, str, str | None], OnnxEncoder] = {}
-_LOADED_LOCK = threading.Lock()
-
-
 def load_onnx_encoder(reference: str, quantize: str | None = None, threads: int | None = None) -> OnnxEncoder:
-    """A process-wide shared OnnxEncoder per (model folder, reference, quantize).
+    """A new OnnxEncoder (the builder of the "onnx", "onnx-int8-row" and "onnx-int8" backends).
+
+    Nothing is cached here: one shared copy per process is ``loaded_models.Models``' job (the
+    exported file itself is cached on disk by ``onnx_export``).
 
     Example:
-        >>> load_onnx_encoder("all-MiniLM-L6-v2", "int8").backend
-        'onnx-int8'
+        >>> load_onnx_encoder("all-MiniLM-L6-v2", "int8-row").backend
+        'onnx-int8-row'
     """
-    key = (resolve_model(reference), canonical_reference(reference), quantize)
-    with _LOADED_LOCK:
-        if key not in _LOADED or threads is not None:
-            _LOADED[key] = OnnxEncoder(reference, quantize=quantize, threads=threads)
-        return _LOADED[key]
+    return OnnxEncoder(reference, quantize=quantize, threads=threads)

@@ -44,7 +44,7 @@ OPSET = 17
 #: File suffixes the export depends on (weights, configs, tokenizer); other files (README, other
 #: runtimes' exports such as onnx/ or openvino/ subfolders) do not change the result.
 SOURCE_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".model")
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "int8-row")
 
 # (path, size, mtime_ns) of every hashed file -> hash: hashing mpnet's 438 MB once per process is enough.
 _FINGERPRINTS: dict[tuple, str] = {}
@@ -207,11 +207,11 @@ def export_fp32(folder: Path, destination: Path) -> dict[str, Any]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from .sentence import _quiet_transformers
+    from .sentence import quiet_transformers
 
     source = transformer_folder(folder)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
-    with _quiet_transformers():
+    with quiet_transformers():
         # Eager attention traces into plain MatMul/Softmax ops, which quantize_dynamic turns into int8.
         model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
     # Two texts of different lengths: the example batch has padding, so the traced graph keeps the
@@ -300,12 +300,28 @@ def _build_fp32(folder: Path, reference: str, target: Path) -> None:
         raise
 
 
-def _build_int8(fp32: Path, target: Path, settings: dict[str, Any]) -> None:
+def row_quantization_name(settings: dict[str, Any] | None = None) -> str:
+    """The per-row int8 variant's name in its cached file (7-bit weights on x86 without VNNI).
+
+    Example:
+        >>> row_quantization_name({"reduce_range": False})
+        'row-u8-perchannel-s8'
+    """
+    settings = quantization_settings() if settings is None else settings
+    return "row-u8-perchannel-s8" + ("-7bit" if settings["reduce_range"] else "")
+
+
+def _build_int8(fp32: Path, target: Path, settings: dict[str, Any], per_row: bool = False) -> None:
     handle, name = tempfile.mkstemp(prefix=".tmp-int8-", suffix=".onnx", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
     try:
-        quantize_int8(fp32, temporary, settings)
+        if per_row:
+            from .row_quantize import quantize_rows
+
+            quantize_rows(fp32, temporary, reduce_range=bool(settings["reduce_range"]))
+        else:
+            quantize_int8(fp32, temporary, settings)
         os.chmod(temporary, 0o644)  # mkstemp makes it private
         os.replace(temporary, target)
     except BaseException:
@@ -324,7 +340,8 @@ def onnx_model_path(
     Args:
         folder: the sentence-transformers model folder.
         reference: the name the cache folder is called after (default: the folder's name).
-        precision: "fp32" or "int8".
+        precision: "fp32", "int8" (dynamic, per-tensor activation scales: batch-dependent) or
+            "int8-row" (per-row activation scales: batch-invariant, see ``row_quantize``).
         progress: called as ``progress(steps_done, steps_total)`` while building (export, quantise).
 
     Returns:
@@ -341,7 +358,9 @@ def onnx_model_path(
     entry = cache_folder(folder, reference or folder.name)
     fp32 = entry / "model.onnx"
     settings = quantization_settings()
-    target = fp32 if precision == "fp32" else entry / f"model-int8-{settings['name']}.onnx"
+    names = {"fp32": "model.onnx", "int8": f"model-int8-{settings['name']}.onnx",
+             "int8-row": f"model-int8-{row_quantization_name(settings)}.onnx"}
+    target = entry / names[precision]
     if target.is_file():  # fast path: files only ever appear complete
         return target
     steps = 1 if precision == "fp32" else 2
@@ -351,7 +370,7 @@ def onnx_model_path(
             shutil.rmtree(entry, ignore_errors=True)  # a folder left without its model (e.g. a user deleted it)
             _build_fp32(folder, reference or folder.name, entry)
         report(progress, 1, steps)
-        if precision == "int8" and not target.is_file():
-            _build_int8(fp32, target, settings)
+        if precision != "fp32" and not target.is_file():
+            _build_int8(fp32, target, settings, per_row=precision == "int8-row")
         report(progress, steps, steps)
     return target

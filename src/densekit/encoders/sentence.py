@@ -7,7 +7,6 @@ the same way. Torch and sentence-transformers are imported only when a model is 
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,12 +17,10 @@ from .base import Encoder
 from .threads import configure_torch_threads
 
 # (resolved folder, canonical reference) -> encoder; encoders of one folder share its model.
-_LOADED: dict[tuple[Path, str], "SentenceEncoder"] = {}
-_LOADED_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' "Loading weights" tqdm bar: library code never prints."""
     from transformers.utils import logging as transformers_logging
 
@@ -36,10 +33,12 @@ def _quiet_transformers() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
+
+
 def _load_model(path: Path) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    with _quiet_transformers():
+    with quiet_transformers():
         return SentenceTransformer(str(path), device="cpu")
 
 
@@ -104,24 +103,15 @@ class SentenceEncoder(Encoder):
 
 
 def load_sentence_encoder(reference: str, threads: int | None = None) -> SentenceEncoder:
-    """A process-wide shared SentenceEncoder: each resolved model folder is loaded once.
+    """A new SentenceEncoder for a model reference (the ``torch`` backend's builder).
 
-    The same reference returns the same encoder; two references to one folder (a short name and
-    its path) share the loaded model but keep their own model_name.
+    Nothing is cached here: one shared copy per process is ``loaded_models.Models``' job.
 
     Example:
-        >>> load_sentence_encoder("all-MiniLM-L6-v2") is load_sentence_encoder("all-MiniLM-L6-v2")
-        True
+        >>> load_sentence_encoder("all-MiniLM-L6-v2").dimension
+        384
     """
     path = resolve_model(reference)
-    key = (path, canonical_reference(reference))
-    with _LOADED_LOCK:
-        encoder = _LOADED.get(key)
-        if encoder is None:
-            shared = next((loaded.model for (folder, _), loaded in _LOADED.items() if folder == path), None)
-            encoder = SentenceEncoder(reference, threads=threads, model=shared or _load_model(path))
-            encoder.path = path
-            _LOADED[key] = encoder
-        elif threads is not None:
-            configure_torch_threads(threads)
-        return encoder
+    encoder = SentenceEncoder(reference, threads=threads, model=_load_model(path))
+    encoder.path = path
+    return encoder

@@ -3,7 +3,7 @@
 The classic pre-transformer baseline (and the one STS evaluation compares with). SIF (Arora et
 al. 2017, "smooth inverse frequency") weights each word by a / (a + p(word)), so frequent words
 like "the" count for little. Word probabilities come from the vectors' training counts, or a Zipf
-estimate from frequency rank when the file has none (see pipelines/words/vectors.py).
+estimate from frequency rank when the file has none (see densekit/word_vectors.py).
 Reference it as ``words:<vectors>`` (mean) or ``words:<vectors>:sif``, where <vectors> is
 a vectors file or ``glove-6b-50d``.
 """
@@ -45,7 +45,7 @@ class WordAverageEncoder(Encoder):
     default_batch_size = 512
 
     def __init__(self, vectors="glove-6b-50d", weighting: str = "mean", sif_a: float = 1e-3, name: str | None = None):
-        from ..pipelines.words.vectors import PACKAGED_NAMES, load_vectors, word_counts
+        from ..word_vectors import PACKAGED_NAMES, load_vectors, word_counts
 
         if weighting not in WEIGHTINGS:
             raise InvalidInputError(f"unknown weighting {weighting!r}; valid: {', '.join(WEIGHTINGS)}")

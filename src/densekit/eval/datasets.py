@@ -221,3 +221,64 @@ def load_sts(path: str | Path, strict: bool = False) -> Loaded[StsPair]:
         (1500, 5.0)
     """
     return _load(path, _parse_sts, strict)
+
+
+#: A pair counts as a paraphrase at this gold score or above (STS-B: 4 = "mostly equivalent").
+PARAPHRASE_MIN_SCORE = 4.0
+
+
+@dataclass
+class RetrievalTask:
+    """A corpus, its queries (each with relevant corpus ids), and where they came from."""
+
+    documents: list[Document]
+    queries: list[Query]
+    source: str
+    problems: list[str] = field(default_factory=list)
+
+
+def paraphrase_task(pairs: list[StsPair], min_score: float = PARAPHRASE_MIN_SCORE, source: str = "") -> RetrievalTask:
+    """Turn STS pairs into a paraphrase retrieval task: find a sentence's paraphrase among all sentence-2s.
+
+    The rule (issue 17): corpus = the unique sentence-2s, in first-seen order, ids ``s2-1``, ``s2-2``...;
+    queries = each distinct sentence 1 of a pair scored >= ``min_score`` whose sentence 1 differs from
+    its sentence 2 and is not itself a corpus sentence (a verbatim copy would be found by any method);
+    relevant = the corpus ids of that query's sentence-2s (from its pairs that pass the rule).
+
+    Example:
+        >>> task = paraphrase_task(load_sts("../shared/data/stsb/sts-dev.csv").items)
+        >>> task.queries[0].question, task.queries[0].relevant
+        ('A man with a hard hat is dancing.', ('s2-1',))
+    """
+    corpus: dict[str, str] = {}
+    for pair in pairs:
+        corpus.setdefault(pair.sentence2, f"s2-{len(corpus) + 1}")
+    relevant: dict[str, list[str]] = {}
+    for pair in pairs:
+        first = pair.sentence1
+        if pair.score < min_score or first == pair.sentence2 or first in corpus:
+            continue
+        ids = relevant.setdefault(first, [])
+        if corpus[pair.sentence2] not in ids:
+            ids.append(corpus[pair.sentence2])
+    return RetrievalTask(
+        documents=[Document(id_, text) for text, id_ in corpus.items()],
+        queries=[Query(question, tuple(ids)) for question, ids in relevant.items()],
+        source=source,
+    )
+
+
+def load_paraphrase_task(path: str | Path, strict: bool = False, min_score: float = PARAPHRASE_MIN_SCORE) -> RetrievalTask:
+    """Read an STS-B file (``load_sts``) and build ``paraphrase_task`` from it; skipped lines in ``problems``.
+
+    Example:
+        >>> task = load_paraphrase_task("../shared/data/stsb/sts-dev.csv")
+        >>> len(task.documents), len(task.queries)
+        (1467, 252)
+    """
+    loaded = load_sts(path, strict=strict)
+    if not loaded.items:
+        raise InvalidInputError(f"{path}: no valid STS pairs; expected tab-separated lines with a score and two sentences")
+    task = paraphrase_task(loaded.items, min_score=min_score, source=str(path))
+    task.problems = list(loaded.problems)
+    return task

@@ -2,9 +2,10 @@
 
 The runner measures what a user of ``collection.search`` gets: each query goes through the public
 search call (query encoding, index search, fusion, optional rerank), so the figures include every
-step a real query pays for. Relevance is per corpus id, so passages are indexed whole (one item per
-corpus row, never chunked); a passage longer than the model's maximum length is truncated by the
-model, which ``build_collection`` counts and reports.
+step a real query pays for. Passages are split as ``densekit index`` splits them (``indexing``), and
+relevance is per passage: a passage is found at the rank of its best chunk. The runner dedupes hits
+by parent and asks for deeper hit lists until it has enough distinct passages (or the collection
+has no more).
 """
 
 from __future__ import annotations
@@ -19,30 +20,15 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback, report
 from .datasets import Document, Query
+from .indexing import DEFAULT_BUILD_BATCH, BuildReport, build_collection, open_collection  # noqa: F401 (re-exported)
 from .metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from .passages import ChunkSettings
 
 #: The search modes a run may ask for (the same as ``collection.search``'s ``mode``).
 MODES = ("dense", "sparse", "hybrid")
 DEFAULT_K_VALUES = (1, 5, 10, 20, 100)
 #: MRR and nDCG are reported at this cut-off (the MS MARCO / BEIR convention).
 RANK_CUTOFF = 10
-#: Passages per encode-and-commit step while building: a killed build resumes from the last step.
-DEFAULT_BUILD_BATCH = 256
-
-
-@dataclass
-class BuildReport:
-    """What ``build_collection`` did: passages added now, already present, truncated, and seconds."""
-
-    added: int = 0
-    reused: int = 0
-    truncated: int = 0
-    max_length: int | None = None
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "reused": self.reused, "truncated": self.truncated,
-                "max_length": self.max_length, "seconds": round(self.seconds, 3)}
 
 
 def parse_modes(modes: str | Sequence[str]) -> list[str]:
@@ -78,71 +64,6 @@ def check_k_values(k_values: Sequence[int]) -> list[int]:
     return sorted({int(value) for value in values})
 
 
-def _count_truncated(encoder: Any, documents: Sequence[Document]) -> tuple[int, int | None]:
-    # Only encoders that count tokens (sentence-transformers) can tell; others report 0.
-    maximum = getattr(encoder, "max_seq_length", None)
-    count_tokens = getattr(encoder, "count_tokens", None)
-    if not maximum or count_tokens is None:
-        return 0, maximum
-    return sum(1 for document in documents if count_tokens(document.text) > maximum), maximum
-
-
-def _present_ids(collection: Any, documents: Sequence[Document]) -> set[str]:
-    ids = [document.id for document in documents]
-    # One query for all ids: reusing a big collection stays instant.
-    return {item.id for item in collection.get(ids)}
-
-
-def build_collection(
-    collection: Any,
-    documents: Sequence[Document],
-    batch_size: int | None = None,
-    step: int = DEFAULT_BUILD_BATCH,
-    progress: ProgressCallback | None = None,
-) -> BuildReport:
-    """Add every corpus passage not yet in ``collection`` (id = corpus id), committing after each step.
-
-    Passages already present (a reused or half-built collection) are skipped, so an interrupted
-    build resumes where its last commit left it. Texts are not chunked: relevance is per passage id.
-
-    Args:
-        collection: a Collection opened for writing.
-        documents: corpus rows, e.g. ``load_corpus(path).items``.
-        batch_size: passages per model call (default: the encoder's own).
-        step: passages encoded and committed together.
-        progress: ``progress(done, total)`` over all passages (reused ones count as done).
-    Returns:
-        BuildReport (added, reused, truncated passages, the model's max length, seconds).
-
-    Example:
-        >>> with Collection.create("/tmp/quoref", model="all-MiniLM-L6-v2") as collection:
-        ...     build_collection(collection, load_corpus("passages.jsonl").items).added
-        1471
-    """
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise InvalidInputError(f"step must be a positive integer, got {step!r}")
-    started = time.perf_counter()
-    total = len(documents)
-    missing = [document for document in documents if document.id not in _present_ids(collection, documents)]
-    # Only passages encoded now are counted, so reusing an index never loads the model for this.
-    truncated, maximum = _count_truncated(collection.encoder(), missing) if missing else (0, None)
-    done = total - len(missing)
-    report(progress, done, total)
-    for start in range(0, len(missing), step):
-        batch = missing[start:start + step]
-
-        def batch_progress(finished: int, _total: int | None, offset: int = done) -> None:
-            report(progress, offset + finished, total)
-
-        collection.add([document.text for document in batch], ids=[document.id for document in batch],
-                       batch_size=batch_size, progress=batch_progress)
-        collection.commit()
-        done += len(batch)
-        report(progress, done, total)
-    return BuildReport(added=len(missing), reused=total - len(missing), truncated=truncated,
-                       max_length=maximum, seconds=time.perf_counter() - started)
-
-
 @dataclass
 class QueryCheck:
     """Queries that can be scored, and a description of each one that cannot (or only partly)."""
@@ -151,8 +72,13 @@ class QueryCheck:
     problems: list[str] = field(default_factory=list)
 
 
+def _is_indexed(collection: Any, id_: str) -> bool:
+    # A passage is in the collection whole (its own id) or as chunks named as ingest names them.
+    return collection.get(id_) is not None or collection.get(f"{id_}#0") is not None
+
+
 def check_queries(collection: Any, queries: Sequence[Query]) -> QueryCheck:
-    """Split queries by whether their relevant ids exist in the collection.
+    """Split queries by whether their relevant ids exist in the collection (whole or as chunks ``ID#N``).
 
     A query with no relevant id in the collection can never be answered: it is reported and left
     out (it would only drag every mode to 0 alike). A query with some ids missing is kept (the
@@ -167,7 +93,7 @@ def check_queries(collection: Any, queries: Sequence[Query]) -> QueryCheck:
     for number, query in enumerate(queries, start=1):
         for id_ in query.relevant:
             if id_ not in known:
-                known[id_] = collection.get(id_) is not None
+                known[id_] = _is_indexed(collection, id_)
         absent = [id_ for id_ in query.relevant if not known[id_]]
         label = f"query {number} of {len(queries)} ({query.question[:60]!r})"
         shown = ", ".join(repr(id_) for id_ in absent[:5])
@@ -178,6 +104,28 @@ def check_queries(collection: Any, queries: Sequence[Query]) -> QueryCheck:
             checked.problems.append(f"{label}: relevant ids not in the corpus ({shown}); they count as misses")
         checked.usable.append(query)
     return checked
+
+
+def ranked_passages(collection: Any, question: str, depth: int, mode: str, **search_options: Any) -> list[str]:
+    """The first ``depth`` distinct passages for a question, each at the rank of its best hit.
+
+    Asks the collection for one hit per document (``group="parent"``: a chunk stands for its
+    parent, a whole passage for itself), which searches deeper until ``depth`` documents are found.
+    Hits are deduplicated here too, and a hit list that comes back full but short of ``depth``
+    passages is asked for again with twice the hits, so a search that returns chunks is scored the
+    same way.
+
+    Example:
+        >>> ranked_passages(collection, "Who conducted the Boston Symphony?", 10, "hybrid")[:2]
+        ['d7a264271662', '9821bc1796c7']
+    """
+    asked = depth
+    while True:
+        hits = collection.search(question, k=asked, mode=mode, group="parent", **search_options)
+        passages = list(dict.fromkeys(getattr(hit, "parent", None) or hit.id for hit in hits))
+        if len(passages) >= depth or len(hits) < asked:
+            return passages[:depth]
+        asked *= 2
 
 
 def score_ranking(ranked_ids: Sequence[str], relevant: Sequence[str], k_values: Sequence[int]) -> dict[str, float]:
@@ -204,17 +152,18 @@ def evaluate_retrieval(
     """Run every query in every mode through ``collection.search`` and average the metrics.
 
     Args:
-        collection: an open Collection holding the corpus (ids = the queries' relevant ids).
+        collection: an open Collection holding the corpus: items whose id, or whose ``parent`` (chunks),
+            is a query's relevant id.
         queries: Query items, e.g. ``load_queries(path).items``.
         modes: "dense", "sparse", "hybrid" (a list, or a comma-separated string).
-        k_values: recall cut-offs; each query retrieves max(max(k_values), 10) hits.
+        k_values: recall cut-offs; each query retrieves max(max(k_values), 10) distinct passages.
         progress: ``progress(done, total)`` over query x mode searches.
         search_options: passed to every search, e.g. ``alpha=0.5`` (hybrid weighted fusion),
             ``rrf_k=60``, ``candidates=200``, ``rerank="cross-encoder/..."``, ``where={...}``.
     Returns:
         {"queries": scored count, "depth", "k_values", "search_options", "problems": [...],
          "modes": {mode: {"recall@K"..., "mrr@10", "ndcg@10", "queries_per_second", "search_seconds"}},
-         "per_query": {mode: [first relevant rank or None, ...]}}.
+         "per_query": {mode: [first relevant passage's rank or None, ...]}}.
 
     Example:
         >>> result = evaluate_retrieval(collection, load_queries("questions.jsonl").items, ["dense", "sparse"])
@@ -223,8 +172,8 @@ def evaluate_retrieval(
     """
     chosen = parse_modes(modes)
     cutoffs = check_k_values(k_values)
-    if "k" in search_options or "mode" in search_options:
-        raise InvalidInputError("pass modes and k_values, not 'mode' or 'k', to evaluate_retrieval")
+    if "k" in search_options or "mode" in search_options or "group" in search_options:
+        raise InvalidInputError("pass modes and k_values, not 'mode', 'k' or 'group', to evaluate_retrieval")
     depth = max(cutoffs[-1], RANK_CUTOFF)
     checked = check_queries(collection, queries)
     if not checked.usable:
@@ -242,9 +191,8 @@ def evaluate_retrieval(
         seconds = 0.0
         for query in checked.usable:
             started = time.perf_counter()
-            hits = collection.search(query.question, k=depth, mode=mode, **search_options)
+            ranked = ranked_passages(collection, query.question, depth, mode, **search_options)
             seconds += time.perf_counter() - started
-            ranked = [hit.id for hit in hits]
             rows.append(score_ranking(ranked, query.relevant, cutoffs))
             wanted = set(query.relevant)
             ranks[mode].append(next((rank for rank, id_ in enumerate(ranked, 1) if id_ in wanted), None))
@@ -296,37 +244,6 @@ def format_table(result: dict[str, Any], labels: dict[str, str] | None = None) -
 
 
 
-def open_collection(folder: str | Path, model: str | None = None, encoder: Any = None) -> Any:
-    """Open the collection at ``folder`` for writing, or create it when there is none.
-
-    Args:
-        folder: the collection folder (or a postgresql:// URL).
-        model, encoder: the encoder a new collection is built with (default: densekit's default
-            text model); for an existing one, when given, they must match the one it was built with.
-    Returns:
-        A Collection opened for writing (close it, or use it as a context manager).
-
-    Example:
-        >>> with open_collection("/tmp/quoref", model="all-MiniLM-L6-v2") as collection:
-        ...     collection.count()
-        1471
-    """
-    from ..collection import Collection
-    from ..collection.registry import collection_exists, is_url
-
-    # A folder or a postgresql:// URL (the PostgreSQL store); Collection.open/create dispatch on it.
-    location = str(folder) if is_url(folder) else Path(folder).expanduser()
-    if encoder is None and model is not None:
-        from ..encoders.factory import load_encoder
-
-        # Compare built encoders, not references: Collection.open(model="hashing") refuses a space
-        # recorded as "hashing:64", though both name the same model.
-        encoder = load_encoder(model)
-    if collection_exists(location):
-        return Collection.open(location, encoder=encoder)
-    return Collection.create(location, encoder=encoder)
-
-
 def run_retrieval_benchmark(
     folder: str | Path,
     documents: Sequence[Document],
@@ -338,6 +255,7 @@ def run_retrieval_benchmark(
     k_values: Sequence[int] = DEFAULT_K_VALUES,
     build_progress: ProgressCallback | None = None,
     search_progress: ProgressCallback | None = None,
+    chunking: ChunkSettings | None = None,
     **search_options: Any,
 ) -> dict[str, Any]:
     """Open (or create) the collection at ``folder``, add the missing passages, evaluate, close.
@@ -348,9 +266,11 @@ def run_retrieval_benchmark(
         modes, k_values, search_options: as for ``evaluate_retrieval``.
         model, encoder: for a new collection (default: densekit's default text model).
         build_progress, search_progress: ``progress(done, total)`` for the two phases.
+        chunking: how passages are split (default: as ``densekit index`` does; see ``build_collection``).
     Returns:
         ``evaluate_retrieval``'s dict plus "build" (BuildReport.as_dict()), "model", "passages"
-        (corpus size) and "extra_items" (items in the collection that are not in the corpus).
+        (corpus size), "split" (how passages were split, one line) and "extra_items" (items in the
+        collection that are not pieces of the corpus).
 
     Example:
         >>> run_retrieval_benchmark("/tmp/quoref", corpus, questions, "dense,sparse", model="all-MiniLM-L6-v2")
@@ -360,17 +280,18 @@ def run_retrieval_benchmark(
     if not documents:
         raise InvalidInputError("the corpus is empty; expected at least one passage")
     with open_collection(folder, model=model, encoder=encoder) as collection:
-        built = build_collection(collection, documents, progress=build_progress)
+        built = build_collection(collection, documents, progress=build_progress, chunking=chunking)
         result = evaluate_retrieval(collection, queries, chosen, cutoffs, progress=search_progress, **search_options)
         result.update(describe_run(collection, built, documents))
     return result
 
 
 def describe_run(collection: Any, built: BuildReport, documents: Sequence[Document]) -> dict[str, Any]:
-    """The run's context for a result: build report, model, corpus size, items not in the corpus."""
+    """The run's context for a result: build report, model, corpus size, the split, items not from the corpus."""
     return {
         "build": built.as_dict(),
         "model": collection.encoder().model_name,
         "passages": len(documents),
-        "extra_items": max(0, collection.count() - len(documents)),
+        "split": built.split,
+        "extra_items": max(0, collection.count() - built.chunks),
     }

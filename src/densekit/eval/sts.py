@@ -21,12 +21,14 @@ from .metrics import spearman
 
 @dataclass(frozen=True)
 class StsResult:
-    """Spearman and Pearson (both x100) over ``pairs`` sentence pairs, with the model that made them."""
+    """Spearman and Pearson (both x100) over ``pairs`` sentence pairs, with the model and backend
+    that made them (backends of one model give slightly different vectors)."""
 
     model: str
     pairs: int
     spearman: float
     pearson: float
+    backend: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,4 +80,5 @@ def evaluate_sts(encoder: Encoder, pairs: Sequence[StsPair], batch_size: int | N
         pairs=len(items),
         spearman=100.0 * spearman(predicted, gold),
         pearson=100.0 * float(pearsonr(predicted.astype(np.float64), gold).statistic),
+        backend=encoder.backend,
     )

@@ -149,7 +149,7 @@ def index_images(
     """
     name = image_space(collection, space)
     encoder = collection.encoder(name)
-    if not (hasattr(encoder, "preprocess") and hasattr(encoder, "encode_pixels")):
+    if "image" not in encoder.accepts:
         raise InvalidInputError(f"space {name!r} uses {type(encoder).__name__}, which cannot encode images")
     size = encoder.default_batch_size if batch_size is None else batch_size
     if size < 1:

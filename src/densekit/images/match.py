@@ -113,14 +113,16 @@ def match(
         >>> result.captions[result.best_caption[0]]
         'a photo of a cat'
     """
-    from ..encoders.clip import ClipEncoder, load_clip_encoder
+    from ..encoders.clip import ClipEncoder
 
     captions = check_texts(captions)
     if not captions:
         raise InvalidInputError("match needs at least one caption")
     if isinstance(images, (str, Path)) or not isinstance(images, Sequence) or len(images) == 0:
         raise InvalidInputError(f"match needs a non-empty list of images, got {images!r:.60}")
-    encoder = model if isinstance(model, ClipEncoder) else load_clip_encoder(model)
+    from ..loaded_models import default_models
+
+    encoder = model if isinstance(model, ClipEncoder) else default_models().encoder(model, "clip")
     image_vectors = encoder.encode_images(images, batch_size=batch_size, progress=progress)
     text_vectors = encoder.encode_texts(captions, batch_size=batch_size)
     scale = encoder.logit_scale

@@ -28,6 +28,8 @@ DEFAULT_COMPACT_FRACTION = 0.25
 #: A filter allowing at most this many live vectors is scored exactly: cheaper than walking a graph
 #: whose nodes are nearly all filtered out, and it always finds k hits when they exist.
 FILTER_EXACT_LIMIT = 10_000
+#: For a flat index, the most allowed vectors gathered and scored apart rather than scanned in place.
+FLAT_GATHER_LIMIT = 1_000
 #: Vectors reconstructed at once when scoring exactly or rebuilding, to bound memory.
 _BLOCK = 65_536
 
@@ -187,7 +189,9 @@ class FaissIndex(VectorIndex):
         if allowed is not None:
             positions, found = self._positions(as_ids(allowed, "allowed"))
             candidates = np.unique(positions[found])
-            if candidates.size <= FILTER_EXACT_LIMIT:
+            # A flat index scans every vector anyway: past a small filter, its own scan with the
+            # filter's bitmap beats gathering the allowed vectors (100k x 384, a 10% filter: 42 -> 10 ms).
+            if candidates.size <= (FILTER_EXACT_LIMIT if self.kind == "hnsw" else FLAT_GATHER_LIMIT):
                 return self._exact(queries, candidates, k)
         available = len(self) if candidates is None else candidates.size
         if available == 0:

@@ -9,14 +9,16 @@ answer, so agreement between passages raises it.
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from .reader import DEFAULT_READER, Answer, Passage, Reader
+
+if TYPE_CHECKING:
+    from ..loaded_models import Models
 
 READER_ENVIRONMENT = "DENSEKIT_READER"
 # Cosine scores live in [-1, 1]: multiply before the softmax so the retriever's preference shows
@@ -29,16 +31,21 @@ def default_reader_reference() -> str:
     return os.environ.get(READER_ENVIRONMENT) or DEFAULT_READER
 
 
-@functools.lru_cache(maxsize=2)
-def load_reader(reference: str) -> Reader:
-    """A process-wide shared Reader per model reference."""
-    return Reader(reference)
+def load_reader(reference: str | None = None, models: "Models | None" = None) -> Reader:
+    """The shared Reader for a model reference, owned by ``models`` (default: the library's
+    ``default_models()``; the server passes its own)."""
+    from ..loaded_models import default_models
+
+    return (models if models is not None else default_models()).reader(reference)
 
 
 def default_space(collection: Any) -> str:
-    """The collection's dual-encoder space if it has one (DPR-style retrieval), else "text"."""
+    """The collection's question/passage (two-tower) space if it has one (DPR-style retrieval), else "text"."""
+    from ..encoders.registry import BACKENDS
+
     for name, space in collection.spaces.items():
-        if space.encoder_info.get("backend") in ("dpr", "st-dual"):
+        entry = BACKENDS.get(space.encoder_info.get("backend", ""))
+        if entry is not None and entry.sides == "question-passage":
             return name
     return "text" if "text" in collection.spaces else next(iter(collection.spaces))
 
@@ -85,6 +92,7 @@ def ask(
     where: dict[str, Any] | None = None,
     no_answer_threshold: float | None = None,
     retriever_weight: float = 1.0,
+    models: "Models | None" = None,
 ) -> list[Answer]:
     """Answer a question from a collection's passages.
 
@@ -101,6 +109,7 @@ def ask(
         no_answer_threshold: see ``Reader.read``; passages whose best span does not beat "no
             answer" by this margin give no answer (so the result may be empty).
         retriever_weight: exponent on P(passage); 0 ranks by the reader alone.
+        models: who owns a reader named by reference (default: the library's ``default_models()``).
 
     Returns:
         Up to ``answers`` Answers, best first.
@@ -118,7 +127,7 @@ def ask(
         raise InvalidInputError(f"retriever_weight must be >= 0, got {retriever_weight!r}")
     space = space or default_space(collection)
     if isinstance(reader, str) or reader is None:
-        reader = load_reader(reader or default_reader_reference())
+        reader = load_reader(reader or default_reader_reference(), models)
     hits = collection.search(question, k=k, space=space, mode=mode, where=where)
     hits = [hit for hit in hits if hit.text]
     if not hits:

@@ -141,7 +141,7 @@ class Reader:
         batch_size: int = 8,
         threads: int | None = None,
     ):
-        from ..encoders.sentence import _quiet_transformers
+        from ..encoders.sentence import quiet_transformers
         from ..encoders.threads import configure_torch_threads
         from ..models import resolve_model
 
@@ -158,7 +158,7 @@ class Reader:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
         if not getattr(self.tokenizer, "is_fast", False):
             raise InvalidInputError(f"reader {reference!r} has no fast tokenizer (tokenizer.json); character spans need one")
-        with _quiet_transformers():
+        with quiet_transformers():
             self.model = AutoModelForQuestionAnswering.from_pretrained(str(self.folder)).eval()
         limit = int(getattr(self.model.config, "max_position_embeddings", 512) or 512)
         self.max_length = min(max_length or settings.get("max_length", 384), limit)

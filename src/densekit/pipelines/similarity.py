@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..encoders.base import Encoder, check_texts
 from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ..loaded_models import Models
 
 
 @dataclass(frozen=True)
@@ -18,21 +21,28 @@ class Ranked:
     score: float
 
 
-def _encoder(model: str | None, encoder: Encoder | None) -> Encoder:
+def _encoder(model: str | None, encoder: Encoder | None, models: "Models | None") -> Encoder:
+    """The given encoder, else the model's default backend (the one ``densekit index`` uses),
+    shared through ``models`` (default: the library's ``default_models()``)."""
     if encoder is not None:
         return encoder
-    from ..encoders.factory import load_encoder
+    from ..loaded_models import default_models
 
-    return load_encoder(model)
+    return (models if models is not None else default_models()).encoder(model)
 
 
-def similarity(texts: Sequence[str], model: str | None = None, *, encoder: Encoder | None = None) -> np.ndarray:
+def similarity(
+    texts: Sequence[str], model: str | None = None, *, encoder: Encoder | None = None, models: "Models | None" = None
+) -> np.ndarray:
     """Cosine similarity of every pair of texts, an (n, n) float32 matrix.
+
+    The model is encoded with its default backend (``encoders.defaults.default_backend``), as
+    ``densekit index`` and ``densekit similar`` do, unless ``encoder`` is given.
 
     Example:
         >>> similarity(["a cat", "a kitten", "stock prices"], model="all-MiniLM-L6-v2").round(2)
     """
-    vectors = _encoder(model, encoder).encode(check_texts(texts))
+    vectors = _encoder(model, encoder, models).encode(check_texts(texts))
     return vectors @ vectors.T
 
 
@@ -43,6 +53,7 @@ def most_similar(
     *,
     k: int | None = None,
     encoder: Encoder | None = None,
+    models: "Models | None" = None,
 ) -> list[Ranked]:
     """Candidates ranked by cosine similarity to ``query``, best first (all of them unless ``k``).
 
@@ -55,7 +66,7 @@ def most_similar(
         raise InvalidInputError("most_similar needs at least one candidate")
     if k is not None and (not isinstance(k, int) or k < 1):
         raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    vectors = _encoder(model, encoder).encode([*check_texts([query]), *candidates])
+    vectors = _encoder(model, encoder, models).encode([*check_texts([query]), *candidates])
     scores = vectors[1:] @ vectors[0]
     order = np.argsort(-scores, kind="stable")[: k or len(candidates)]
     return [Ranked(int(i), candidates[i], float(scores[i])) for i in order]

@@ -26,12 +26,12 @@ class AskRequest(BaseModel):
 
 
 def _reader(request: Request):
-    from ..pipelines.qa import default_reader_reference, load_reader
+    from ..pipelines.qa import default_reader_reference
 
     state = request.app.state
     reference = state.settings.reader or default_reader_reference()
     lock = state.models.lock_for(f"reader:{reference}")
-    return reference, lock, load_reader
+    return reference, lock, state.models.reader
 
 
 def ask_router() -> APIRouter:

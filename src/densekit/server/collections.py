@@ -19,9 +19,10 @@ class SearchRequest(BaseModel):
     k: int = Field(5, description="Number of hits (at most the server's max_k).")
     mode: Literal["dense", "sparse", "hybrid"] = "dense"
     where: dict[str, Any] | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2005}}.')
-    alpha: float | None = Field(None, ge=0.0, le=1.0, description="Hybrid only: weighted fusion instead of RRF.")
+    alpha: float | None = Field(None, ge=0.0, le=1.0, description="Hybrid only: the dense side's weight (weighted fusion unless fusion says otherwise).")
     space: str = Field("text", description="Vector space for the dense side.")
     group: Literal["parent"] | None = Field(None, description='"parent": one hit per document (its best chunk).')
+    fusion: Literal["probability", "rrf", "weighted"] | None = Field(None, description="Hybrid fusion (default probability).")
 
 
 class Document(BaseModel):
@@ -89,7 +90,7 @@ def collections_router() -> APIRouter:
         check_lengths([body.query], limits, "query")
         with request.app.state.registry.handles(name).reader() as collection:
             hits = collection.search(body.query, k=body.k, mode=body.mode, where=body.where, alpha=body.alpha,
-                                     space=body.space, group=body.group)
+                                     space=body.space, group=body.group, fusion=body.fusion)
             keys = collection.metadata_keys() if body.where else {}
         # A filter on a key no item has matches nothing: say so rather than answer a silent "no hits".
         warnings = [f"no item has the metadata key {key!r}, so the filter matches nothing; keys: {', '.join(keys) or 'none'}"

@@ -42,7 +42,7 @@ def images_router() -> APIRouter:
         space: str | None = Form(None, description="The image space (default: the collection's only one)."),
     ) -> dict[str, Any]:
         from ..images import image_space
-        from ..images.loading import DEFAULT_MAX_PIXELS, ImageLoadError, decode_image, model_view
+        from ..images.loading import ImageLoadError, decode_image, model_view
 
         limits = request.app.state.settings.limits
         check_k(k, limits)
@@ -58,7 +58,7 @@ def images_router() -> APIRouter:
                 if image is not None:
                     data = image.file.read()
                     try:
-                        loaded = decode_image("upload", data, max_pixels=getattr(encoder, "max_pixels", DEFAULT_MAX_PIXELS))
+                        loaded = decode_image("upload", data, max_pixels=encoder.max_pixels)
                     except ImageLoadError as error:
                         raise ApiError(422, f"the uploaded image cannot be used: {error.reason}", param="image") from error
                     # model_view: a tiny upload of a 100,000 x 1 banner must not cost the server GBs.

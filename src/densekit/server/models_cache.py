@@ -1,5 +1,8 @@
 """Models load once per server and are shared; concurrent requests to one model are batched.
 
+``ModelCache`` is the server's ``loaded_models.Models`` (at most ``--max-models`` kept, least
+recently used released first) with the batching below on top.
+
 Each model gets one worker thread that owns it: requests queue their texts, the worker drains
 whatever is waiting into one model call and hands each request its rows. One model call at a time
 means fast tokenizers ("Already borrowed") and torch modules are never entered from two threads,
@@ -42,15 +45,16 @@ class BatchQueue:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Encode texts (not normalised) through the shared worker; blocks until done."""
         job = _Job(list(texts), Future())
-        self._ensure_worker()
         self._queue.put(job)
+        self._ensure_worker()  # after the put: a worker that is just stopping leaves it to a new one
         return job.future.result()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
+        """Stop the worker once the jobs already queued are served (a later ``encode`` starts a new one)."""
+        thread = self._thread
+        self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout=10)
 
     def _ensure_worker(self) -> None:
         with self._start_lock:
@@ -58,11 +62,22 @@ class BatchQueue:
                 self._thread = threading.Thread(target=self._run, name="densekit-encode", daemon=True)
                 self._thread.start()
 
+    def _stop_if_idle(self) -> bool:
+        """True (and the worker forgotten) when nothing is queued; checked under the start lock, so
+        a job queued meanwhile either is seen here or finds no worker and starts one."""
+        with self._start_lock:
+            if self._queue.empty():
+                self._thread = None
+                return True
+            return False
+
     def _run(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
-                return
+                if self._stop_if_idle():
+                    return
+                continue
             jobs = [job]
             size = len(job.texts)
             # Take what is already waiting (no timed wait: an idle server answers at once).
@@ -122,7 +137,7 @@ class SharedEncoder(Encoder):
 
     def count_tokens(self, texts: list[str]) -> int:
         """Total model tokens in texts (words when the model has no tokenizer), under the model's lock."""
-        counter = getattr(self.inner, "count_tokens", None)
+        counter = getattr(self.inner, "count_tokens", None)  # only models with a tokenizer have one
         if counter is None:
             return sum(len(text.split()) for text in texts)
         with self.lock:
@@ -155,79 +170,99 @@ class LockedEncoder:
 
 
 class ModelCache:
-    """Encoders by (model reference, backend), each loaded once and wrapped in a SharedEncoder.
+    """The server's ``Models``: encoders by (model reference, backend), each loaded once, plus the
+    server's readers; batchable text encoders wrapped in a SharedEncoder (one BatchQueue each),
+    the others (DPR, CLIP, ...) in a LockedEncoder.
 
     Args:
         loader: builds an encoder from (reference, backend); defaults to ``load_encoder``.
         max_batch: most texts one model call takes from the queue.
+        max_models: most models kept loaded (``densekit serve --max-models``); the least recently
+            used is released first (its batching worker stops; requests holding it finish).
 
     Example:
-        >>> cache = ModelCache()
+        >>> cache = ModelCache(max_models=4)
         >>> cache.get("hashing:64").encode(["a cat"]).shape
         (1, 64)
     """
 
-    def __init__(self, loader: Callable[[str, str], Encoder] | None = None, max_batch: int = 64):
+    def __init__(self, loader: Callable[[str, str], Encoder] | None = None, max_batch: int = 64,
+                 max_models: int | None = None):
+        from ..loaded_models import Models
+
         self._loader = loader or _load
         self._max_batch = max_batch
-        self._encoders: dict[tuple[str, str], SharedEncoder] = {}
-        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self.models = Models(max_models)
+        self.models.on_release = self._released
         self._guard = threading.Lock()
         self._direct_locks: dict[str, threading.Lock] = {}
-        self._locked: dict[tuple[str, str], LockedEncoder] = {}
+        self._listeners: list[Callable[[tuple], None]] = []
 
     def get(self, reference: str, backend: str | None = None) -> SharedEncoder:
         """The shared encoder for a model; ``backend`` None takes one already loaded for the reference
-        (a collection's, say), else the default for new work (``defaults.default_backend``: ONNX int8
-        for sentence-transformers text models, else torch), as the library and CLI choose it."""
+        (a collection's, say), else the default for new work (``defaults.default_backend``:
+        onnx-int8-row for sentence-transformers text models, else torch), as the library and CLI choose it."""
         if backend is None:
-            loaded = next((encoder for (name, _), encoder in list(self._encoders.items()) if name == reference), None)
+            loaded = next((key[2] for key in self.models.loaded() if key[0] == "shared" and key[1] == reference), None)
             if loaded is not None:
-                return loaded
-            from ..encoders.defaults import default_backend
+                backend = loaded
+            else:
+                from ..encoders.defaults import default_backend
 
-            backend = default_backend(reference)
-        key = (reference, backend)
-        encoder = self._encoders.get(key)
-        if encoder is not None:
-            return encoder
-        with self._guard:
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        # One loader per model; other models keep loading and serving meanwhile.
-        with load_lock:
-            encoder = self._encoders.get(key)
-            if encoder is None:
-                inner = self._loader(reference, backend)
-                model_lock = threading.Lock()
-                batches = BatchQueue(inner.encode_batch, max(self._max_batch, inner.default_batch_size), model_lock)
-                encoder = SharedEncoder(inner, batches, model_lock)
-                self._encoders[key] = encoder
-        return encoder
+                backend = default_backend(reference)
+        return self.models.get(("shared", reference, backend), lambda: self._shared(reference, backend))
+
+    def _shared(self, reference: str, backend: str) -> SharedEncoder:
+        inner = self._loader(reference, backend)
+        model_lock = threading.Lock()
+        batches = BatchQueue(inner.encode_batch, max(self._max_batch, inner.default_batch_size), model_lock)
+        return SharedEncoder(inner, batches, model_lock)
 
     def get_locked(self, reference: str, backend: str) -> LockedEncoder:
-        """A space's encoder that is not a plain text model (e.g. "dpr", "clip"), loaded once, used under a lock."""
-        key = (reference, backend)
-        with self._guard:
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        with load_lock:
-            encoder = self._locked.get(key)
-            if encoder is None:
-                encoder = LockedEncoder(self._loader(reference, backend), self.lock_for(f"{reference} ({backend})"))
-                self._locked[key] = encoder
-        return encoder
+        """A space's encoder that is not a batchable text model (e.g. "dpr", "clip"), loaded once, used under a lock."""
+        return self.models.get(
+            ("locked", reference, backend),
+            lambda: LockedEncoder(self._loader(reference, backend), self.lock_for(f"{reference} ({backend})")),
+        )
+
+    def reader(self, reference: str | None = None) -> Any:
+        """The server's own extractive reader (use it under ``lock_for(f"reader:{reference}")``)."""
+        return self.models.reader(reference)
+
+    def reranker(self, reference: str | None = None) -> Any:
+        """The server's own cross-encoder reranker."""
+        return self.models.reranker(reference)
 
     def lock_for(self, name: str) -> threading.Lock:
-        """A lock for a model used outside the batching queue (a reader, a CLIP space), one per name.
-
-        Such models are shared process-wide by their loaders, so every use holds its lock.
-        """
+        """A lock for a model used outside the batching queue (a reader, a CLIP space), one per name."""
         with self._guard:
             return self._direct_locks.setdefault(name, threading.Lock())
 
+    def on_release(self, listener: Callable[[tuple], None]) -> None:
+        """Call ``listener(key)`` whenever a model is released (the collection registry drops the
+        handles that hold it, so its memory is really freed)."""
+        self._listeners.append(listener)
+
+    def release(self, reference: str | None = None, backend: str | None = None) -> int:
+        """Release loaded models (all, or one reference / backend); returns how many."""
+        return self.models.release(reference, backend=backend)
+
+    def _released(self, key: tuple, model: Any) -> None:
+        if isinstance(model, SharedEncoder):
+            model.batches.close()
+        for listener in list(self._listeners):
+            listener(key)
+
     def loaded(self) -> dict[str, Any]:
-        """Loaded models with their batching counters (for /metrics)."""
+        """Loaded batched models with their batching counters (for /metrics)."""
         counters: dict[str, Any] = {}
-        for (reference, backend), encoder in list(self._encoders.items()):
+        for key in self.models.loaded():
+            if key[0] != "shared":
+                continue
+            encoder = self.models.peek(key)
+            if encoder is None:
+                continue
+            reference, backend = key[1], key[2]
             label = reference if backend in ("torch", "hashing") else f"{reference} ({backend})"
             entry = counters.setdefault(label, {"calls": 0, "texts": 0})
             entry["calls"] += encoder.batches.calls
@@ -235,8 +270,7 @@ class ModelCache:
         return counters
 
     def close(self) -> None:
-        for encoder in list(self._encoders.values()):
-            encoder.batches.close()
+        self.models.release()
 
 
 def _load(reference: str, backend: str) -> Encoder:

@@ -32,23 +32,30 @@ class CollectionHandles:
         self.name = name
         self.location = location
         self._models = models
-        self._pool: "queue.LifoQueue[Collection]" = queue.LifoQueue()
+        self._pool: "queue.LifoQueue[tuple[int, Collection]]" = queue.LifoQueue()
         self._opened = 0
         self._limit = max(1, readers)
         self._open_lock = threading.Lock()
         self.write_lock = threading.Lock()
+        #: Model references the handles' spaces use, and a count bumped when one is released:
+        #: handles opened before that are closed instead of pooled, so the model's memory is freed.
+        self.references: set[str] = set()
+        self._generation = 0
 
     def _open(self, readonly: bool) -> "Collection":
         from ..collection import Collection
+        from ..encoders.registry import BACKENDS
 
         collection = Collection.open(self.location, readonly=readonly)
         try:
-            # Every space gets the server's shared copy of its model: plain text models through the
-            # batching queue, the others (DPR, CLIP, ...) behind a per-model lock.
+            # Every space gets the server's shared copy of its model: batchable text backends (the
+            # registry says which) through the batching queue, the others (DPR, CLIP, ...) behind a lock.
             for name, space in collection.spaces.items():
                 info = space.encoder_info
                 backend = info.get("backend", "torch")
-                if info.get("kind", "text") == "text" and backend in ("torch", "hashing", "onnx", "onnx-int8"):
+                self.references.add(info["model"])
+                entry = BACKENDS.get(backend)
+                if info.get("kind", "text") == "text" and entry is not None and entry.batchable:
                     collection.set_encoder(name, self._models.get(info["model"], backend))
                 else:
                     collection.set_encoder(name, self._models.get_locked(info["model"], backend))
@@ -60,24 +67,48 @@ class CollectionHandles:
     @contextlib.contextmanager
     def reader(self) -> Iterator["Collection"]:
         """A read-only handle for this request alone, returned to the pool afterwards."""
-        handle = None
+        entry = None
         try:
-            handle = self._pool.get_nowait()
+            entry = self._pool.get_nowait()
         except queue.Empty:
             with self._open_lock:
                 if self._opened < self._limit:
                     self._opened += 1
+                    generation = self._generation
                     try:
-                        handle = self._open(readonly=True)
+                        entry = (generation, self._open(readonly=True))
                     except BaseException:
                         self._opened -= 1
                         raise
-        if handle is None:
-            handle = self._pool.get()
+        if entry is None:
+            entry = self._pool.get()
         try:
-            yield handle
+            yield entry[1]
         finally:
-            self._pool.put(handle)
+            self._return(entry)
+
+    def _return(self, entry: "tuple[int, Collection]") -> None:
+        with self._open_lock:
+            current = entry[0] == self._generation
+            if not current:
+                self._opened -= 1
+        if current:
+            self._pool.put(entry)
+        else:
+            entry[1].close()
+
+    def retire(self) -> None:
+        """A model these handles use was released: close the idle handles, and busy ones when returned."""
+        with self._open_lock:
+            self._generation += 1
+        while True:
+            try:
+                entry = self._pool.get_nowait()
+            except queue.Empty:
+                return
+            with self._open_lock:
+                self._opened -= 1
+            entry[1].close()
 
     @contextlib.contextmanager
     def writer(self) -> Iterator["Collection"]:
@@ -89,7 +120,7 @@ class CollectionHandles:
     def close(self) -> None:
         while True:
             try:
-                self._pool.get_nowait().close()
+                self._pool.get_nowait()[1].close()
             except queue.Empty:
                 return
 
@@ -109,6 +140,14 @@ class CollectionRegistry:
         self._readers = readers
         self._handles: dict[str, CollectionHandles] = {}
         self._lock = threading.Lock()
+        models.on_release(self._model_released)
+
+    def _model_released(self, key: tuple) -> None:
+        reference = key[1]
+        with self._lock:
+            affected = [handles for handles in self._handles.values() if reference in handles.references]
+        for handles in affected:
+            handles.retire()
 
     def names(self) -> list[str]:
         names = set(self._settings.collections)

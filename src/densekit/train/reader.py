@@ -13,13 +13,14 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 from .loop import run_steps
-from .retriever import StepLog, TrainingReport
+from .quiet import quiet_loading
+from .retriever import StepLog, TrainingReport, enable_gradient_checkpointing
 
 READER_FILE = "densekit_reader.json"
 
@@ -150,8 +151,10 @@ def train_reader(
     negative_fraction: float = 0.3,
     seed: int = 13,
     threads: int | None = None,
+    gradient_checkpointing: bool = True,
     progress: ProgressCallback | None = None,
     log: StepLog | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> TrainingReport:
     """Fine-tune ``AutoModelForQuestionAnswering`` from ``base`` on examples and save it to ``out``.
 
@@ -167,7 +170,11 @@ def train_reader(
         negative_fraction: share of answer-less windows kept (they teach the no-answer score).
         seed: shuffling seed.
         threads: torch threads.
+        gradient_checkpointing: recompute activations in the backward pass instead of keeping them
+            (much less memory for 16 windows of 384 tokens, about 20% more time).
         progress: ``progress(step, total_steps)``; log: per-step {"step", "loss", "examples_per_second"}.
+        on_interrupt: called at Ctrl-C; training stops after the current step and the model so far
+            is saved as usual (the report says ``interrupted``).
 
     Returns:
         A TrainingReport (examples = windows trained on).
@@ -176,7 +183,6 @@ def train_reader(
         >>> examples, _ = load_examples("../shared/data/quoref", split="train")
         >>> train_reader(examples, "all-MiniLM-L6-v2", "/tmp/reader", max_steps=300)
     """
-    from ..encoders.sentence import _quiet_transformers
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -194,8 +200,8 @@ def train_reader(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     folder = resolve_model(base)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    with _quiet_transformers():
+    with quiet_loading():  # no LOAD REPORT for the new start/end head
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForQuestionAnswering.from_pretrained(str(folder))
     features = make_features(tokenizer, examples, max_length, stride)
     features = [f for f in features if f["start_positions"] > 0 or rng.random() < negative_fraction]
@@ -203,6 +209,8 @@ def train_reader(
     total = min(max_steps or steps_per_epoch * epochs, steps_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, max(1, total // 10), total)
+    if gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     model.train()
 
     def epoch_batches():
@@ -215,18 +223,20 @@ def train_reader(
         return model(**batch).loss, int(batch["input_ids"].shape[0])
 
     result = run_steps(epoch_batches, batch_loss, list(model.parameters()), optimizer, schedule,
-                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log,
+                       on_interrupt=on_interrupt)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     model.eval()
-    with _quiet_transformers():
+    with quiet_loading():
         model.save_pretrained(str(target))
         tokenizer.save_pretrained(str(target))
     summary = TrainingReport.from_loop(str(target), result)
     (target / READER_FILE).write_text(json.dumps({
         "base": base, "max_length": max_length, "stride": stride,
         "training": {**summary.as_dict(), "batch_size": batch_size, "learning_rate": learning_rate,
-                     "reading_examples": len(examples), "windows": len(features), "negative_fraction": negative_fraction, "seed": seed},
+                     "reading_examples": len(examples), "windows": len(features), "negative_fraction": negative_fraction, "seed": seed,
+                     "gradient_checkpointing": gradient_checkpointing},
     }, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
 from .loop import LoopResult, run_steps
+from .quiet import quiet_loading
 from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 
 #: "question": the question's own text as a negative passage, so a passage that merely restates the
@@ -47,6 +48,7 @@ class TrainingReport:
     examples_per_second: float
     final_loss: float
     skipped: int = 0
+    interrupted: bool = False  # Ctrl-C: the model after the last whole step was saved
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +56,8 @@ class TrainingReport:
     @classmethod
     def from_loop(cls, out: str, result: LoopResult) -> "TrainingReport":
         speed = result.examples / max(result.seconds, 1e-9)
-        return cls(out, result.steps, result.examples, round(result.seconds, 2), round(speed, 3), round(result.recent_loss, 4))
+        return cls(out, result.steps, result.examples, round(result.seconds, 2), round(speed, 3), round(result.recent_loss, 4),
+                   interrupted=result.interrupted)
 
 
 #: Called after each optimisation step with {"step", "loss", "examples_per_second"}.
@@ -134,6 +137,28 @@ def _batches(pairs: list[Pair], batch_size: int, rng: random.Random) -> list[lis
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size) if len(order[start : start + batch_size]) > 1]
 
 
+def load_tower(folder: Path) -> Any:
+    """A sentence-transformers model on the CPU: one tower of the retriever being trained."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(folder), device="cpu")
+
+
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward pass for every transformer inside ``model``.
+
+    Without it the passage tower keeps each layer's attention maps for 16 x 256 tokens until the
+    backward pass: most of the training run's peak memory.
+    """
+    for module in model.modules():
+        if not getattr(module, "supports_gradient_checkpointing", False):
+            continue
+        if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.x's name for it
+            module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        elif hasattr(module, "gradient_checkpointing_enable"):
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _embed(model: Any, texts: list[str]) -> Any:
     # preprocess() is tokenize()'s newer name in sentence-transformers.
     features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
@@ -156,8 +181,10 @@ def train_retriever(
     max_passage_length: int = 256,
     seed: int = 13,
     threads: int | None = None,
+    gradient_checkpointing: bool = True,
     progress: ProgressCallback | None = None,
     log: StepLog | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> TrainingReport:
     """Train a question/context encoder pair with in-batch negatives and save it as a retriever folder.
 
@@ -177,8 +204,13 @@ def train_retriever(
         max_question_length, max_passage_length: token limits of the two towers.
         seed: shuffling and initialisation seed.
         threads: torch threads.
+        gradient_checkpointing: recompute each layer's activations in the backward pass instead of
+            keeping them: MiniLM at batch 16 peaked at 1.9 GB instead of 3.1 GB, same losses, ~20%
+            slower (benchmarks/train_memory.py).
         progress: ``progress(step, total_steps)``.
         log: called after each step with {"step", "loss", "examples_per_second"}.
+        on_interrupt: called at Ctrl-C; training stops after the current step and the model so far
+            is saved as usual (the report says ``interrupted``).
 
     Returns:
         A TrainingReport.
@@ -186,9 +218,7 @@ def train_retriever(
     Example:
         >>> train_retriever(load_pairs("../shared/data/quoref", "train"), "all-MiniLM-L6-v2", "/tmp/retriever", max_steps=200)
     """
-    from ..encoders.dual import (CONTEXT_FOLDER, QUESTION_FOLDER, _load_sentence_model, read_retriever_config,
-                                 write_retriever_config)
-    from ..encoders.sentence import _quiet_transformers
+    from ..encoders.dual import CONTEXT_FOLDER, QUESTION_FOLDER, read_retriever_config, write_retriever_config
     from ..encoders.threads import configure_torch_threads
     from ..models import resolve_model
 
@@ -211,15 +241,19 @@ def train_retriever(
         pairs = add_question_negatives(pairs)
     folder = resolve_model(base)
     config = read_retriever_config(folder)
-    if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
-        # Continue training a saved retriever: each tower from its own folder.
-        question_model = _load_sentence_model(folder / QUESTION_FOLDER)
-        context_model = _load_sentence_model(folder / CONTEXT_FOLDER)
-    else:
-        question_model = _load_sentence_model(folder)
-        context_model = _load_sentence_model(folder)
+    with quiet_loading():
+        if config is not None and config["kind"] == "st-dual" and not config.get("shared"):
+            # Continue training a saved retriever: each tower from its own folder.
+            question_model = load_tower(folder / QUESTION_FOLDER)
+            context_model = load_tower(folder / CONTEXT_FOLDER)
+        else:
+            question_model = load_tower(folder)
+            context_model = load_tower(folder)
     question_model.max_seq_length = max_question_length
     context_model.max_seq_length = max_passage_length
+    if gradient_checkpointing:
+        enable_gradient_checkpointing(question_model)
+        enable_gradient_checkpointing(context_model)
     question_model.train()
     context_model.train()
 
@@ -238,13 +272,14 @@ def train_retriever(
         return functional.cross_entropy(scale * questions @ contexts.T, labels), len(batch)
 
     result = run_steps(lambda: _batches(pairs, batch_size, rng), batch_loss, parameters, optimizer, schedule,
-                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log)
+                       epochs=epochs, total=total, max_minutes=max_minutes, progress=progress, log=log,
+                       on_interrupt=on_interrupt)
 
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     question_model.eval()
     context_model.eval()
-    with _quiet_transformers():
+    with quiet_loading():
         question_model.save(str(target / QUESTION_FOLDER))
         context_model.save(str(target / CONTEXT_FOLDER))
     summary = TrainingReport.from_loop(str(target), result)
@@ -255,6 +290,7 @@ def train_retriever(
         "max_question_length": max_question_length,
         "max_passage_length": max_passage_length,
         "training": {**summary.as_dict(), "batch_size": batch_size, "learning_rate": learning_rate, "scale": scale,
-                     "hard_negatives": hard_negatives, "pairs": len(pairs), "seed": seed},
+                     "hard_negatives": hard_negatives, "pairs": len(pairs), "seed": seed,
+                     "gradient_checkpointing": gradient_checkpointing},
     })
     return summary

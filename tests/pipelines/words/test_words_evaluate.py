@@ -67,3 +67,30 @@ def test_pairs_with_almost_no_known_words_give_no_correlation():
     result = evaluate_vectors(vectors, skip=("analogies",))
     assert result["wordsim353"]["spearman"] is None and result["wordsim353"]["oov_percent"] > 99  # only "tiger tiger" is known
     assert "analogies" not in result
+
+
+@pytest.mark.slow
+def test_batched_answers_equal_gensims_on_glove(glove, tmp_path):
+    """Every 40th question of each section, on the packaged GloVe (400,000 words, first 300,000 used):
+    the batched answers equal gensim's, except where two candidates tie to float rounding."""
+    import numpy as np
+
+    from densekit.pipelines.words.evaluate import answer_file, read_analogy_sections
+
+    sample = tmp_path / "sample.txt"
+    sample.write_text("".join(f": {name}\n" + "".join(lines[::40])
+                              for name, lines in read_analogy_sections(gensim_data("questions-words.txt"))))
+    _, sections = glove.evaluate_word_analogies(str(sample))
+    expected = {question: True for section in sections[:-1] for question in section["correct"]}
+    expected.update({question: False for section in sections[:-1] for question in section["incorrect"]})
+    _, answered = answer_file(glove, sample)
+    assert len(answered) == len(expected) > 400
+    unit = glove.get_normed_vectors()
+    for question in answered:
+        key = (question.a, question.b, question.c, question.expected)
+        if question.correct != expected[key]:  # allowed only for a near-tie between the two answers
+            rows = [glove.key_to_index[word.lower()] for word in (question.a, question.b, question.c)]
+            query = unit[rows[1]] + unit[rows[2]] - unit[rows[0]]
+            scores = unit[[glove.key_to_index[question.predicted.lower()], glove.key_to_index[question.expected.lower()]]]
+            gap = abs(float(np.diff(scores @ (query / np.linalg.norm(query)))[0]))
+            assert gap < 1e-5, (key, question.predicted, gap)

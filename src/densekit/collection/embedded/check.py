@@ -118,8 +118,9 @@ def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
         return [f"sparse index holds {len(index)} texts, the content store {len(texts)}"]
     if not texts:
         return []
-    rebuilt = SparseIndex(stem=index.stemmer_language is not None)
-    rebuilt.build(rowids, texts)
+    from .persistence import build_sparse
+
+    rebuilt = build_sparse(collection.store, collection.view, stem=index.stemmer_language is not None)
     generator = np.random.default_rng(0)
     for position in generator.choice(len(texts), size=min(SPARSE_SAMPLE, len(texts)), replace=False):
         query = " ".join(texts[position].split()[:6])

@@ -208,13 +208,7 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         from ...sparse import SparseIndex
 
         if not self.readonly and self._dirty_sparse:
-            rowids, texts = [], []
-            for batch in self.store.iterate(self.view, kind="text"):
-                rowids += [item.rowid for item in batch]
-                texts += [item.text for item in batch]
-            if texts:
-                self._sparse = SparseIndex()
-                self._sparse.build(rowids, texts)
+            self._sparse = persistence.build_sparse(self.store, self.view)
         elif self._manifest.get("sparse"):
             for attempt in range(10):
                 folder = self.folder / self._manifest["sparse"]["folder"]
@@ -371,3 +365,4 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
 
     def _items_by_rowid(self, rowids: list[int]) -> dict[int, Item]:
         return self.store.by_rowids(rowids)
+

@@ -228,3 +228,22 @@ def remove_half_created(folder: Path) -> None:
 
 def folder_size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def build_sparse(store, view: int, stem: bool = False):
+    """The BM25 index of the visible texts, scoring whole documents (a chunk's parent; overlap between
+    neighbouring chunks counted once; docs/retrieval.md); None when there is no text."""
+    from ...sparse import SparseIndex
+
+    rowids, texts, documents, spans = [], [], [], []
+    for batch in store.iterate(view, kind="text"):
+        for item in batch:
+            rowids.append(item.rowid)
+            texts.append(item.text)
+            documents.append(item.parent)
+            spans.append((item.start, item.end) if item.parent is not None and item.start is not None else None)
+    if not texts:
+        return None
+    index = SparseIndex(stem=stem)
+    index.build(rowids, texts, documents=documents, spans=spans)
+    return index

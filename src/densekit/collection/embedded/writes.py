@@ -190,6 +190,9 @@ class EmbeddedWrites:
                 self._encoders[name] = previous
             raise
 
+    def _index_key(self, key: str) -> bool:
+        return self.store.index_key(key)
+
     def rebuild_sparse(self) -> None:
         """Index every text again for BM25 at the next commit."""
         self._require_writer()

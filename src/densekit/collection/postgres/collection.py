@@ -54,6 +54,9 @@ class PostgresCollection(Writes, Collection):
     """
 
     store_kind = "postgres"
+    # Its sparse side is PostgreSQL's ts_rank (about 0 to 0.1), not BM25: probability fusion was
+    # measured on BM25 scores only, so hybrid searches here keep reciprocal rank fusion.
+    default_fusion = "rrf"
 
     def __init__(self, router: Router, name: str, manifest: dict[str, Any], readonly: bool):
         self._router = router

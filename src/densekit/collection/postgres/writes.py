@@ -73,6 +73,20 @@ class Writes:
         self._manifest = manifest
         return count
 
+    def _index_key(self, key: str) -> bool:
+        # Equality and $in are served by the GIN index on metadata already; ranges ($gt ...) compare
+        # metadata -> key, which this expression index serves.
+        import hashlib
+
+        from psycopg import sql
+
+        name = f"{self.name}_key_{hashlib.sha256(key.encode('utf-8')).hexdigest()[:12]}"
+        with self._write() as connection:
+            found = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{name}"',)).fetchone()[0]
+            connection.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ((metadata -> {}))").format(
+                sql.Identifier(name), schema.identifiers(self.name)["items"], sql.Literal(key)))
+        return not found
+
     def _set_vectors(self, connection, space: str, rowids: list[int], vectors: np.ndarray) -> None:
         from psycopg import sql
 

@@ -1,0 +1,105 @@
+"""One segment of a SegmentedSparseIndex: a batch's term counts, its BLOB form, and its BM25 scores."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+K1, B = 1.5, 0.75  # bm25s' defaults, so scores equal today's SparseIndex
+
+
+class Segment:
+    """One batch's term counts, by document (for deletes and merges) and by term (for search).
+
+    Both layouts are stored in the BLOB, so opening a collection only copies arrays: no sorting.
+    """
+
+    def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, layout=None, order=None):
+        self.key = key
+        self.rowids = rowids
+        self.lengths = lengths
+        self.by_document = counts.tocsr()
+        self.terms, self.term_starts, self.term_documents, self.term_counts = (
+            _term_layout(self.by_document) if layout is None else layout
+        )
+        self.alive = np.ones(len(rowids), dtype=bool)  # False once deleted (a tombstone row in SQLite)
+        self.order = np.argsort(rowids, kind="stable") if order is None else order
+
+    def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in this segment, the rowids found) of the live documents among ``rowids``."""
+        sorted_ids = self.rowids[self.order]
+        slots = np.searchsorted(sorted_ids, rowids).clip(max=max(len(sorted_ids) - 1, 0))
+        found = sorted_ids[slots] == rowids if len(sorted_ids) else np.zeros(len(rowids), dtype=bool)
+        positions = self.order[slots[found]]
+        live = self.alive[positions]
+        return positions[live], rowids[found][live]
+
+    def to_blob(self) -> bytes:
+        buffer = io.BytesIO()
+        matrix = self.by_document
+        np.savez(buffer, rowids=self.rowids, lengths=self.lengths.astype(np.float32), order=self.order,
+                 indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int32),
+                 counts=matrix.data.astype(np.float32), terms=self.terms.astype(np.int64),
+                 term_starts=self.term_starts, term_documents=self.term_documents, term_counts=self.term_counts)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_blob(cls, key: int, blob: bytes, width: int) -> "Segment":
+        from scipy.sparse import csr_matrix
+
+        arrays = np.load(io.BytesIO(blob), allow_pickle=False)
+        rowids = arrays["rowids"]
+        counts = csr_matrix((arrays["counts"], arrays["indices"], arrays["indptr"]), shape=(len(rowids), width))
+        layout = (arrays["terms"], arrays["term_starts"], arrays["term_documents"], arrays["term_counts"])
+        return cls(key, rowids, arrays["lengths"], counts, layout=layout, order=arrays["order"])
+
+    def live_frequency(self, width: int) -> np.ndarray:
+        """How many live documents of this segment hold each term (length ``width``)."""
+        frequency = np.zeros(width, dtype=np.int64)
+        frequency[self.terms] = np.diff(self.term_starts)
+        dead = np.flatnonzero(~self.alive)
+        if len(dead):
+            rows = self.by_document[dead]
+            frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
+        return frequency
+
+
+def _term_layout(by_document):
+    """(terms, starts, documents, counts): postings of only the terms present, ordered by term.
+
+    Not a full CSC matrix when the vocabulary is much wider than the segment: a one-document segment
+    must stay small when the vocabulary has a million terms.
+    """
+    total = by_document.nnz
+    if by_document.shape[1] <= 4 * total + 1024:
+        by_term = by_document.tocsc()  # a counting sort in C
+        terms = np.flatnonzero(np.diff(by_term.indptr))
+        starts = np.append(by_term.indptr[terms], total).astype(np.int64)
+        return terms, starts, by_term.indices.astype(np.int32), by_term.data.astype(np.float32)
+    coordinates = by_document.tocoo()
+    order = np.lexsort((coordinates.row, coordinates.col))
+    terms, starts = np.unique(coordinates.col[order], return_index=True)
+    return (terms.astype(np.int64), np.append(starts, total).astype(np.int64),
+            coordinates.row[order].astype(np.int32), coordinates.data[order].astype(np.float32))
+
+
+def tier(segment: Segment) -> int:
+    """Size tier: 0 for up to 7 live documents, 1 up to 63, ... (merges happen within a tier)."""
+    return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(8))
+
+
+def segment_scores(segment: Segment, columns: np.ndarray, weights: np.ndarray, average_length: float):
+    """BM25 of every document of the segment for these term columns (None when it has none of them)."""
+    slots = np.searchsorted(segment.terms, columns)
+    scores = None
+    for column, slot, weight in zip(columns.tolist(), slots.tolist(), weights.tolist()):
+        if slot == len(segment.terms) or segment.terms[slot] != column:
+            continue
+        if scores is None:
+            scores = np.zeros(len(segment.rowids), dtype=np.float32)
+        start, end = segment.term_starts[slot], segment.term_starts[slot + 1]
+        documents, counts = segment.term_documents[start:end], segment.term_counts[start:end]
+        norm = K1 * (1 - B + B * segment.lengths[documents] / average_length)
+        scores[documents] += weight * counts / (counts + norm)
+    return scores

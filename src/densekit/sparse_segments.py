@@ -1,0 +1,403 @@
+"""Incremental BM25 kept in SQLite: the sparse side of a collection whose commits cost the batch.
+
+Each ``add`` call becomes one segment (the batch's term counts, a BLOB row) and each deleted row one
+tombstone, written with the caller's connection inside the caller's transaction, so the sparse index
+commits and rolls back with the rows it describes and needs no checkpoint of its own. Segments hold
+raw term counts, not finished scores: IDF and the average length come from the live totals at query
+time, so the scores equal a BM25 built from scratch over the live documents (bm25s' "lucene" formula,
+k1=1.5, b=0.75, the same tokenization as ``densekit.sparse.SparseIndex``; docs/storage.md has the
+measurements that chose this design over SQLite FTS5 and tantivy).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from .errors import CollectionError, InvalidInputError
+from .sparse_segment import Segment, segment_scores, tier
+from .sparse_words import english_stemmer, words
+
+FORMAT_VERSION = 1
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Segments are merged automatically only while the result stays this small, so one commit never
+# pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
+AUTO_MERGE_DOCUMENTS = 20_000
+
+
+class SegmentedSparseIndex:
+    """BM25 over texts keyed by int64 row ids, stored in tables ``<table>_*`` of a SQLite database.
+
+    Writes run on the given connection and never begin, commit or roll back: they belong to whatever
+    transaction the caller has open. After rolling one back, call ``reload()`` so memory matches the
+    database again.
+
+    Args:
+        connection: an open ``sqlite3.Connection``; the index reads its tables on construction.
+        table: prefix of the index's tables (letters, digits, underscores).
+        stem: stem words with PyStemmer ("english"). False (default, as SparseIndex on main: stemming
+            cost 0.0046 MRR@10 on Quoref) never stems; True requires PyStemmer; None stems when it is
+            installed. An existing index keeps the setting it was made with.
+
+    Example:
+        >>> index = SegmentedSparseIndex(sqlite3.connect("items.sqlite"), "sparse")
+        >>> with index.connection:
+        ...     index.add([7, 9], ["cats purr", "dogs bark"])
+        >>> index.search("dogs", k=5)
+        (array([0.2772589], dtype=float32), array([9]))
+    """
+
+    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = False):
+        if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
+            raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
+        self.connection = connection
+        self.table = table
+        self._requested_stem = stem
+        self.reload()
+
+    # ---- storage -------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        t = self.table
+        language, _ = english_stemmer(self._requested_stem)
+        self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
+        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
+        self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)")
+        self.connection.execute(
+            f"CREATE TABLE {t}_deleted (id INTEGER PRIMARY KEY AUTOINCREMENT, segment INTEGER NOT NULL, item INTEGER NOT NULL)"
+        )
+        self.connection.executemany(
+            f"INSERT INTO {t}_settings VALUES (?, ?)",
+            [("format", str(FORMAT_VERSION)), ("stemmer", language or ""), ("stopwords", "en")],
+        )
+
+    def reload(self) -> None:
+        """Read the whole index from the database (creating its tables when missing)."""
+        t = self.table
+        exists = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{t}_settings",)
+        ).fetchone()
+        if not exists:
+            self._create()
+        settings = dict(self.connection.execute(f"SELECT key, value FROM {t}_settings"))
+        if settings.get("format") != str(FORMAT_VERSION):
+            raise CollectionError(
+                f"sparse tables {t}_* have format {settings.get('format')!r}; this densekit reads format {FORMAT_VERSION}"
+            )
+        self.stemmer_language = settings.get("stemmer") or None
+        if self.stemmer_language is None:
+            self._stemmer = None
+        else:
+            language, self._stemmer = english_stemmer(True)
+            if language != self.stemmer_language:
+                raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
+        self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
+        self._vocabulary = {term: column for column, term in enumerate(self._terms)}
+        width = len(self._terms)
+        self._segments = [
+            Segment.from_blob(key, blob, width)
+            for key, blob in self.connection.execute(f"SELECT id, data FROM {t}_segments ORDER BY id")
+        ]
+        self._last_segment = max((segment.key for segment in self._segments), default=0)
+        self._last_tombstone = self._apply_tombstones(0, count=False)
+        self._frequency = np.zeros(width, dtype=np.int64)
+        self._documents = 0
+        self._total_length = 0
+        for segment in self._segments:
+            self._frequency += segment.live_frequency(width)
+            self._documents += int(segment.alive.sum())
+            self._total_length += int(segment.lengths[segment.alive].sum())
+
+    def _apply_tombstones(self, after: int, count: bool) -> int:
+        """Mark the documents of tombstones newer than ``after`` deleted; returns the newest tombstone id."""
+        by_key = {segment.key: segment for segment in self._segments}
+        last = after
+        for tombstone, key, rowid in self.connection.execute(
+            f"SELECT id, segment, item FROM {self.table}_deleted WHERE id > ? ORDER BY id", (after,)
+        ):
+            segment = by_key.get(key)
+            if segment is None:
+                raise CollectionError(f"sparse tables {self.table}_*: a tombstone names segment {key}, which does not exist")
+            positions, _ = segment.positions(np.array([rowid], dtype=np.int64))
+            if count and len(positions):
+                self._forget(segment, positions)
+            segment.alive[positions] = False
+            last = tombstone
+        return last
+
+    def refresh(self) -> bool:
+        """Catch up with what other connections committed since this index was read; True if anything.
+
+        New terms, segments and tombstones are read incrementally; when a merge elsewhere replaced
+        segments held here, the whole index is read again. (``PRAGMA data_version`` tells a caller
+        cheaply whether another connection committed at all.) A long-lived writer calls it first
+        thing inside its write transaction (``BEGIN IMMEDIATE``), so nothing lands in between.
+
+        Example:
+            >>> index.refresh()
+            False
+        """
+        t = self.table
+        keys = {key for (key,) in self.connection.execute(f"SELECT id FROM {t}_segments")}
+        if not {segment.key for segment in self._segments} <= keys:
+            self.reload()
+            return True
+        new_terms = [term for (term,) in self.connection.execute(
+            f"SELECT term FROM {t}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
+        for term in new_terms:
+            self._vocabulary[term] = len(self._terms)
+            self._terms.append(term)
+        width = len(self._terms)
+        self._grow_frequency(width)
+        added = [
+            Segment.from_blob(key, blob, width)
+            for key, blob in self.connection.execute(
+                f"SELECT id, data FROM {t}_segments WHERE id > ? ORDER BY id", (self._last_segment,))
+        ]
+        for segment in added:
+            self._segments.append(segment)
+            self._frequency += segment.live_frequency(width)
+            self._documents += len(segment.rowids)
+            self._total_length += int(segment.lengths.sum())
+            self._last_segment = segment.key
+        last = self._apply_tombstones(self._last_tombstone, count=True)
+        changed = bool(new_terms or added or last != self._last_tombstone)
+        self._last_tombstone = last
+        return changed
+
+    def _forget(self, segment: Segment, positions: np.ndarray) -> None:
+        """Take live documents out of the totals (their tombstones are written or read elsewhere)."""
+        rows = segment.by_document[positions]
+        self._frequency[: rows.shape[1]] -= np.bincount(rows.indices, minlength=rows.shape[1])
+        self._documents -= len(positions)
+        self._total_length -= int(segment.lengths[positions].sum())
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def _tokens(self, text: str) -> list[str]:
+        return words(text, self._stemmer)
+
+    def _columns(self, tokens: list[str], new_terms: list[str]) -> list[int]:
+        columns = []
+        for token in tokens:
+            column = self._vocabulary.get(token)
+            if column is None:
+                column = self._vocabulary[token] = len(self._terms)
+                self._terms.append(token)
+                new_terms.append(token)
+            columns.append(column)
+        return columns
+
+    def add(self, rowids: Sequence[int] | np.ndarray, texts: Sequence[str]) -> None:
+        """Index new documents (one segment); an id already indexed and not deleted is an error.
+
+        Example:
+            >>> index.add(np.array([3, 4]), ["a red fox", "a lazy dog"])
+        """
+        from scipy.sparse import csr_matrix
+
+        ids = _int_ids(rowids, "rowids")
+        items = list(texts)
+        if len(items) != len(ids):
+            raise InvalidInputError(f"got {len(ids)} rowids but {len(items)} texts; expected one rowid per text")
+        for position, text in enumerate(items):
+            if not isinstance(text, str):
+                raise InvalidInputError(f"text {position} is {type(text).__name__}; expected a string")
+        if not len(ids):
+            return
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise InvalidInputError(f"rowids must be unique; repeated: {unique[counts > 1][:10].tolist()}")
+        present = self._present(ids)
+        if len(present):
+            raise InvalidInputError(f"rowids already indexed (delete them first): {present[:10].tolist()}")
+        new_terms: list[str] = []
+        indptr, indices, values, lengths = [0], [], [], []
+        for text in items:
+            tokens = self._tokens(text)
+            counted = Counter(self._columns(tokens, new_terms))
+            indices.extend(counted.keys())
+            values.extend(counted.values())
+            indptr.append(len(indices))
+            lengths.append(len(tokens))
+        width = len(self._terms)
+        matrix = csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32),
+                             np.array(indptr, dtype=np.int64)), shape=(len(items), width))
+        t = self.table
+        first_new = width - len(new_terms)
+        self.connection.executemany(
+            f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
+        )
+        segment = Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
+        segment.key = self._last_segment = self.connection.execute(
+            f"INSERT INTO {t}_segments (data) VALUES (?)", (segment.to_blob(),)
+        ).lastrowid
+        self._segments.append(segment)
+        self._grow_frequency(width)
+        self._frequency += np.bincount(matrix.indices, minlength=width)
+        self._documents += len(items)
+        self._total_length += int(sum(lengths))
+        self._merge(AUTO_MERGE_DOCUMENTS)
+
+    def delete(self, rowids: Sequence[int] | np.ndarray) -> int:
+        """Remove documents by row id; ids not indexed are ignored. Returns how many were removed.
+
+        Example:
+            >>> index.delete([3])
+            1
+        """
+        ids = np.unique(_int_ids(rowids, "rowids"))
+        removed = 0
+        for segment in self._segments:
+            positions, found = segment.positions(ids)
+            if not len(positions):
+                continue
+            self.connection.executemany(
+                f"INSERT INTO {self.table}_deleted (segment, item) VALUES (?, ?)",
+                [(segment.key, int(rowid)) for rowid in found],
+            )
+            self._forget(segment, positions)
+            segment.alive[positions] = False
+            removed += len(positions)
+        if removed:
+            self._last_tombstone = self.connection.execute(f"SELECT max(id) FROM {self.table}_deleted").fetchone()[0]
+        return removed
+
+    def merge(self, max_documents: int | None = None) -> None:
+        """Merge segments (size tiers of 8) and drop deleted documents; None merges without a size cap.
+
+        Example:
+            >>> index.merge()  # e.g. from `densekit compact`
+        """
+        self._merge(max_documents)
+        if max_documents is None and (len(self._segments) > 1 or any(not s.alive.all() for s in self._segments)):
+            self._rewrite(list(self._segments))
+
+    def _merge(self, max_documents: int | None) -> None:
+        while True:
+            tiers: dict[int, list[Segment]] = {}
+            for segment in self._segments:
+                tiers.setdefault(tier(segment), []).append(segment)
+            groups = [group[:8] for _, group in sorted(tiers.items()) if len(group) >= 8]
+            if max_documents is not None:
+                groups = [group for group in groups if sum(int(s.alive.sum()) for s in group) <= max_documents]
+            if not groups:
+                return
+            self._rewrite(groups[0])
+
+    def _rewrite(self, group: list[Segment]) -> None:
+        """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
+        from scipy.sparse import vstack
+
+        width = len(self._terms)
+        parts = []
+        for segment in group:
+            rows = segment.by_document[np.flatnonzero(segment.alive)]
+            rows.resize((rows.shape[0], width))
+            parts.append(rows)
+        merged = Segment(
+            0,
+            np.concatenate([s.rowids[s.alive] for s in group]),
+            np.concatenate([s.lengths[s.alive] for s in group]),
+            vstack(parts).tocsr(),
+        )
+        t = self.table
+        for segment in group:
+            self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
+            self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            self._segments.remove(segment)
+        if len(merged.rowids):
+            merged.key = self._last_segment = self.connection.execute(
+                f"INSERT INTO {t}_segments (data) VALUES (?)", (merged.to_blob(),)
+            ).lastrowid
+            self._segments.append(merged)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._documents
+
+    def ids(self) -> np.ndarray:
+        """All live row ids (int64), sorted."""
+        parts = [segment.rowids[segment.alive] for segment in self._segments]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def statistics(self) -> dict[str, int]:
+        """Live documents, their total length in tokens, distinct terms and segments (for checks)."""
+        return {"documents": self._documents, "total_length": self._total_length,
+                "terms": int((self._frequency > 0).sum()), "segments": len(self._segments)}
+
+    def _present(self, ids: np.ndarray) -> np.ndarray:
+        found = [segment.positions(ids)[1] for segment in self._segments]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def _grow_frequency(self, width: int) -> None:
+        if width > len(self._frequency):
+            grown = np.zeros(width, dtype=np.int64)
+            grown[: len(self._frequency)] = self._frequency
+            self._frequency = grown
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best live documents by BM25, best first; ties by the smaller row id.
+
+        Args:
+            query: free text; words no document has are ignored, and a repeated word counts again
+                (as in bm25s).
+            k: most hits to return.
+            allowed: optional int64 row ids; only these may be returned.
+        Returns:
+            (scores float32, rowids int64), each of length <= k; documents scoring zero never appear.
+
+        Example:
+            >>> index.search("lazy dog", k=2, allowed=np.array([4]))
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        empty = (np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+        allowed_ids = None
+        if allowed is not None:
+            allowed_ids = np.asarray(allowed)
+            if allowed_ids.size == 0:
+                return empty
+            if allowed_ids.ndim != 1 or not np.issubdtype(allowed_ids.dtype, np.integer):
+                raise InvalidInputError(f"allowed must be a 1-D array of integer ids, got dtype {allowed_ids.dtype}")
+        repeats = Counter(self._vocabulary[t] for t in self._tokens(query) if t in self._vocabulary)
+        if not repeats or not self._total_length:  # no live document has a single word
+            return empty
+        columns = np.array(list(repeats.keys()), dtype=np.int64)
+        frequency = self._frequency[columns].astype(np.float64)
+        weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
+        average_length = self._total_length / self._documents
+        found_scores, found_ids = [], []
+        for segment in self._segments:
+            scores = segment_scores(segment, columns, weights.astype(np.float32), average_length)
+            if scores is None:
+                continue
+            scores[~segment.alive] = 0
+            if allowed_ids is not None:
+                scores[~np.isin(segment.rowids, allowed_ids)] = 0
+            hits = np.flatnonzero(scores > 0)
+            if len(hits) > k:
+                # Keep every document tied with the k-th score so the final tie-break sees them all.
+                threshold = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+                hits = hits[scores[hits] >= threshold]
+            found_scores.append(scores[hits])
+            found_ids.append(segment.rowids[hits])
+        if not found_scores:
+            return empty
+        scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
+        order = np.lexsort((ids, -scores))[: int(k)]
+        return scores[order], ids[order]
+
+
+def _int_ids(values, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise InvalidInputError(f"{name} must be a 1-D sequence of integers, got dtype {array.dtype}, shape {array.shape}")
+    return array.astype(np.int64)
