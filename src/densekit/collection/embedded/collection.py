@@ -216,8 +216,9 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
                     self._sparse = SparseIndex.load(folder)
                     break
                 except (FileNotFoundError, CollectionError):
-                    # A writer committed twice since our manifest and removed that folder: catch up.
-                    if not self.readonly or attempt == 9 or folder.exists():
+                    # A writer committed twice since our manifest and removed (or is removing) that
+                    # folder: catch up with the newer manifest. Unchanged manifest: a real problem.
+                    if not self.readonly or attempt == 9 or persistence.stamp(self.folder) == self._manifest_stamp:
                         raise
                     self._reload()
         return self._sparse
