@@ -39,9 +39,11 @@ class StoreHooks(abc.ABC):
     @abc.abstractmethod
     def _exists(cls, location: Any, *, name: str | None) -> bool: ...
 
+    _closed: bool = False  # set by the store's close()
+
     @property
-    @abc.abstractmethod
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     @abc.abstractmethod

@@ -141,10 +141,6 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             raise
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def collection_id(self) -> str:
         # Collections made before ids were recorded are known by their folder until their next commit.
         return self._manifest.get("id") or f"folder:{self.folder.resolve()}"

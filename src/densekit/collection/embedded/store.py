@@ -209,6 +209,15 @@ class ContentStore:
         ).fetchall()
         return [_item(row) for row in rows]
 
+    def metadata_of(self, rowids: list[int]) -> list[dict[str, Any]]:
+        """The metadata of these rows (whatever their generation)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(rowids), 500):
+            part = [int(rowid) for rowid in rowids[start : start + 500]]
+            marks = ", ".join("?" for _ in part)
+            found += [json.loads(row[0]) for row in self.connection.execute(f"SELECT metadata FROM items WHERE rowid IN ({marks})", part)]
+        return found
+
     def by_rowids(self, rowids: Iterable[int]) -> dict[int, Item]:
         wanted = [int(rowid) for rowid in rowids]
         found: dict[int, Item] = {}

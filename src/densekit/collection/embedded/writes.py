@@ -78,7 +78,7 @@ class EmbeddedWrites:
             rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
         except sqlite3.Error as error:  # e.g. "database or disk is full": nothing of this batch was stored
             raise CollectionError(f"could not store {len(items)} items in {str(self.folder)!r}: {error}") from error
-        self._count_keys(items, +1)
+        self._count_keys([item.metadata for item in items], +1)
         for name, space_vectors in encoded.items():
             mask = np.array([item.kind == self.spaces[name].kind for item in items])
             self.spaces[name].index.add(rowids[mask], space_vectors)
@@ -133,15 +133,15 @@ class EmbeddedWrites:
         self._insert(items, vectors)
         return len(items)
 
-    def _count_keys(self, items: list[Item], sign: int) -> None:
-        for item in items:
-            for key in item.metadata:
+    def _count_keys(self, metadata: list[dict[str, Any]], sign: int) -> None:
+        for entry in metadata:
+            for key in entry:
                 self._key_deltas[key] = self._key_deltas.get(key, 0) + sign
 
     def _remove_rowids(self, rowids: list[int]) -> None:
         if not rowids:
             return
-        self._count_keys(list(self.store.by_rowids(rowids).values()), -1)
+        self._count_keys(self.store.metadata_of(list(rowids)), -1)
         array = np.asarray(rowids, dtype=np.int64)
         for space in self.spaces.values():
             space.index.remove(array)

@@ -141,10 +141,6 @@ class PostgresCollection(Writes, Collection):
             raise
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def collection_id(self) -> str:
         return self._manifest.get("id") or f"postgres:{self.location}"
 
