@@ -90,6 +90,11 @@ def _group(texts: list[str], documents: Sequence[object], spans: Sequence[tuple[
     return _Grouping(joined, of_text)
 
 
+def join_document(texts: list[str], spans: Sequence[tuple[int, int] | None]) -> str:
+    """One document's text from its chunks (in order of their start offset, overlaps counted once)."""
+    return _group(list(texts), [0] * len(texts), spans).texts[0]
+
+
 def _start(span: tuple[int, int] | None) -> int:
     if span is None:
         return 0

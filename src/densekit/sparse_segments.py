@@ -22,7 +22,7 @@ from .errors import CollectionError, InvalidInputError
 from .sparse_segment import Segment, segment_scores, tier
 from .sparse_words import english_stemmer, words
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: segments and tombstones carry generations
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Segments are merged automatically only while the result stays this small, so one commit never
 # pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
@@ -51,13 +51,26 @@ class SegmentedSparseIndex:
         (array([0.2772589], dtype=float32), array([9]))
     """
 
-    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = False):
+    def __init__(self, connection: sqlite3.Connection, table: str = "sparse", stem: bool | None = False,
+                 view: int | None = None):
         if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
             raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
         self.connection = connection
         self.table = table
         self._requested_stem = stem
+        #: The generation this index shows (a collection's snapshot; writes are made at it, see
+        #: densekit/collection/embedded/sparse_tables.py), or None: everything, writes at 0.
+        self.view = view
         self.reload()
+
+    def _visible_segments(self, view: int | None) -> str:
+        if view is None:
+            return "retired_gen IS NULL"
+        return f"added_gen <= {int(view)} AND (retired_gen IS NULL OR retired_gen > {int(view)})"
+
+    @property
+    def _write_gen(self) -> int:
+        return 0 if self.view is None else int(self.view)
 
     # ---- storage -------------------------------------------------------------------------------
 
@@ -66,10 +79,18 @@ class SegmentedSparseIndex:
         language, _ = english_stemmer(self._requested_stem)
         self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
         self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
-        self.connection.execute(f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)")
         self.connection.execute(
-            f"CREATE TABLE {t}_deleted (id INTEGER PRIMARY KEY AUTOINCREMENT, segment INTEGER NOT NULL, item INTEGER NOT NULL)"
+            f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL,"
+            " added_gen INTEGER NOT NULL DEFAULT 0, retired_gen INTEGER)"
         )
+        self.connection.execute(
+            f"CREATE TABLE {t}_deleted (id INTEGER PRIMARY KEY AUTOINCREMENT, segment INTEGER NOT NULL, item INTEGER NOT NULL,"
+            " gen INTEGER NOT NULL DEFAULT 0)"
+        )
+        # Generation lookups read these indexes, never the rows (whose BLOBs come before the columns).
+        self.connection.execute(f"CREATE INDEX {t}_segments_by_added ON {t}_segments(added_gen)")
+        self.connection.execute(f"CREATE INDEX {t}_segments_by_retired ON {t}_segments(retired_gen)")
+        self.connection.execute(f"CREATE INDEX {t}_deleted_by_gen ON {t}_deleted(gen)")
         self.connection.executemany(
             f"INSERT INTO {t}_settings VALUES (?, ?)",
             [("format", str(FORMAT_VERSION)), ("stemmer", language or ""), ("stopwords", "en")],
@@ -99,11 +120,12 @@ class SegmentedSparseIndex:
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
         width = len(self._terms)
         self._segments = [
-            Segment.from_blob(key, blob, width)
-            for key, blob in self.connection.execute(f"SELECT id, data FROM {t}_segments ORDER BY id")
+            _with_gen(Segment.from_blob(key, blob, width), added)
+            for key, blob, added in self.connection.execute(
+                f"SELECT id, data, added_gen FROM {t}_segments WHERE {self._visible_segments(self.view)} ORDER BY id")
         ]
         self._last_segment = max((segment.key for segment in self._segments), default=0)
-        self._last_tombstone = self._apply_tombstones(0, count=False)
+        self._last_tombstone = self._apply_tombstones(0, count=False, through=self.view)
         self._frequency = np.zeros(width, dtype=np.int64)
         self._documents = 0
         self._total_length = 0
@@ -112,15 +134,20 @@ class SegmentedSparseIndex:
             self._documents += int(segment.alive.sum())
             self._total_length += int(segment.lengths[segment.alive].sum())
 
-    def _apply_tombstones(self, after: int, count: bool) -> int:
-        """Mark the documents of tombstones newer than ``after`` deleted; returns the newest tombstone id."""
+    def _apply_tombstones(self, after: int, count: bool, through: int | None = None, after_gen: int | None = None) -> int:
+        """Mark the documents of tombstones newer than ``after`` (id) deleted, only those of generations
+        in (after_gen, through] when given; returns the newest tombstone id."""
         by_key = {segment.key: segment for segment in self._segments}
         last = after
+        window = "" if through is None else f" AND gen <= {int(through)}"
+        window += "" if after_gen is None else f" AND gen > {int(after_gen)}"
         for tombstone, key, rowid in self.connection.execute(
-            f"SELECT id, segment, item FROM {self.table}_deleted WHERE id > ? ORDER BY id", (after,)
+            f"SELECT id, segment, item FROM {self.table}_deleted WHERE id > ?{window} ORDER BY id", (after,)
         ):
             segment = by_key.get(key)
             if segment is None:
+                if through is not None:  # a segment this view does not show (retired, or not yet added)
+                    continue
                 raise CollectionError(f"sparse tables {self.table}_*: a tombstone names segment {key}, which does not exist")
             positions, _ = segment.positions(np.array([rowid], dtype=np.int64))
             if count and len(positions):
@@ -146,28 +173,74 @@ class SegmentedSparseIndex:
         if not {segment.key for segment in self._segments} <= keys:
             self.reload()
             return True
-        new_terms = [term for (term,) in self.connection.execute(
-            f"SELECT term FROM {t}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
-        for term in new_terms:
-            self._vocabulary[term] = len(self._terms)
-            self._terms.append(term)
+        new_terms = self._read_new_terms()
         width = len(self._terms)
-        self._grow_frequency(width)
         added = [
             Segment.from_blob(key, blob, width)
             for key, blob in self.connection.execute(
                 f"SELECT id, data FROM {t}_segments WHERE id > ? ORDER BY id", (self._last_segment,))
         ]
         for segment in added:
-            self._segments.append(segment)
-            self._frequency += segment.live_frequency(width)
-            self._documents += len(segment.rowids)
-            self._total_length += int(segment.lengths.sum())
-            self._last_segment = segment.key
+            self._take(segment, width)
         last = self._apply_tombstones(self._last_tombstone, count=True)
         changed = bool(new_terms or added or last != self._last_tombstone)
         self._last_tombstone = last
         return changed
+
+    def advance(self, view: int) -> None:
+        """Show generation ``view`` (newer than the one shown): read the terms, segments and tombstones
+        the generations in between added and drop the segments they retired (a reader's tail replay;
+        a writer calls it after its commit with its next staging generation, which reads nothing)."""
+        t, old = self.table, self.view
+        if old is None or view < old:
+            self.view = view
+            self.reload()
+            return
+        self.view = view
+        if view == old:
+            return
+        self._read_new_terms()
+        width = len(self._terms)
+        for key, blob, added in self.connection.execute(
+            f"SELECT id, data, added_gen FROM {t}_segments WHERE added_gen > ? AND {self._visible_segments(view)} ORDER BY id", (old,)
+        ):
+            self._take(_with_gen(Segment.from_blob(key, blob, width), added), width)
+        self._last_tombstone = max(self._last_tombstone, self._apply_tombstones(0, count=True, through=view, after_gen=old))
+        retired = {key for (key,) in self.connection.execute(
+            f"SELECT id FROM {t}_segments WHERE retired_gen > ? AND retired_gen <= ?", (old, view))}
+        for segment in [segment for segment in self._segments if segment.key in retired]:
+            self._forget(segment, np.flatnonzero(segment.alive))
+            self._segments.remove(segment)
+
+    def discard_after(self, gen: int) -> None:
+        """Undo what was written at generations after ``gen`` (a writer's staged changes that were never
+        committed), in the caller's transaction, and show ``gen`` + 1 afresh."""
+        discard_generations_after(self.connection, self.table, gen)
+        self.view = gen + 1
+        self.reload()
+
+    def purge(self, gen: int) -> None:
+        """Physically drop segments retired at or before ``gen`` and their tombstones (no reader of a
+        current generation shows them)."""
+        t = self.table
+        self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment IN (SELECT id FROM {t}_segments WHERE retired_gen <= ?)", (gen,))
+        self.connection.execute(f"DELETE FROM {t}_segments WHERE retired_gen <= ?", (gen,))
+
+    def _read_new_terms(self) -> list[str]:
+        new_terms = [term for (term,) in self.connection.execute(
+            f"SELECT term FROM {self.table}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
+        for term in new_terms:
+            self._vocabulary[term] = len(self._terms)
+            self._terms.append(term)
+        self._grow_frequency(len(self._terms))
+        return new_terms
+
+    def _take(self, segment: Segment, width: int) -> None:
+        self._segments.append(segment)
+        self._frequency += segment.live_frequency(width)
+        self._documents += int(segment.alive.sum())
+        self._total_length += int(segment.lengths[segment.alive].sum())
+        self._last_segment = max(self._last_segment, segment.key)
 
     def _forget(self, segment: Segment, positions: np.ndarray) -> None:
         """Take live documents out of the totals (their tombstones are written or read elsewhere)."""
@@ -232,9 +305,9 @@ class SegmentedSparseIndex:
         self.connection.executemany(
             f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
         )
-        segment = Segment(0, ids, np.array(lengths, dtype=np.float32), matrix)
+        segment = _with_gen(Segment(0, ids, np.array(lengths, dtype=np.float32), matrix), self._write_gen)
         segment.key = self._last_segment = self.connection.execute(
-            f"INSERT INTO {t}_segments (data) VALUES (?)", (segment.to_blob(),)
+            f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (segment.to_blob(), self._write_gen)
         ).lastrowid
         self._segments.append(segment)
         self._grow_frequency(width)
@@ -257,8 +330,8 @@ class SegmentedSparseIndex:
             if not len(positions):
                 continue
             self.connection.executemany(
-                f"INSERT INTO {self.table}_deleted (segment, item) VALUES (?, ?)",
-                [(segment.key, int(rowid)) for rowid in found],
+                f"INSERT INTO {self.table}_deleted (segment, item, gen) VALUES (?, ?, ?)",
+                [(segment.key, int(rowid), self._write_gen) for rowid in found],
             )
             self._forget(segment, positions)
             segment.alive[positions] = False
@@ -307,12 +380,16 @@ class SegmentedSparseIndex:
         )
         t = self.table
         for segment in group:
-            self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
-            self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            if self.view is None or segment.added_gen == self._write_gen:  # nobody else shows it: it can go
+                self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
+                self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            else:  # readers of older generations still show it, until purge()
+                self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
             self._segments.remove(segment)
+        merged = _with_gen(merged, self._write_gen)
         if len(merged.rowids):
             merged.key = self._last_segment = self.connection.execute(
-                f"INSERT INTO {t}_segments (data) VALUES (?)", (merged.to_blob(),)
+                f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
             ).lastrowid
             self._segments.append(merged)
 
@@ -394,6 +471,21 @@ class SegmentedSparseIndex:
         scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
         order = np.lexsort((ids, -scores))[: int(k)]
         return scores[order], ids[order]
+
+
+def discard_generations_after(connection: sqlite3.Connection, table: str, gen: int) -> None:
+    """The SQL half of ``SegmentedSparseIndex.discard_after``, without reading the index (which may
+    be damaged: a repair opens the collection for writing first)."""
+    if not _TABLE_NAME.fullmatch(table):
+        raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
+    connection.execute(f"DELETE FROM {table}_segments WHERE added_gen > ?", (gen,))
+    connection.execute(f"DELETE FROM {table}_deleted WHERE gen > ?", (gen,))
+    connection.execute(f"UPDATE {table}_segments SET retired_gen = NULL WHERE retired_gen > ?", (gen,))
+
+
+def _with_gen(segment: Segment, added_gen: int) -> Segment:
+    segment.added_gen = int(added_gen)
+    return segment
 
 
 def _int_ids(values, name: str) -> np.ndarray:

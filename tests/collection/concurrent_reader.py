@@ -5,6 +5,7 @@ Each observation must be a whole committed state: the count is a multiple of BAT
 resolves to a stored item. Prints the number of observations; any exception fails the process.
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ def main() -> None:
     reader = Collection.open(path, readonly=True, encoder=HashingEncoder(64))
     observations, largest = 0, 0
     while not stop.exists():
+        if observations == 1:
+            (stop.parent / f"ready-{os.getpid()}").touch()
         count = reader.count()
         assert count % batch == 0, f"half-written state: {count} items"
         assert count >= largest, f"went back in time: {count} < {largest}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from densekit.collection import Collection
@@ -24,6 +25,9 @@ def test_readers_in_other_processes_during_commits(tmp_path, hashing_encoder):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
         for _ in range(2)
     ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # commits are quick now: start them only once both readers read
     try:
         for batch in range(1, 40):
             writer.add([f"batch {batch} text {i} about topic {i % 5}" for i in range(BATCH)],

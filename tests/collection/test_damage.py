@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 
 import pytest
@@ -33,8 +34,18 @@ def build(folder, count: int = 40, seed: int = 0, encoder=None) -> None:
 
 
 def files(folder):
+    """The space's index file (its checkpoint)."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    return folder / manifest["spaces"]["text"]["index"]["file"], folder / manifest["sparse"]["folder"]
+    return folder / manifest["spaces"]["text"]["index"]["file"]
+
+
+def sparse_sql(folder, *statements):
+    """Change tables inside a collection's content store behind its back."""
+    connection = sqlite3.connect(folder / "content.sqlite")
+    with connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
 
 
 def run(*arguments):
@@ -51,44 +62,61 @@ def test_a_sound_collection_checks_ok(built):
     assert check_collection(built) == []
 
 
-def test_flipped_sparse_files_are_found_and_repaired(built):
-    _, sparse = files(built)
-    victim = max((path for path in sparse.rglob("*") if path.is_file()), key=lambda path: path.stat().st_size)
-    data = bytearray(victim.read_bytes())
+def test_flipped_sparse_data_is_found_and_repaired(built):
+    connection = sqlite3.connect(built / "content.sqlite")
+    key, blob = connection.execute(
+        "SELECT id, data FROM sparse_documents_segments ORDER BY length(data) DESC LIMIT 1").fetchone()
+    data = bytearray(blob)
     data[len(data) // 2] ^= 0xFF
-    victim.write_bytes(bytes(data))
+    with connection:
+        connection.execute("UPDATE sparse_documents_segments SET data = ? WHERE id = ?", (bytes(data), key))
+    connection.close()
     problems = check_collection(built)
-    assert problems and "sparse index" in problems[0]
+    assert problems and "sparse" in problems[0]
     result = run("check", built, "--repair", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["repaired"] == ["sparse index rebuilt from the content store"]
     assert check_collection(built) == []
+    with Collection.open(built, readonly=True) as reopened:
+        assert reopened.search(QUERIES[0], k=3, mode="sparse")
 
 
-def test_files_of_another_collection_are_found(built, tmp_path):
+def test_files_of_another_collection_are_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_MIN_ROWS", "0")  # each commit writes a checkpoint of its rows
+    build(tmp_path / "mine")
     build(tmp_path / "other", seed=3)
-    index, sparse = files(built)
-    other_index, other_sparse = files(tmp_path / "other")
-    shutil.copy(other_index, index)
-    shutil.rmtree(sparse)
-    shutil.copytree(other_sparse, sparse)
-    problems = check_collection(built)
+    shutil.copy(files(tmp_path / "other"), files(tmp_path / "mine"))
+    problems = check_collection(tmp_path / "mine")
     assert any("index file" in problem and "does not match" in problem for problem in problems)
-    assert any("sparse index folder" in problem and "does not match" in problem for problem in problems)
 
 
-@pytest.mark.parametrize("damage", ["missing", "empty", "garbage"])
-def test_broken_index_files_are_problems_and_repair_reencodes(built, damage):
-    index, _ = files(built)
+def test_sparse_tables_of_another_collection_are_found(built, tmp_path):
+    build(tmp_path / "other", seed=3)
+    other = tmp_path / "other" / "content.sqlite"
+    statements = [f"ATTACH DATABASE '{other}' AS other"]
+    for table in ("sparse_documents", "sparse_chunks"):
+        for suffix in ("terms", "segments", "deleted"):
+            statements += [f"DELETE FROM {table}_{suffix}", f"INSERT INTO {table}_{suffix} SELECT * FROM other.{table}_{suffix}"]
+    sparse_sql(built, *statements)
+    problems = check_collection(built)
+    assert any("sparse" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "garbage", "garbage and no stored vectors"])
+def test_broken_index_files_are_problems_and_repair_rebuilds_them(built, damage):
+    index = files(built)
     before = [hit.id for hit in Collection.open(built, readonly=True).search(QUERIES[0], k=5)]
     if damage == "missing":
         index.unlink()
     else:
         index.write_bytes(b"" if damage == "empty" else b"not a zip file at all")
+    if damage.endswith("no stored vectors"):
+        sparse_sql(built, "DELETE FROM vectors")
     result = run("check", built)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "space 'text'" in result.output
-    assert repair_collection(built) == ["space 'text': rebuilt its index from 40 items (re-encoded)"]
+    how = "re-encoded" if damage.endswith("no stored vectors") else "from the stored vectors"
+    assert repair_collection(built) == [f"space 'text': rebuilt its index from 40 items ({how})"]
     assert check_collection(built) == []
     with Collection.open(built, readonly=True) as reopened:
         assert [hit.id for hit in reopened.search(QUERIES[0], k=5)] == before
@@ -112,12 +140,11 @@ def test_a_broken_content_store_is_a_problem_and_never_replaced_by_an_empty_one(
         repair_collection(built)
 
 
-def test_a_missing_vocabulary_file_is_a_problem(built):
-    _, sparse = files(built)
-    vocabulary = next(path for path in sparse.rglob("*vocab*") if path.is_file())
-    vocabulary.unlink()
+def test_a_missing_vocabulary_is_a_problem(built):
+    sparse_sql(built, "DELETE FROM sparse_chunks_terms")
     problems = check_collection(built)
-    assert problems and "sparse index folder" in problems[0]
+    assert problems and "sparse tables" in problems[0]
+    assert "Traceback" not in run("check", built).output
 
 
 def test_a_half_created_collection_is_reset_by_index(tmp_path):

@@ -23,8 +23,19 @@ class VectorSpace:
     index_kind: str  # what the user asked for: "auto", "exact", "flat" or "hnsw"
     index: VectorIndex | None = None
     file: str | None = None  # the index file the manifest names, relative to the collection
-    dirty: bool = False
+    dirty: bool = False  # staged changes not yet committed
     index_params: dict[str, Any] = field(default_factory=dict)
+    # The embedded store (collection/embedded/vector_log.py): the key its vectors are stored under in
+    # the content store (None: a collection made before, until its first write), the generation of
+    # its checkpoint ``file``, the generation the index shows, the rows changed since the checkpoint
+    # (committed, and staged by this writer), and whether the next commit must write a checkpoint.
+    vector_key: str | None = None
+    file_sha256: str | None = None
+    checkpoint_generation: int = 0
+    shows: int = 0
+    tail: int = 0
+    staged_rows: int = 0
+    rewrite: bool = False
 
     @property
     def dimension(self) -> int:
@@ -41,7 +52,9 @@ class VectorSpace:
         params = {key: value for key, value in params.items() if key != "kind"}
         return {
             "encoder": self.encoder_info,
-            "index": {"requested": self.index_kind, "kind": resolved, "params": params, "file": self.file},
+            "index": {"requested": self.index_kind, "kind": resolved, "params": params, "file": self.file,
+                      **({"vectors": self.vector_key, "generation": self.checkpoint_generation, "tail": self.tail}
+                         if self.vector_key else {})},
             "count": len(self.index) if self.index is not None else 0,
         }
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Sample queries compared between the stored sparse index and one rebuilt from the content store.
 SPARSE_SAMPLE = 20
+#: Vectors compared between each space's index and the content store.
+VECTOR_SAMPLE = 50
 
 
 def check_files(folder: Path) -> list[str]:
@@ -69,6 +71,8 @@ def sparse_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
     entry = manifest.get("sparse")
     if not entry:
         return []
+    if entry.get("engine") == "segments":
+        return _sparse_table_problems(folder, manifest)
     path = folder / entry["folder"]
     if not path.is_dir():
         return [f"sparse index folder {entry['folder']!r} is missing"]
@@ -78,6 +82,24 @@ def sparse_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
         SparseIndex.load(path)
     except Exception as error:  # noqa: BLE001 - any unreadable file is a problem to list
         return [f"sparse index folder {entry['folder']!r} cannot be read: {type(error).__name__}: {error}"]
+    return []
+
+
+def _sparse_table_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    from .sparse_tables import CollectionSparse, tables_exist
+
+    try:
+        store = ContentStore(folder / CONTENT_NAME, readonly=True)
+    except sqlite3.Error:
+        return []  # content_problems lists it
+    try:
+        if not tables_exist(store.connection):
+            return ["the sparse tables are missing from the content store"]
+        CollectionSparse(store, int(manifest["generation"]))  # every segment readable (checksums)
+    except Exception as error:  # noqa: BLE001 - any unreadable table is a problem to list
+        return [f"the sparse tables cannot be read: {type(error).__name__}: {error}"]
+    finally:
+        store.close()
     return []
 
 
@@ -98,12 +120,27 @@ def check_consistency(collection: "EmbeddedCollection") -> list[str]:
             missing = len(set(members) - set(stored.tolist()))
             extra = len(set(stored.tolist()) - set(members))
             problems.append(f"space {name!r}: {missing} items without vectors, {extra} vectors without items")
+        problems += _vector_problems(collection, name, space, stored)
         counted = int(manifest["spaces"][name].get("count", 0))
         if counted != len(stored):
             problems.append(f"space {name!r}: manifest counts {counted}, index holds {len(stored)}")
     if manifest.get("sparse"):
         problems += sparse_agrees(collection)
     return problems
+
+
+def _vector_problems(collection: "EmbeddedCollection", name: str, space, ids: np.ndarray) -> list[str]:
+    """Sampled vectors of the index (checkpoint + replay) equal the content store's."""
+    if space.vector_key is None or not len(ids):
+        return []
+    sample = np.random.default_rng(0).choice(ids, size=min(VECTOR_SAMPLE, len(ids)), replace=False)
+    try:
+        stored = collection.store.vectors_of(space.vector_key, sample, space.dimension)
+    except KeyError as error:
+        return [f"space {name!r}: {error.args[0]}"]
+    if not np.allclose(space.index.vectors(sample), stored, atol=1e-3):
+        return [f"space {name!r}: its index holds vectors unlike the content store's (damaged, or from another collection)"]
+    return []
 
 
 def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
@@ -128,6 +165,7 @@ def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
             continue
         stored_scores, stored_ids = index.search(query, 10)
         fresh_scores, fresh_ids = rebuilt.search(query, 10)
-        if not np.allclose(stored_scores, fresh_scores, atol=1e-4) or not np.array_equal(stored_ids, fresh_ids):
+        if stored_scores.shape != fresh_scores.shape or not np.allclose(stored_scores, fresh_scores, atol=1e-4) \
+                or not np.array_equal(stored_ids, fresh_ids):
             return [f"sparse index ranks {query!r} unlike one rebuilt from the content store (damaged or stale)"]
     return []

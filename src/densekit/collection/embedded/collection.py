@@ -21,11 +21,12 @@ from ..encoding import describe_spaces
 from ..items import Item
 from ..search import MATCHES_NOTHING
 from ..where import Condition
-from . import persistence
+from . import persistence, sparse_tables
 from .filters import conditions_to_sql
 from .lock import WriterLock
-from .manifest import manifest_path, new_manifest, read_manifest
+from .manifest import manifest_path, new_manifest, read_manifest, segmented, vector_keys
 from .store import CONTENT_NAME, ContentStore
+from .commits import EmbeddedCommits
 from .writes import EmbeddedWrites
 
 
@@ -38,7 +39,7 @@ def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] |
     return Path(text[len("file://"):] if text.startswith("file://") else location).expanduser()
 
 
-class EmbeddedCollection(EmbeddedWrites, Collection):
+class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
     """A collection in a folder: ``manifest.json``, ``content.sqlite``, ``spaces/*.index``, ``sparse.N/``."""
 
     store_kind = "embedded"
@@ -55,9 +56,12 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         self._manifest_stamp = persistence.stamp(folder)
         self._encoders: dict[str, Encoder] = {}
         self._dirty_sparse = False
-        self._sparse = None
+        self._sparse = None  # what searches read: CollectionSparse, or a legacy SparseIndex folder
+        self._sparse_tables = None  # a writer's CollectionSparse, once it writes (collections made before convert then)
         self._staged_copy_state: dict[str, dict[str, Any]] = {}
         self._key_deltas: dict[str, int] = {}  # metadata key counts changed by staged writes
+        self._count_change = 0  # visible items added minus removed by staged writes
+        self._checkpoint_jobs = {}  # space -> CheckpointJob writing its next checkpoint (commits.py)
         if not (folder / CONTENT_NAME).is_file() and manifest["generation"] > 0:
             # Never start an empty content store under a manifest that names items: that loses them all.
             raise CollectionError(
@@ -72,14 +76,17 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
                 "densekit check lists what is wrong"
             ) from error
         self.spaces = persistence.load_spaces(folder, {**manifest, "spaces": {
-            name: entry for name, entry in manifest["spaces"].items() if name not in rebuild}})
+            name: entry for name, entry in manifest["spaces"].items() if name not in rebuild}}, self.store)
         for name in rebuild:  # repair: an empty index, filled by reencode_space
             self.spaces[name] = persistence.empty_space(name, manifest["spaces"][name])
         #: Test hook: called with the name of each step of a save (crash-injection tests raise from it).
         self.on_save_step: Callable[[str], None] | None = None
         if not readonly:
             # A save that died before its manifest left staged rows and files behind: drop them.
-            self.store.discard_after(self.generation)
+            self.store.discard_after(self.generation, vector_keys(manifest))
+            if sparse_tables.tables_exist(self.store.connection):
+                with self.store.connection:
+                    sparse_tables.discard_after(self.store.connection, self.generation)
             persistence.remove_unreferenced(folder, persistence.kept_files(manifest))
 
     # --- opening -------------------------------------------------------------------------------
@@ -146,6 +153,11 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         return self._manifest.get("id") or f"folder:{self.folder.resolve()}"
 
     def close(self) -> None:
+        if not self.readonly and not self._closed and self._checkpoint_jobs:
+            try:
+                self.finish_checkpoints()
+            except (CollectionError, OSError, sqlite3.Error):
+                pass  # the next writer checkpoints again; nothing committed is lost
         self._closed = True
         self.store.close()
         if self._lock is not None:
@@ -185,26 +197,30 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             self._manifest_stamp = persistence.stamp(self.folder)
             manifest = read_manifest(self.folder)
             try:
-                spaces = persistence.load_spaces(self.folder, manifest, self.spaces)
+                spaces = persistence.load_spaces(self.folder, manifest, self.store, self.spaces)
             except FileNotFoundError:
                 if attempt == 4:
                     raise
                 continue
-            self._manifest, self.spaces, self._sparse = manifest, spaces, None
+            if isinstance(self._sparse, sparse_tables.CollectionSparse) and segmented(manifest):
+                self._sparse.advance(int(manifest["generation"]))  # a reader's tail replay
+            else:
+                self._sparse = None
+            self._manifest, self.spaces = manifest, spaces
             return
 
     def sparse_index(self):
-        """The BM25 index for what this handle sees (None when it holds no text).
+        """The BM25 index for what this handle sees (None when the collection has none yet).
 
-        Readers load the committed one; a writer with staged changes indexes its view in memory, once
-        per batch of writes (writes reset it).
+        The segmented tables in the content store (sparse_tables.py) at this handle's generation; a
+        collection made before them reads its BM25 folder until its first write converts it.
         """
         if self._sparse is not None:
             return self._sparse
         from ...sparse import SparseIndex
 
-        if not self.readonly and self._dirty_sparse:
-            self._sparse = persistence.build_sparse(self.store, self.view)
+        if segmented(self._manifest):
+            self._sparse = sparse_tables.CollectionSparse(self.store, self.view)
         elif self._manifest.get("sparse"):
             for attempt in range(10):
                 folder = self.folder / self._manifest["sparse"]["folder"]
@@ -217,12 +233,18 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
                     if not self.readonly or attempt == 9 or persistence.stamp(self.folder) == self._manifest_stamp:
                         raise
                     self._reload()
+                    if segmented(self._manifest):
+                        return self.sparse_index()
         return self._sparse
 
     # --- reads ---------------------------------------------------------------------------------
     def count(self, kind: str | None = None) -> int:
         self.refresh()
-        return self.store.count(self.view, kind=kind)
+        return self.store.count(self.view, kind=kind) if kind is not None else self._visible_count()
+
+    def _visible_count(self) -> int:
+        """Visible items, from the manifest's count and this writer's staged changes (no table scan)."""
+        return int(self._manifest["count"]) + (0 if self.readonly else self._count_change)
 
     def document_hash(self, parent: str) -> str | None:
         return self.store.parent_hash(parent, self.view)
@@ -244,7 +266,7 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
             "store": self.store_kind,
             "id": self.collection_id,
             "generation": self._manifest["generation"],
-            "count": self.store.count(self.view),
+            "count": self._visible_count(),
             "spaces": describe_spaces(
                 self.spaces,
                 {name: len(space.index) for name, space in self.spaces.items()},
@@ -280,8 +302,10 @@ class EmbeddedCollection(EmbeddedWrites, Collection):
         actions = []
         with cls.open_for_repair(folder, rebuild=set(broken)) as collection:
             for space in broken:
+                key = collection.spaces[space].vector_key
+                how = "from the stored vectors" if key and collection.store.has_vectors(key) else "re-encoded"
                 count = collection.reencode_space(space)
-                actions.append(f"space {space!r}: rebuilt its index from {count} items (re-encoded)")
+                actions.append(f"space {space!r}: rebuilt its index from {count} items ({how})")
             if check.sparse_problems(folder, manifest) or check.sparse_agrees(collection):
                 collection.rebuild_sparse()
                 actions.append("sparse index rebuilt from the content store")

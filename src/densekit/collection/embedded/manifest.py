@@ -45,3 +45,18 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     write_json_atomically(manifest_path(folder), manifest)
+
+
+def vector_keys(manifest: dict[str, Any]) -> set[str]:
+    """The keys the manifest's spaces store their vectors under in the content store."""
+    return {entry["index"]["vectors"] for entry in manifest["spaces"].values() if entry["index"].get("vectors")}
+
+
+def checkpoint_generations(manifest: dict[str, Any]) -> list[int]:
+    """The generation of each space's checkpoint (spaces whose vectors live in the content store)."""
+    return [int(entry["index"].get("generation", 0)) for entry in manifest["spaces"].values() if entry["index"].get("vectors")]
+
+
+def segmented(manifest: dict[str, Any]) -> bool:
+    """True when the collection's BM25 lives in the content store's sparse tables."""
+    return (manifest.get("sparse") or {}).get("engine") == "segments"

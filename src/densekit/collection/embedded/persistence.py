@@ -19,6 +19,11 @@ from ... import config
 from ...errors import InvalidInputError
 from ..space import LOAD_OVERRIDES, VectorSpace
 from ...files import write_atomically
+from .vector_log import checkpoint_due, replay
+
+#: A checkpoint left to a background job is written inside the commit once it is this many times
+#: overdue (the jobs keep failing, or writes outpace them).
+OVERDUE = 4
 from .manifest import manifest_path, write_manifest
 
 INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
@@ -49,7 +54,9 @@ def index_file_name(space: str, generation: int) -> str:
     return f"spaces/{space}.{generation}.index"
 
 
-def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
+def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, through: int | None = None) -> VectorSpace:
+    """A space as the manifest names it: its checkpoint, with the generations after it up to
+    ``through`` replayed from the content store ``store`` (vector_log.py)."""
     from ...index.factory import load_index
 
     index_entry = entry["index"]
@@ -57,14 +64,30 @@ def load_space(folder: Path, name: str, entry: dict[str, Any]) -> VectorSpace:
     # Only search-time settings are applied at load; build settings live in the index file.
     overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
     index = load_index(index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]), **overrides)
-    return VectorSpace(
+    checkpoint = int(index_entry.get("generation", 0))
+    space = VectorSpace(
         name=name,
         encoder_info=entry["encoder"],
         index_kind=index_entry.get("requested", index_entry["kind"]),
         index=index,
         file=index_entry["file"],
         index_params=params,
+        vector_key=index_entry.get("vectors"),
+        file_sha256=index_entry.get("sha256"),
+        checkpoint_generation=checkpoint,
+        shows=checkpoint,
+        tail=int(index_entry.get("tail", 0)),
     )
+    catch_up(store, space, through)
+    return space
+
+
+def catch_up(store, space: VectorSpace, through: int | None) -> None:
+    """Replay the generations after the one ``space`` shows, up to ``through``."""
+    if space.vector_key is None or store is None or through is None or through <= space.shows:
+        return
+    replay(store, space.index, space.vector_key, space.shows, through)
+    space.shows = through
 
 
 def empty_space(name: str, entry: dict[str, Any]) -> VectorSpace:
@@ -74,15 +97,25 @@ def empty_space(name: str, entry: dict[str, Any]) -> VectorSpace:
     requested = entry["index"].get("requested", entry["index"]["kind"])
     kind = resolve_kind(requested, 0)
     index = create_index(kind, int(entry["encoder"]["dimension"]))
-    return VectorSpace(name, entry["encoder"], requested, index=index, dirty=True)
+    return VectorSpace(name, entry["encoder"], requested, index=index, dirty=True, rewrite=True,
+                       vector_key=entry["index"].get("vectors"))
 
 
-def load_spaces(folder: Path, manifest: dict[str, Any], current: dict[str, VectorSpace] | None = None) -> dict[str, VectorSpace]:
-    """The manifest's spaces; a space in ``current`` whose index file is unchanged is kept as loaded."""
+def load_spaces(folder: Path, manifest: dict[str, Any], store=None, current: dict[str, VectorSpace] | None = None) -> dict[str, VectorSpace]:
+    """The manifest's spaces. A space in ``current`` with the same checkpoint and vectors is kept as
+    loaded and replays only the generations committed since (a reader's tail replay)."""
     spaces = {}
+    generation = int(manifest["generation"])
     for name, entry in manifest["spaces"].items():
         kept = (current or {}).get(name)
-        spaces[name] = kept if kept is not None and kept.file == entry["index"]["file"] else load_space(folder, name, entry)
+        index_entry = entry["index"]
+        if (kept is not None and kept.file == index_entry["file"] and kept.vector_key == index_entry.get("vectors")
+                and (kept.vector_key is not None or kept.shows <= generation)):
+            kept.tail = int(index_entry.get("tail", 0))
+            catch_up(store, kept, generation)
+            spaces[name] = kept
+        else:
+            spaces[name] = load_space(folder, name, entry, store, generation)
     return spaces
 
 
@@ -90,19 +123,23 @@ def write_generation(
     folder: Path,
     manifest: dict[str, Any],
     spaces: dict[str, VectorSpace],
-    sparse: Callable[[], Any] | None,
+    sparse_entry: dict[str, Any] | None,
     count: int,
     step: Callable[[str], None],
+    checkpoints_inline: bool = True,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Write the next generation's files and switch the manifest to them (steps 1-3).
 
     Args:
         manifest: the committed manifest; spaces: every space (dirty ones or ones never saved are written).
-        sparse: returns the sparse index to write (None: keep the committed one).
+        sparse_entry: the manifest's sparse entry for the new generation (the sparse tables live in
+            the content store, already written with the rows).
         count: visible items in the new generation.
         step: called with each step's name (crash-injection tests raise from it).
+        checkpoints_inline: write the checkpoints that are due here (False: background jobs write
+            them, checkpoints.py; one far overdue is still written here).
     Returns:
-        (the new manifest, space -> its new index file).
+        (the new manifest, space -> its new checkpoint file, for the spaces that got one).
     """
     generation = int(manifest["generation"]) + 1
     (folder / "spaces").mkdir(exist_ok=True)
@@ -111,16 +148,16 @@ def write_generation(
     for space in spaces.values():
         if not (space.dirty or space.file is None):
             continue
-        _convert_if_needed(space)
-        file = index_file_name(space.name, generation)
-        write_atomically(folder / file, space.index.save)
-        new_files[space.name] = file
-        checksums[space.name] = file_checksum(folder / file)
+        tail = space.tail + space.staged_rows
+        due = checkpoint_due(len(space.index), tail if checkpoints_inline else tail // OVERDUE)
+        if space.rewrite or space.file is None or space.vector_key is None or _conversion_due(space) or due:
+            _convert_if_needed(space)
+            file = index_file_name(space.name, generation)
+            write_atomically(folder / file, space.index.save)
+            new_files[space.name] = file
+            checksums[space.name] = file_checksum(folder / file)
         step(f"index:{space.name}")
-    sparse_entry = manifest.get("sparse")
-    if sparse is not None or sparse_entry is None:
-        sparse_entry = _write_sparse(folder, (sparse or (lambda: None))(), generation)
-        step("sparse")
+    step("sparse")
     new = copy.deepcopy(manifest)
     new["generation"] = generation
     new["count"] = count
@@ -129,9 +166,14 @@ def write_generation(
     for space in spaces.values():
         entry = space.manifest_entry()
         entry["index"]["file"] = new_files.get(space.name, space.file)
+        if space.vector_key is not None:
+            checkpointed = space.name in new_files
+            entry["index"]["generation"] = generation if checkpointed else space.checkpoint_generation
+            entry["index"]["tail"] = 0 if checkpointed else space.tail + (space.staged_rows if space.dirty else 0)
         old = manifest["spaces"].get(space.name, {}).get("index", {})
         # What `densekit check` verifies the file against (a flipped or swapped file fails it).
-        checksum = checksums.get(space.name) or (old.get("sha256") if old.get("file") == entry["index"]["file"] else None)
+        checksum = checksums.get(space.name) or space.file_sha256 or (
+            old.get("sha256") if old.get("file") == entry["index"]["file"] else None)
         if checksum:
             entry["index"]["sha256"] = checksum
         new["spaces"][space.name] = entry
@@ -140,20 +182,17 @@ def write_generation(
     return new, new_files
 
 
+def _conversion_due(space: VectorSpace) -> bool:
+    """True when the space has grown past the point where another index kind serves it (a checkpoint)."""
+    wanted = resolve_kind(space.index_kind, len(space.index))
+    return wanted != space.index.kind and not (space.index_kind == "auto" and space.index.kind == "hnsw")
+
+
 def _convert_if_needed(space: VectorSpace) -> None:
     from ...index.factory import convert_index
 
-    wanted = resolve_kind(space.index_kind, len(space.index))
-    if wanted != space.index.kind and not (space.index_kind == "auto" and space.index.kind == "hnsw"):
-        space.index = convert_index(space.index, wanted)
-
-
-def _write_sparse(folder: Path, sparse, generation: int) -> dict[str, Any] | None:
-    if sparse is None:
-        return None
-    name = f"sparse.{generation}"
-    write_atomically(folder / name, sparse.save)
-    return {"folder": name, "count": len(sparse), "sha256": folder_checksum(folder / name)}
+    if _conversion_due(space):
+        space.index = convert_index(space.index, resolve_kind(space.index_kind, len(space.index)))
 
 
 def file_checksum(path: Path) -> str:
@@ -178,18 +217,21 @@ def folder_checksum(folder: Path) -> str:
 
 def referenced_files(manifest: dict[str, Any]) -> set[str]:
     files = {entry["index"]["file"] for entry in manifest["spaces"].values() if entry["index"].get("file")}
-    if manifest.get("sparse"):
+    if (manifest.get("sparse") or {}).get("folder"):  # collections made before the sparse tables
         files.add(manifest["sparse"]["folder"])
     return files
 
 
-def remove_unreferenced(folder: Path, keep: set[str]) -> None:
-    """Remove index files, sparse folders and temporary files that no manifest in ``keep`` names."""
+def remove_unreferenced(folder: Path, keep: set[str], pending: set[str] = frozenset()) -> None:
+    """Remove index files, sparse folders and temporary files that no manifest in ``keep`` names, but
+    not the files of running checkpoint jobs (``pending``) nor their temporary files."""
+    keep = set(keep) | set(pending)
+    writing = tuple(f".{Path(file).name}." for file in pending)
     candidates = list((folder / "spaces").glob("*")) + list(folder.glob("sparse.*")) + list(folder.glob(".*.tmp"))
     candidates += list((folder / "spaces").glob(".*.tmp"))
     for path in candidates:
         relative = path.relative_to(folder).as_posix()
-        if relative in keep:
+        if relative in keep or (writing and path.name.startswith(writing)):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

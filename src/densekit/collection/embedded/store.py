@@ -35,6 +35,13 @@ CREATE INDEX IF NOT EXISTS items_by_id ON items(id);
 CREATE INDEX IF NOT EXISTS items_by_parent ON items(parent);
 CREATE INDEX IF NOT EXISTS items_by_added ON items(added_gen);
 CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen);
+CREATE TABLE IF NOT EXISTS vectors (
+    space TEXT NOT NULL,
+    item INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (space, item)
+);
+CREATE INDEX IF NOT EXISTS vectors_by_item ON vectors(item);
 """
 
 #: The content store's file in the collection folder.
@@ -46,6 +53,15 @@ _COLUMNS = "rowid, id, kind, text, metadata, parent, start, end, hash"
 def _item(row: sqlite3.Row | tuple) -> Item:
     rowid, id_, kind, text, metadata, parent, start, end, hash_ = row
     return Item(id_, text, json.loads(metadata), parent, start, end, kind, hash_, rowid)
+
+
+def _matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dimension), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
+    if matrix.size != len(blobs) * dimension:
+        raise ValueError(f"stored vectors are not {dimension}-d")
+    return matrix.reshape(len(blobs), dimension)
 
 
 class ContentStore:
@@ -101,10 +117,11 @@ class ContentStore:
             shutil.rmtree(self._snapshot, ignore_errors=True)
 
     # --- writer side -------------------------------------------------------------------------
-    def insert(self, items: list[Item], gen: int) -> list[int]:
-        """Stage items at generation ``gen``; returns their new row ids (never reused)."""
+    def insert(self, items: list[Item], gen: int, commit: bool = True) -> list[int]:
+        """Stage items at generation ``gen``; returns their new row ids (never reused). With
+        ``commit=False`` the rows belong to the caller's open transaction."""
         rowids = []
-        with self.connection:
+        with self._transaction(commit):
             for item in items:
                 cursor = self.connection.execute(
                     "INSERT INTO items (id, kind, text, metadata, parent, start, end, hash, added_gen)"
@@ -124,10 +141,15 @@ class ContentStore:
                 rowids.append(int(cursor.lastrowid))
         return rowids
 
-    def mark_deleted(self, rowids: Iterable[int], gen: int) -> None:
+    def _transaction(self, commit: bool):
+        import contextlib
+
+        return self.connection if commit else contextlib.nullcontext()
+
+    def mark_deleted(self, rowids: Iterable[int], gen: int, commit: bool = True) -> None:
         """Hide rows from generation ``gen`` on; rows staged in ``gen`` itself simply go."""
         rows = [(int(rowid),) for rowid in rowids]
-        with self.connection:
+        with self._transaction(commit):
             self.connection.executemany(
                 "DELETE FROM items WHERE rowid = ? AND added_gen = " + str(int(gen)), rows
             )
@@ -135,16 +157,80 @@ class ContentStore:
                 f"UPDATE items SET deleted_gen = {int(gen)} WHERE rowid = ? AND deleted_gen IS NULL", rows
             )
 
-    def discard_after(self, gen: int) -> None:
-        """Undo everything staged beyond ``gen`` (a save that never reached its manifest)."""
+    def discard_after(self, gen: int, vector_keys: set[str] | None = None) -> None:
+        """Undo everything staged beyond ``gen`` (a save that never reached its manifest); vectors stored
+        under keys other than ``vector_keys`` (a staged new space or re-encoding) go too."""
         with self.connection:
+            self.connection.execute("DELETE FROM vectors WHERE item IN (SELECT rowid FROM items WHERE added_gen > ?)", (gen,))
+            if vector_keys is not None:
+                self._drop_vectors_except(vector_keys)
             self.connection.execute("DELETE FROM items WHERE added_gen > ?", (gen,))
             self.connection.execute("UPDATE items SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
 
-    def purge_before(self, gen: int) -> None:
-        """Physically drop rows deleted at or before ``gen`` (no reader of a current manifest needs them)."""
+    def purge_before(self, gen: int, vector_keys: set[str] | None = None) -> None:
+        """Physically drop rows deleted at or before ``gen`` (no reader of a current manifest needs them,
+        and every checkpoint covers their deletion), with their vectors; and vectors stored under keys
+        other than ``vector_keys``."""
         with self.connection:
+            self.connection.execute("DELETE FROM vectors WHERE item IN (SELECT rowid FROM items WHERE deleted_gen <= ?)", (gen,))
             self.connection.execute("DELETE FROM items WHERE deleted_gen <= ?", (gen,))
+            if vector_keys is not None:
+                self._drop_vectors_except(vector_keys)
+
+    def vacuum(self) -> None:
+        """Rewrite the database file without its free pages (``compact``), then fold the WAL in."""
+        self.connection.execute("VACUUM")
+        self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _drop_vectors_except(self, keys: set[str]) -> None:
+        stored = [key for (key,) in self.connection.execute("SELECT DISTINCT space FROM vectors")]
+        for key in set(stored) - set(keys):
+            self.connection.execute("DELETE FROM vectors WHERE space = ?", (key,))
+
+    # --- vectors (vector_log.py) -----------------------------------------------------------------
+    def insert_vectors(self, key: str, rowids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store vectors under ``key`` (in the caller's transaction)."""
+        array = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO vectors (space, item, vector) VALUES (?, ?, ?)",
+            ((key, int(rowid), row.tobytes()) for rowid, row in zip(rowids.tolist(), array)),
+        )
+
+    def vectors_of(self, key: str, rowids: np.ndarray, dimension: int) -> np.ndarray:
+        """The stored vectors of these rows under ``key``, in their order (a missing one is an error)."""
+        found: dict[int, bytes] = {}
+        wanted = [int(rowid) for rowid in rowids]
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            found.update(self.connection.execute(
+                f"SELECT item, vector FROM vectors WHERE space = ? AND item IN ({marks})", [key, *part]))
+        missing = [rowid for rowid in wanted if rowid not in found]
+        if missing:
+            raise KeyError(f"no stored vector under {key!r} for rows {missing[:5]}")
+        return _matrix([found[rowid] for rowid in wanted], dimension)
+
+    def has_vectors(self, key: str) -> bool:
+        return self.connection.execute("SELECT 1 FROM vectors WHERE space = ? LIMIT 1", (key,)).fetchone() is not None
+
+    def vectors_added_between(self, key: str, after: int, through: int, dimension: int, batch: int = 5000):
+        """(rowids, vectors) of the rows added in generations (after, through] and visible at ``through``."""
+        rows = self.connection.execute(
+            "SELECT items.rowid, vectors.vector FROM items JOIN vectors ON vectors.item = items.rowid AND vectors.space = ?"
+            " WHERE items.added_gen > ? AND items.added_gen <= ? AND (items.deleted_gen IS NULL OR items.deleted_gen > ?)"
+            " ORDER BY items.rowid", (key, after, through, through))
+        while True:
+            part = rows.fetchmany(batch)
+            if not part:
+                return
+            yield np.asarray([rowid for rowid, _ in part], dtype=np.int64), _matrix([blob for _, blob in part], dimension)
+
+    def removed_between(self, after: int, through: int) -> np.ndarray:
+        """Rows visible at ``after`` and deleted in generations (after, through]."""
+        rows = self.connection.execute(
+            "SELECT rowid FROM items WHERE deleted_gen > ? AND deleted_gen <= ? AND added_gen <= ?", (after, through, after)
+        ).fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
     # --- reads -------------------------------------------------------------------------------
     def rowids_for_ids(self, ids: list[str], gen: int) -> dict[str, list[int]]:
@@ -286,6 +372,44 @@ class ContentStore:
                 return
             yield [_item(row) for row in rows]
             last = rows[-1][0]
+
+    # --- for the sparse tables (sparse_tables.py) --------------------------------------------------
+    def text_members(self, parents: list[str], gen: int) -> dict[str, list[tuple[int, str, tuple[int, int] | None]]]:
+        """Each parent's visible text chunks: (rowid, text, (start, end) or None), in row order."""
+        found: dict[str, list] = {}
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(parents), 500):
+            part = parents[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for rowid, parent, text, begin, end in self.connection.execute(
+                f"SELECT rowid, parent, text, start, end FROM items WHERE parent IN ({marks}) AND kind = 'text'"
+                f" AND text IS NOT NULL AND {visible} ORDER BY rowid", part):
+                found.setdefault(parent, []).append((int(rowid), text, (begin, end) if begin is not None and end is not None else None))
+        return found
+
+    def parents_of(self, rowids: list[int]) -> dict[int, str | None]:
+        found: dict[int, str | None] = {}
+        for start in range(0, len(rowids), 500):
+            part = [int(rowid) for rowid in rowids[start : start + 500]]
+            marks = ", ".join("?" for _ in part)
+            found.update((int(rowid), parent) for rowid, parent in self.connection.execute(
+                f"SELECT rowid, parent FROM items WHERE rowid IN ({marks})", part))
+        return found
+
+    def document_keys(self, rowids: np.ndarray, gen: int) -> np.ndarray:
+        """The sparse document keys of these rows: a row without a parent is its own document; the
+        chunks of a parent share its smallest visible text row id."""
+        parent_of = self.parents_of(rowids.tolist())
+        keys = [rowid for rowid, parent in parent_of.items() if parent is None]
+        parents = sorted({parent for parent in parent_of.values() if parent is not None})
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(parents), 500):
+            part = parents[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            keys += [int(row[0]) for row in self.connection.execute(
+                f"SELECT MIN(rowid) FROM items WHERE parent IN ({marks}) AND kind = 'text' AND text IS NOT NULL"
+                f" AND {visible} GROUP BY parent", part)]
+        return np.asarray(sorted(keys), dtype=np.int64)
 
     def parents(self, gen: int) -> dict[str, str | None]:
         """Each source document (parent) and its content hash."""

@@ -16,10 +16,11 @@ from ...encoders.base import Encoder
 from ...errors import CollectionError, InvalidInputError
 from ..items import Item
 from ..space import VectorSpace
-from . import persistence
+from . import persistence, sparse_tables, vector_log
+from .vector_log import vector_key
 from .filters import conditions_to_sql
 from .lock import WriterLock
-from .manifest import read_manifest
+from .manifest import read_manifest, segmented, vector_keys
 
 
 class EmbeddedWrites:
@@ -32,7 +33,8 @@ class EmbeddedWrites:
             raise InvalidInputError(f"space {name!r} already exists")
         info = encoder.info().as_dict()
         kind = persistence.resolve_kind(index, 0)
-        space = VectorSpace(name, info, index, index=create_index(kind, info["dimension"]), dirty=True)
+        space = VectorSpace(name, info, index, index=create_index(kind, info["dimension"]), dirty=True, rewrite=True,
+                            vector_key=vector_key(name, self.view))
         self.spaces[name] = space
         self._encoders[name] = encoder
         return space
@@ -42,9 +44,7 @@ class EmbeddedWrites:
         self._require_writer()
         persistence.check_index_kind(index)
         space = self._new_space(name, encoder, index)
-        for batch in self.store.iterate(self.view, kind=space.kind):
-            vectors = self._encode_members(name, batch, None, None)
-            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
+        self._encode_into(space, None)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -60,10 +60,16 @@ class EmbeddedWrites:
         self.commit()
 
     def _discard_staged(self) -> None:
-        self.store.discard_after(self.generation)
-        self.spaces = persistence.load_spaces(self.folder, self._manifest)
+        self.store.discard_after(self.generation, vector_keys(self._manifest))
+        if self._sparse_tables is not None:
+            with self.store.connection:
+                self._sparse_tables.discard_after(self.generation)
+            if not segmented(self._manifest):  # the conversion itself was staged: undone
+                self._sparse_tables = None
+        self.spaces = persistence.load_spaces(self.folder, self._manifest, self.store)
         self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
         self._key_deltas = {}
+        self._count_change = 0
 
     def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None:
         existing = self.store.rowids_for_ids([item.id for item in items], self.view)
@@ -74,17 +80,38 @@ class EmbeddedWrites:
         self._insert(items, encoded)
 
     def _insert(self, items: list[Item], encoded: dict[str, np.ndarray]) -> None:
-        try:
-            rowids = np.asarray(self.store.insert(items, self.view), dtype=np.int64)
-        except sqlite3.Error as error:  # e.g. "database or disk is full": nothing of this batch was stored
-            raise CollectionError(f"could not store {len(items)} items in {str(self.folder)!r}: {error}") from error
+        sparse = self._sparse_writer()
+        self._store_legacy_vectors()
+        masks = {name: np.array([item.kind == self.spaces[name].kind for item in items]) for name in encoded}
+
+        def stage() -> np.ndarray:
+            # The rows, their vectors and their sparse entries: one SQLite transaction.
+            rowids = np.asarray(self.store.insert(items, self.view, commit=False), dtype=np.int64)
+            for name, space_vectors in encoded.items():
+                self.store.insert_vectors(self.spaces[name].vector_key, rowids[masks[name]], space_vectors)
+            sparse.change(list(zip(rowids.tolist(), items)), [])
+            return rowids
+
+        rowids = self._in_one_transaction(stage, f"could not store {len(items)} items")
         self._count_keys([item.metadata for item in items], +1)
+        self._count_change += len(items)
         for name, space_vectors in encoded.items():
-            mask = np.array([item.kind == self.spaces[name].kind for item in items])
-            self.spaces[name].index.add(rowids[mask], space_vectors)
-            self.spaces[name].dirty = True
+            space = self.spaces[name]
+            space.index.add(rowids[masks[name]], space_vectors)
+            space.staged_rows += int(masks[name].sum())
+            space.dirty = True
         self._dirty_sparse = True
-        self._sparse = None
+
+    def _in_one_transaction(self, work, failure: str):
+        """Rows and their sparse entries change in one SQLite transaction: on an error (e.g. "database
+        or disk is full") neither does, and the sparse tables are read back to match."""
+        try:
+            with self.store.connection:
+                return work()
+        except sqlite3.Error as error:
+            if self._sparse_tables is not None:
+                self._sparse_tables.reload()
+            raise CollectionError(f"{failure} in {str(self.folder)!r}: {error}") from error
 
     def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int:
         # Staged together at the next generation: other handles see both halves at commit, or neither.
@@ -141,14 +168,53 @@ class EmbeddedWrites:
     def _remove_rowids(self, rowids: list[int]) -> None:
         if not rowids:
             return
-        self._count_keys(self.store.metadata_of(list(rowids)), -1)
+        metadata = self.store.metadata_of(list(rowids))
+        removed = sorted(self.store.by_rowids(rowids).items())
+        sparse = self._sparse_writer()
+        self._store_legacy_vectors()
+
+        def stage() -> None:
+            self.store.mark_deleted(rowids, self.view, commit=False)
+            sparse.change([], removed)
+
+        self._in_one_transaction(stage, f"could not delete {len(rowids)} items")
+        self._count_keys(metadata, -1)
+        self._count_change -= len(rowids)
         array = np.asarray(rowids, dtype=np.int64)
         for space in self.spaces.values():
             space.index.remove(array)
+            space.staged_rows += sum(1 for _, item in removed if item.kind == space.kind)
             space.dirty = True
-        self.store.mark_deleted(rowids, self.view)
         self._dirty_sparse = True
-        self._sparse = None
+
+    def _store_legacy_vectors(self) -> None:
+        """A collection made before vectors lived in the content store keeps them only in its index
+        files: store them once, at its first write (that commit then writes a checkpoint)."""
+        for name, space in self.spaces.items():
+            if space.vector_key is not None:
+                continue
+            key = vector_key(name, self.view)
+            ids = np.sort(space.index.ids())
+
+            def store_all() -> None:
+                for start in range(0, len(ids), 5000):
+                    part = ids[start : start + 5000]
+                    self.store.insert_vectors(key, part, space.index.vectors(part))
+
+            self._in_one_transaction(store_all, f"could not store the vectors of space {name!r}")
+            space.vector_key, space.rewrite, space.dirty = key, True, True
+
+    def _sparse_writer(self) -> sparse_tables.CollectionSparse:
+        """The sparse tables this writer stages into; a collection made before them is converted
+        here, at its first write (every visible text indexed once, staged with that write)."""
+        if self._sparse_tables is None:
+            with self.store.connection:
+                if segmented(self._manifest):
+                    self._sparse_tables = sparse_tables.CollectionSparse(self.store, self.view)
+                else:
+                    self._sparse_tables = sparse_tables.build_all(self.store, self.view)
+        self._sparse = self._sparse_tables
+        return self._sparse_tables
 
     @classmethod
     def open_for_repair(cls, folder: Path, rebuild: set[str]) -> "EmbeddedCollection":
@@ -162,27 +228,47 @@ class EmbeddedWrites:
             raise
 
     def reencode_space(self, name: str, progress=None) -> int:
-        """Encode every item of a space's kind into it again (its recorded model); returns the count."""
+        """Fill a space's (empty) index again: from its stored vectors when the content store has
+        them all, else by encoding every item of its kind with its recorded model; returns the count."""
         self._require_writer()
         space = self.space(name)
+        if space.vector_key is not None and self.store.has_vectors(space.vector_key):
+            try:
+                count = vector_log.rebuild(self.store, space.index, space.vector_key, self.view, space.kind)
+                space.dirty = space.rewrite = True
+                return count
+            except KeyError:  # some vectors are missing: encode everything again under a new key
+                space.index = persistence.empty_space(name, self._manifest["spaces"][name]).index
+        space.vector_key = vector_key(name, self.view)
+        count = self._encode_into(space, progress)
+        space.dirty = space.rewrite = True
+        return count
+
+    def _encode_into(self, space: VectorSpace, progress) -> int:
+        """Encode every visible item of the space's kind into its index and the content store."""
         count = 0
         for batch in self.store.iterate(self.view, kind=space.kind):
-            vectors = self._encode_members(name, batch, None, None)
-            space.index.add(np.asarray([item.rowid for item in batch], dtype=np.int64), vectors)
+            vectors = self._encode_members(space.name, batch, None, None)
+            rowids = np.asarray([item.rowid for item in batch], dtype=np.int64)
+            self._in_one_transaction(lambda: self.store.insert_vectors(space.vector_key, rowids, vectors),
+                                     f"could not store the vectors of space {space.name!r}")
+            space.index.add(rowids, vectors)
             count += len(batch)
             if progress is not None:
                 progress(count, None)
-        space.dirty = True
         return count
 
     def _reencode_space(self, name: str, encoder: Encoder, progress) -> int:
-        # Staged like any write: readers keep the old vectors until the commit.
+        # Staged like any write: readers keep the old vectors (under the old key) until the commit.
         old, previous = self.spaces[name], self._encoders.get(name)
         self.spaces[name] = persistence.empty_space(name, {"encoder": encoder.info().as_dict(), "index": {
             "requested": old.index_kind, "kind": old.index_kind}})
+        self.spaces[name].vector_key = vector_key(name, self.view)
         self._encoders[name] = encoder
         try:
-            return self.reencode_space(name, progress)
+            count = self._encode_into(self.spaces[name], progress)
+            self.spaces[name].dirty = self.spaces[name].rewrite = True
+            return count
         except BaseException:
             self.spaces[name] = old
             self._encoders.pop(name, None)
@@ -194,59 +280,12 @@ class EmbeddedWrites:
         return self.store.index_key(key)
 
     def rebuild_sparse(self) -> None:
-        """Index every text again for BM25 at the next commit."""
+        """Index every text again for BM25 (staged; durable at the next commit)."""
         self._require_writer()
-        self._dirty_sparse, self._sparse = True, None
-
-    # --- commit --------------------------------------------------------------------------------
-    def commit(self, force: bool = False) -> None:
-        """Make staged changes durable and visible: new files beside the old, manifest switched last."""
-        self._require_writer()
-        if not (force or self.dirty):
-            return
-        try:
-            self._commit()
-        except BaseException as failure:
-            if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
-                try:
-                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest))
-                except OSError:
-                    pass
-            if not isinstance(failure, (OSError, sqlite3.Error)):
-                raise
-            error = failure
-            raise CollectionError(
-                f"could not commit {str(self.folder)!r}: {error}. The collection keeps its previous state "
-                f"(generation {self.generation}); staged changes are still held by this handle."
-            ) from error
-
-    def _manifest_file_is(self, manifest: dict[str, Any]) -> bool:
-        try:
-            return int(read_manifest(self.folder)["generation"]) == int(manifest["generation"])
-        except (CollectionError, OSError, KeyError, ValueError):
-            return False
-
-    def _commit(self) -> None:
-        step = self.on_save_step or (lambda name: None)
-        manifest = dict(self._manifest)
-        manifest.setdefault("id", uuid.uuid4().hex)
-        if self._staged_copy_state:
-            manifest["copy_state"] = {**manifest.get("copy_state", {}), **self._staged_copy_state}
-        manifest["metadata_keys"] = self.metadata_keys()
-        sparse = self.sparse_index if (self._dirty_sparse or manifest.get("sparse") is None) else None
-        new, new_files = persistence.write_generation(
-            self.folder, manifest, self.spaces, sparse, self.store.count(self.view), step
-        )
-        # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
-        previous = persistence.referenced_files(self._manifest)
-        self._manifest = new
-        for name, file in new_files.items():
-            self.spaces[name].file = file
-        for space in self.spaces.values():
-            space.dirty = False
-        self._dirty_sparse = False
-        self._staged_copy_state = {}
-        self._key_deltas = {}
-        step("committed")
-        self.store.purge_before(self.generation - 1)
-        persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous)
+        with self.store.connection:
+            if sparse_tables.tables_exist(self.store.connection):
+                # Damaged tables cannot be trusted to load: drop them and start afresh.
+                sparse_tables.drop_tables(self.store.connection)
+            self._sparse_tables = sparse_tables.build_all(self.store, self.view)
+        self._sparse = self._sparse_tables
+        self._dirty_sparse = True

@@ -1,0 +1,154 @@
+"""The commit of the embedded store: staged rows, vectors and sparse entries are already in SQLite at
+the next generation; a commit writes the checkpoints that are due and switches the manifest to the
+new generation (the commit point), then tidies what no reader needs any more. Also background
+checkpoints and ``compact``."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from ...errors import CollectionError
+from . import persistence
+from .checkpoints import CheckpointJob, background_checkpoints
+from .manifest import checkpoint_generations, read_manifest, vector_keys
+from .vector_log import checkpoint_due
+
+
+class EmbeddedCommits:
+    """Mixin for ``EmbeddedCollection`` (with ``EmbeddedWrites``)."""
+
+    _checkpoint_jobs: dict[str, CheckpointJob]
+
+    def commit(self, force: bool = False) -> None:
+        """Make staged changes durable and visible: new files beside the old, manifest switched last."""
+        self._require_writer()
+        if not (force or self.dirty or self._adoptable()):
+            return
+        try:
+            self._commit()
+        except BaseException as failure:
+            if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
+                try:
+                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest), self._pending_files())
+                except OSError:
+                    pass
+            if not isinstance(failure, (OSError, sqlite3.Error)):
+                raise
+            error = failure
+            raise CollectionError(
+                f"could not commit {str(self.folder)!r}: {error}. The collection keeps its previous state "
+                f"(generation {self.generation}); staged changes are still held by this handle."
+            ) from error
+
+    def _manifest_file_is(self, manifest: dict[str, Any]) -> bool:
+        try:
+            return int(read_manifest(self.folder)["generation"]) == int(manifest["generation"])
+        except (CollectionError, OSError, KeyError, ValueError):
+            return False
+
+    def _commit(self) -> None:
+        step = self.on_save_step or (lambda name: None)
+        self._adopt_checkpoints()
+        manifest = dict(self._manifest)
+        manifest.setdefault("id", uuid.uuid4().hex)
+        if self._staged_copy_state:
+            manifest["copy_state"] = {**manifest.get("copy_state", {}), **self._staged_copy_state}
+        manifest["metadata_keys"] = self.metadata_keys()
+        if manifest.get("sparse") is None:  # a new collection starts with the sparse tables
+            self._sparse_writer()
+        sparse_entry = manifest.get("sparse")
+        if self._sparse_tables is not None:
+            sparse_entry = {"engine": "segments", "count": len(self._sparse_tables),
+                            "documents": len(self._sparse_tables.documents)}
+        new, new_files = persistence.write_generation(
+            self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
+            checkpoints_inline=not background_checkpoints(),
+        )
+        # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
+        previous_manifest = self._manifest
+        previous = persistence.referenced_files(self._manifest)
+        self._manifest = new
+        for name, file in new_files.items():
+            self.spaces[name].file = file
+        for name, space in self.spaces.items():
+            entry = new["spaces"][name]["index"]
+            space.file_sha256 = entry.get("sha256")
+            space.checkpoint_generation = int(entry.get("generation", 0))
+            space.tail, space.staged_rows, space.shows = int(entry.get("tail", 0)), 0, self.generation
+            space.dirty = space.rewrite = False
+        self._dirty_sparse = False
+        self._staged_copy_state = {}
+        self._key_deltas = {}
+        self._count_change = 0
+        step("committed")
+        if self._sparse_tables is not None:
+            self._sparse_tables.advance(self.view)
+            with self.store.connection:
+                self._sparse_tables.purge(self.generation - 1)
+        # Rows deleted after a checkpoint stay until a checkpoint covers them (readers replay them);
+        # readers may still be opening the previous manifest, so its checkpoints count too.
+        bound = min([self.generation - 1] + checkpoint_generations(new) + checkpoint_generations(previous_manifest))
+        self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest))
+        persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous, self._pending_files())
+        self._start_checkpoints()
+
+    # --- background checkpoints ----------------------------------------------------------------
+    def _start_checkpoints(self) -> None:
+        """Start a checkpoint job for each space whose replay tail has grown past its due size."""
+        if not background_checkpoints():
+            return
+        for name, space in self.spaces.items():
+            if name in self._checkpoint_jobs or space.vector_key is None or not checkpoint_due(len(space.index), space.tail):
+                continue
+            entry = self._manifest["spaces"][name]
+            self._checkpoint_jobs[name] = CheckpointJob(self.folder, name, entry, self.generation, space.tail).start()
+
+    def _adoptable(self) -> bool:
+        return any(job.done and job.error is None for job in self._checkpoint_jobs.values())
+
+    def _adopt_checkpoints(self) -> None:
+        """Name the checkpoints that finished in the next manifest (a failed one is tried again later)."""
+        for name, job in list(self._checkpoint_jobs.items()):
+            if not job.done:
+                continue
+            del self._checkpoint_jobs[name]
+            space = self.spaces.get(name)
+            if (job.error is not None or space is None or space.rewrite or space.vector_key != job.vector_key
+                    or job.generation <= space.checkpoint_generation):
+                continue
+            space.file, space.file_sha256 = job.file, job.sha256
+            space.checkpoint_generation = job.generation
+            space.tail = max(0, space.tail - job.tail)
+
+    def _pending_files(self) -> set[str]:
+        return {job.file for job in self._checkpoint_jobs.values()}
+
+    def finish_checkpoints(self) -> None:
+        """Wait for running checkpoint jobs and name what they wrote (``close`` calls it)."""
+        for job in list(self._checkpoint_jobs.values()):
+            job.wait()
+        if self._adoptable():
+            self.commit()
+
+    def compact(self) -> dict[str, int]:
+        """Write every space's checkpoint, drop deleted rows and merged sparse segments for good, and
+        return their space to the file system (SQLite VACUUM). Returns the folder's size before and after."""
+        self._require_writer()
+        self.commit()
+        before = persistence.folder_size(self.folder)
+        for job in list(self._checkpoint_jobs.values()):
+            job.wait()
+        self._checkpoint_jobs.clear()
+        for space in self.spaces.values():
+            if space.vector_key is not None:
+                space.rewrite = space.dirty = True
+        if self._sparse_tables is not None or self._manifest.get("sparse"):
+            with self.store.connection:
+                self._sparse_writer().merge()
+            self._dirty_sparse = True
+        self.commit(force=True)
+        self.commit(force=True)  # now the previous manifest's checkpoints cover every deletion too
+        self.store.vacuum()
+        return {"size_before": before, "size_after": persistence.folder_size(self.folder)}

@@ -1,0 +1,174 @@
+"""The embedded store's BM25: segmented indexes in the content store's SQLite file, written with the
+rows they describe, so a commit costs its batch (docs/storage.md).
+
+Two ``SegmentedSparseIndex`` tables, as ``densekit.sparse.SparseIndex`` keeps two bm25s indexes:
+- ``sparse_documents`` scores whole documents: an item without a parent is its own document (keyed by
+  its row id); the chunks of one parent are joined into one document (overlaps counted once), keyed by
+  the smallest row id among its chunks, and written again whenever its chunks change;
+- ``sparse_chunks`` holds every item's own text, to show each hit document by its best chunk.
+Both are versioned by the store's generations: a writer's segments and tombstones are staged at its
+next generation, invisible to readers until the manifest names it (``SegmentedSparseIndex(view=...)``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from ...sparse import join_document
+from ...sparse_segments import SegmentedSparseIndex, discard_generations_after
+
+DOCUMENTS, CHUNKS = "sparse_documents", "sparse_chunks"
+
+
+def tables_exist(connection: sqlite3.Connection) -> bool:
+    return connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{DOCUMENTS}_settings",)).fetchone() is not None
+
+
+class CollectionSparse:
+    """Document-level BM25 over a collection's items at one generation (``view``)."""
+
+    def __init__(self, store, view: int):
+        self.store = store
+        self.documents = SegmentedSparseIndex(store.connection, DOCUMENTS, view=view)
+        self.chunks = SegmentedSparseIndex(store.connection, CHUNKS, view=view)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def ids(self) -> np.ndarray:
+        """Every indexed text's row id (sorted)."""
+        return self.chunks.ids()
+
+    @property
+    def stemmer_language(self) -> str | None:
+        return self.chunks.stemmer_language
+
+    @property
+    def view(self) -> int:
+        return int(self.documents.view)
+
+    def reload(self) -> None:
+        """Read both tables again (after the caller's transaction was rolled back)."""
+        self.documents.reload()
+        self.chunks.reload()
+
+    def advance(self, view: int) -> None:
+        self.documents.advance(view)
+        self.chunks.advance(view)
+
+    def discard_after(self, gen: int) -> None:
+        self.documents.discard_after(gen)
+        self.chunks.discard_after(gen)
+
+    def merge(self) -> None:
+        """Merge every segment into one per table, dropping deleted documents (``compact``)."""
+        self.documents.merge()
+        self.chunks.merge()
+
+    def purge(self, gen: int) -> None:
+        self.documents.purge(gen)
+        self.chunks.purge(gen)
+
+    def statistics(self) -> dict[str, Any]:
+        return {"documents": self.documents.statistics(), "chunks": self.chunks.statistics()}
+
+    # --- writes (the caller's transaction; rows already inserted / not yet marked deleted) --------
+    def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
+        """Index the (rowid, item) pairs ``added`` and drop ``removed``; every parent touched is
+        written again as one document from the chunks it has at this view."""
+        added = [(rowid, item) for rowid, item in added if item.kind == "text" and item.text is not None]
+        removed_ids = np.asarray([rowid for rowid, _ in removed], dtype=np.int64)
+        if len(removed_ids):
+            self.chunks.delete(removed_ids)
+        if added:
+            self.chunks.add(np.asarray([rowid for rowid, _ in added], dtype=np.int64), [item.text for _, item in added])
+        standalone_removed = [rowid for rowid, item in removed if item.parent is None]
+        if standalone_removed:
+            self.documents.delete(np.asarray(standalone_removed, dtype=np.int64))
+        standalone = [(rowid, item.text) for rowid, item in added if item.parent is None]
+        if standalone:
+            self.documents.add(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), [text for _, text in standalone])
+        parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
+        if parents:
+            self._rewrite_parents(parents, removed_ids)
+
+    def _rewrite_parents(self, parents: list[str], removed_ids: np.ndarray) -> None:
+        members = self.store.text_members(parents, self.view)
+        # A parent's document is keyed by its smallest chunk row id at the time it was written, which is
+        # one of its chunks now or one just removed: deleting all of those removes it (others are ignored).
+        stale = np.concatenate([removed_ids] + [np.asarray([rowid for rowid, _, _ in rows], dtype=np.int64)
+                                                for rows in members.values()])
+        if len(stale):
+            self.documents.delete(stale)
+        keys, texts = [], []
+        for parent in parents:
+            rows = members.get(parent)
+            if rows:
+                keys.append(min(rowid for rowid, _, _ in rows))
+                texts.append(join_document([text for _, text, _ in rows], [span for _, _, span in rows]))
+        if keys:
+            self.documents.add(np.asarray(keys, dtype=np.int64), texts)
+
+    # --- search ----------------------------------------------------------------------------------
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best documents by BM25 over whole documents, each shown by its best (allowed) chunk:
+        (scores float32, rowids int64), best first, as ``SparseIndex.search`` with documents."""
+        empty = (np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+        allowed_documents = None
+        if allowed is not None:
+            allowed = np.asarray(allowed, dtype=np.int64)
+            if allowed.size == 0:
+                return empty
+            allowed_documents = self.store.document_keys(allowed, self.view)
+        scores, keys = self.documents.search(query, k, allowed_documents)
+        if not len(keys):
+            return empty
+        parent_of = self.store.parents_of(keys.tolist())
+        parents = sorted({parent for parent in parent_of.values() if parent is not None})
+        best: dict[str, int] = {}
+        if parents:
+            members = self.store.text_members(parents, self.view)
+            candidates = np.asarray([rowid for rows in members.values() for rowid, _, _ in rows], dtype=np.int64)
+            if allowed is not None:
+                candidates = candidates[np.isin(candidates, allowed)]
+            chunk_parent = {rowid: parent for parent, rows in members.items() for rowid, _, _ in rows}
+            if len(candidates):
+                _, ranked = self.chunks.search(query, len(candidates), candidates)
+                for rowid in ranked.tolist():
+                    best.setdefault(chunk_parent[rowid], rowid)
+                for rowid in np.sort(candidates).tolist():  # no chunk holds a query word on its own
+                    best.setdefault(chunk_parent[rowid], rowid)
+        rowids = []
+        for key in keys.tolist():
+            parent = parent_of.get(key)
+            rowids.append(key if parent is None else best.get(parent, key))
+        return scores, np.asarray(rowids, dtype=np.int64)
+
+
+def build_all(store, view: int) -> CollectionSparse:
+    """Index every visible text at ``view`` into empty (or emptied) tables, in the caller's transaction."""
+    sparse = CollectionSparse(store, view)
+    live = np.concatenate([sparse.chunks.ids(), sparse.documents.ids()])
+    if len(live):  # a rebuild (repair): drop what is there first
+        sparse.chunks.delete(sparse.chunks.ids())
+        sparse.documents.delete(sparse.documents.ids())
+    for batch in store.iterate(view, kind="text"):
+        sparse.change([(item.rowid, item) for item in batch], [])
+    return sparse
+
+
+def discard_after(connection: sqlite3.Connection, gen: int) -> None:
+    """Drop what a writer staged after ``gen`` and never committed (SQL only: nothing is read)."""
+    for table in (DOCUMENTS, CHUNKS):
+        discard_generations_after(connection, table, gen)
+
+
+def drop_tables(connection: sqlite3.Connection) -> None:
+    """Remove both indexes' tables (a repair rebuilds them), in the caller's transaction."""
+    for table in (DOCUMENTS, CHUNKS):
+        for suffix in ("settings", "terms", "segments", "deleted"):
+            connection.execute(f"DROP TABLE IF EXISTS {table}_{suffix}")
