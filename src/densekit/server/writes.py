@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CollectionError
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 
 #: Items one group may hold before the requests still waiting go into the next commit.
 MAX_GROUP_ITEMS = 4096
+#: After taking the waiting requests, wait this share of the last commit's time (at most
+#: ``MAX_LINGER`` seconds) for more: clients answered by the last commit are sending their next
+#: writes right now, and without it they would trickle into alternately big and tiny groups.
+LINGER_SHARE = 0.1
+MAX_LINGER = 0.05
 _STOP = object()
 _log = logging.getLogger("densekit.server")
 
@@ -70,6 +76,7 @@ class GroupWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._last_commit_seconds = 0.0
         #: Requests acknowledged, commits made, and the largest group one commit acknowledged.
         self.acknowledged = 0
         self.commits = 0
@@ -113,9 +120,10 @@ class GroupWriter:
             if first is _STOP:
                 return
             group, items, stopping = [first], first.items, False
+            deadline = time.monotonic() + min(MAX_LINGER, LINGER_SHARE * self._last_commit_seconds)
             while items < MAX_GROUP_ITEMS:
                 try:
-                    following = self._queue.get_nowait()
+                    following = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if following is _STOP:
@@ -146,6 +154,7 @@ class GroupWriter:
             self._writer = writer
             culprit: tuple[_Request, Exception] | None = None
             results: list[Any] = []
+            started = time.monotonic()
             try:
                 with writer.transaction():
                     for request in pending:
@@ -166,6 +175,7 @@ class GroupWriter:
                 for request in pending:
                     request.fail(error)
                 return
+            self._last_commit_seconds = time.monotonic() - started
             self.commits += 1
             self.acknowledged += len(pending)
             self.largest_group = max(self.largest_group, len(pending))
