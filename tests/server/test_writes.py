@@ -188,3 +188,30 @@ def test_metrics_count_write_requests_and_commits(client):
     text = client.get("/metrics").text
     assert 'densekit_write_requests_total{collection="pets"} 4' in text
     assert 'densekit_write_commits_total{collection="pets"} 4' in text  # one at a time: one commit each
+
+
+def test_clients_answered_by_a_commit_join_the_next_group(notes, hashing_encoder):
+    """While a (slow) commit runs, every client's next write queues; the writer takes them together."""
+    opened: list = []
+    writes = GroupWriter(opener(notes, hashing_encoder, opened), idle_seconds=5, name="notes")
+    writes.submit(lambda writer: None)
+    commit = opened[0].commit
+
+    def slow_commit(force: bool = False):
+        time.sleep(0.2)  # a commit that takes a while (a big collection, a slow disk)
+        commit(force)
+
+    opened[0].commit = slow_commit
+    clients, rounds = 8, 5
+
+    def client(worker: int) -> None:
+        for step in range(rounds):
+            writes.submit(lambda writer: writer.add([f"client {worker} note {step}"], ids=[f"c{worker}-{step}"]))
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    assert writes.acknowledged == 1 + clients * rounds
+    assert writes.commits <= 1 + rounds + 3, writes.commits  # about one per round, not one per write
+    writes.close()
+    with Collection.open(notes, readonly=True) as collection:
+        assert collection.count() == 1 + clients * rounds
