@@ -215,3 +215,22 @@ def test_clients_answered_by_a_commit_join_the_next_group(notes, hashing_encoder
     writes.close()
     with Collection.open(notes, readonly=True) as collection:
         assert collection.count() == 1 + clients * rounds
+
+
+def test_a_released_model_gives_the_next_group_a_new_writer(tmp_path):
+    from densekit.server.models_cache import ModelCache
+    from densekit.server.registry import CollectionRegistry
+
+    with Collection.create(tmp_path / "notes", model="hashing:16") as collection:
+        collection.add(["a cat sat"], ids=["cat"])
+    cache = ModelCache(max_models=1)
+    registry = CollectionRegistry(ServerSettings(collections={"notes": tmp_path / "notes"}), cache)
+    writes = registry.handles("notes").writes
+    used, _ = writes.submit(lambda writer: writer.encoder())
+    again, _ = writes.submit(lambda writer: writer.encoder())
+    assert again is used
+    cache.get("hashing:8", "hashing")  # the only slot: the collection's model is released
+    fresh, count = writes.submit(lambda writer: (writer.add(["markets fell"], ids=["markets"]), writer.encoder())[1])
+    assert fresh is not used and count == 2
+    registry.close()
+    cache.close()

@@ -105,6 +105,7 @@ class CollectionHandles:
         """A model these handles use was released: close the idle handles, and busy ones when returned."""
         with self._open_lock:
             self._generation += 1
+        self.writes.retire()
         while True:
             try:
                 entry = self._pool.get_nowait()

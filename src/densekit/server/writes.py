@@ -77,6 +77,7 @@ class GroupWriter:
         self._start_lock = threading.Lock()
         self._closed = False
         self._last_commit_seconds = 0.0
+        self._stale = False
         #: Requests acknowledged, commits made, and the largest group one commit acknowledged.
         self.acknowledged = 0
         self.commits = 0
@@ -97,6 +98,10 @@ class GroupWriter:
         if request.error is not None:
             raise request.error
         return request.result, request.count
+
+    def retire(self) -> None:
+        """A model the writer's spaces use was released: open a new writer for the next group."""
+        self._stale = True
 
     def close(self) -> None:
         """Finish the requests already queued, then close the writer."""
@@ -143,6 +148,9 @@ class GroupWriter:
                 return
 
     def _apply(self, group: list[_Request]) -> None:
+        if self._stale:
+            self._stale = False
+            self._close_writer()
         pending = list(group)
         while pending:
             try:
