@@ -83,9 +83,10 @@ class GroupWriter:
         self.commits = 0
         self.largest_group = 0
 
-    def submit(self, change: Callable[["Collection"], Any], items: int = 1) -> tuple[Any, int]:
+    def submit(self, change: Callable[["Collection"], Any], items: int = 1) -> tuple[Any, int | None]:
         """Apply ``change(writer)`` in the next group; returns its result and the collection's count
-        after the commit that made it durable, or raises the error of the change or of that commit."""
+        after the commit that made it durable (None if counting failed), or raises the error of the
+        change or of that commit. ``items``: how many items the change writes (bounds a group)."""
         request = _Request(change, items)
         with self._start_lock:
             if self._closed:
@@ -171,7 +172,6 @@ class GroupWriter:
                         except Exception as error:
                             culprit = (request, error)
                             raise
-                count = writer.count()
             except Exception as error:
                 if culprit is not None and error is culprit[1]:
                     # Only this request's change failed; the transaction dropped the group's staged
@@ -184,6 +184,11 @@ class GroupWriter:
                     request.fail(error)
                 return
             self._last_commit_seconds = time.monotonic() - started
+            try:
+                count = writer.count()
+            except Exception as error:  # committed all the same: the writes are acknowledged
+                _log.warning("counting %r after a commit failed: %s", self._name, error)
+                count = None
             self.commits += 1
             self.acknowledged += len(pending)
             self.largest_group = max(self.largest_group, len(pending))
