@@ -26,6 +26,7 @@ a document found under its old absolute id is replaced by the same document unde
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -144,17 +145,21 @@ def ingest(
         raise InvalidInputError(f"commit_every is {commit_every!r:.40}; expected a CommitEvery or None")
     writer = _GroupWriter(collection, report, batch_size, progress, commit_every)
     seen: dict[str, str] = {}
-    for source in with_path_metadata(discover(paths, report), path_metadata, report):
-        for document in read_documents(source, report):
-            if document.id in seen:
-                report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
-                                        f"{seen[document.id]}, which is kept; this one is skipped"))
-                continue
-            seen[document.id] = document.location
-            _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
-    writer.flush()
-    if commit_every is not None:
-        writer.commit()
+    try:
+        for source in with_path_metadata(discover(paths, report), path_metadata, report):
+            for document in read_documents(source, report):
+                if document.id in seen:
+                    report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                            f"{seen[document.id]}, which is kept; this one is skipped"))
+                    continue
+                seen[document.id] = document.location
+                _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
+        writer.flush()
+        if commit_every is not None:
+            writer.commit()
+    except BaseException as error:
+        writer.abandon(error)
+        raise
     if progress is not None:
         progress(writer.done, writer.done)
     return report
@@ -199,6 +204,8 @@ class _GroupWriter:
 
     def __init__(self, collection, report: IngestReport, batch_size, progress, commit_every: CommitEvery | None):
         self.collection = collection
+        #: Open while a document too long to hold in memory is written in parts (with a commit policy).
+        self.transaction: contextlib.AbstractContextManager | None = None
         self.report = report
         self.batch_size = batch_size
         self.progress = progress
@@ -215,18 +222,39 @@ class _GroupWriter:
     def add(self, item: Item) -> None:
         self.items.append(item)
         # Only a document of more than GIANT_CHUNKS chunks is split between writes (bounded memory);
-        # the others are replaced whole, each in one write.
+        # the others are replaced whole, each in one write. Committing as it goes, its parts go into
+        # one transaction: a store whose every write is durable (PostgreSQL) must not keep half of it,
+        # or a re-run would find its hash and skip it.
         if len(self.items) >= GIANT_CHUNKS:
+            if self.commit_every is not None and self.transaction is None:
+                self.transaction = self.collection.transaction()
+                self.transaction.__enter__()
             self.flush()
 
     def document_done(self) -> None:
         self.uncommitted_documents += 1
+        if self.transaction is not None:  # the long document is whole: commit it with what came before
+            self.flush()
+            transaction, self.transaction = self.transaction, None
+            transaction.__exit__(None, None, None)
+            self.report.commits += 1
+            self.uncommitted_documents, self.last_commit = 0, time.monotonic()
+            return
         policy = self.commit_every
         if policy is not None and (self.uncommitted_documents >= policy.documents
                                    or time.monotonic() - self.last_commit >= policy.seconds):
             self.commit()
         elif len(self.items) >= GROUP_CHUNKS:
             self.flush()
+
+    def abandon(self, error: BaseException) -> None:
+        """The run failed: drop the parts of a long document written so far (the rest is the caller's)."""
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None:
+            try:
+                transaction.__exit__(type(error), error, error.__traceback__)
+            except BaseException:  # the original error is the one to report
+                pass
 
     def commit(self) -> None:
         """Write what is staged and commit it; called only between documents."""
