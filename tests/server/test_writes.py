@@ -111,8 +111,22 @@ def submit_blocked_group(writes: GroupWriter, changes: list) -> list:
     return outcomes[1:]
 
 
-def test_a_failing_request_fails_alone_and_leaves_nothing_staged(notes, hashing_encoder):
-    writes = GroupWriter(opener(notes, hashing_encoder), idle_seconds=5, name="notes")
+@pytest.fixture(params=["embedded", "postgres"])
+def notes_anywhere(request, tmp_path, hashing_encoder):
+    """(location, name) of a collection holding one note, "old", in either store."""
+    if request.param == "embedded":
+        location, name = tmp_path / "notes", None
+    else:
+        location, name = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_name")
+    with Collection.create(location, encoder=hashing_encoder, name=name) as collection:
+        collection.add(["an old note"], ids=["old"])
+    return location, name
+
+
+def test_a_failing_request_fails_alone_and_leaves_nothing_staged(notes_anywhere, hashing_encoder):
+    location, name = notes_anywhere
+    writes = GroupWriter(lambda: Collection.open(location, encoder=hashing_encoder, name=name), idle_seconds=5,
+                         name="notes")
 
     def half_then_fail(writer):
         writer.add(["staged, then the request failed"], ids=["ghost"])
@@ -129,7 +143,7 @@ def test_a_failing_request_fails_alone_and_leaves_nothing_staged(notes, hashing_
     assert outcomes[0][1] == outcomes[2][1] == 2  # one commit answered them all: new-1, new-2 (old deleted)
     assert writes.commits == 2  # the blocker's, then the group's (applied again without the failed request)
     writes.close()
-    with Collection.open(notes, readonly=True) as collection:
+    with Collection.open(location, readonly=True, name=name) as collection:
         assert sorted(collection.list_ids().ids) == ["new-1", "new-2"]
 
 
