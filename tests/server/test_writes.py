@@ -248,3 +248,60 @@ def test_a_released_model_gives_the_next_group_a_new_writer(tmp_path):
     assert fresh is not used and count == 2
     registry.close()
     cache.close()
+
+
+def test_acknowledged_writes_survive_a_killed_server(collections_root, tmp_path):
+    """`densekit serve` as a real process, clients writing, then SIGKILL: every 201 is on disk."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = str(Path(__file__).parents[2] / "src")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+    environment.pop("DENSEKIT_API_KEY", None)
+    server = subprocess.Popen([sys.executable, "-m", "densekit.cli.main", "serve", f"pets={collections_root / 'pets'}",
+                               "--port", str(port), "--log-level", "warning"], env=environment,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                if call(url + "/healthz", "GET")[0] == 200:
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        stop = time.monotonic() + 3
+
+        def client(worker: int) -> set[str]:
+            acknowledged, step = set(), 0
+            while time.monotonic() < stop:
+                identifier = f"k{worker}-{step}"
+                status, body = call(url + "/collections/pets/documents", "POST",
+                                    {"documents": [{"id": identifier, "text": f"client {worker} note {step}"}]})
+                assert status == 201, body
+                acknowledged.add(identifier)
+                step += 1
+            return acknowledged
+
+        with ThreadPoolExecutor(8) as pool:
+            acknowledged = set().union(*pool.map(client, range(8)))
+        with urllib.request.urlopen(url + "/metrics", timeout=60) as response:
+            metrics = response.read().decode()
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    requests = int(next(line for line in metrics.splitlines() if line.startswith("densekit_write_requests_total")).split()[-1])
+    commits = int(next(line for line in metrics.splitlines() if line.startswith("densekit_write_commits_total")).split()[-1])
+    assert requests == len(acknowledged) > 8 and commits < requests
+    with Collection.open(collections_root / "pets", readonly=True) as collection:
+        assert {item.id for item in collection.get(sorted(acknowledged))} == acknowledged
+        assert collection.count() == len(ORIGINAL) + len(acknowledged)
