@@ -11,6 +11,11 @@ Files, lines and documents that cannot be used are reported with their file (and
 - a document whose own metadata has a ``chunk`` key keeps it (the chunk number is then only in the
   item id's ``#N`` suffix and in ``start``/``end``), and this is listed once per document.
 
+With ``commit_every`` (``densekit index`` always passes one) the run commits as it goes, only at document
+boundaries: a document's chunks are never split between commits, so a run that is killed loses at
+most the documents written since its last commit, and a run started again skips every committed
+document (its hash is unchanged) and encodes only the rest.
+
 Memory is bounded per input, not by its size: text is tokenised 64K characters at a time
 (``chunking.chunk_stream``) and chunks are encoded and staged ``GROUP_CHUNKS`` at a time, so what a run
 holds beyond the collection's own index is one group of chunks and one window of text.
@@ -21,6 +26,9 @@ a document found under its old absolute id is replaced by the same document unde
 
 from __future__ import annotations
 
+import contextlib
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -42,12 +50,33 @@ from .progress import ProgressCallback
 if TYPE_CHECKING:
     from .collection import Collection
 
-__all__ = ["MAX_FILE_BYTES", "SUFFIXES", "TEXT_SUFFIXES", "IngestReport", "ingest"]
+__all__ = ["MAX_FILE_BYTES", "SUFFIXES", "TEXT_SUFFIXES", "CommitEvery", "IngestReport", "ingest"]
 
 # Chunks encoded and staged together: bounds the memory one run holds for text and vectors in flight.
 GROUP_CHUNKS = 512
 GIANT_CHUNKS = 8 * GROUP_CHUNKS
 CHUNK_KEY = "chunk"
+
+
+@dataclass(frozen=True)
+class CommitEvery:
+    """When ``ingest`` commits as it goes: once ``documents`` documents were written, or ``seconds``
+    have passed since the last commit, whichever comes first; checked after each written document
+    (so one very long document can stretch an interval). ``seconds=0``: after every document.
+
+    Example:
+        >>> ingest(news, ["articles/"], commit_every=CommitEvery(documents=100, seconds=5))
+    """
+
+    documents: int = 256
+    seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.documents, bool) or not isinstance(self.documents, int) or self.documents < 1:
+            raise InvalidInputError(f"commit every {self.documents!r:.40} documents: expected a whole number, 1 or more")
+        if (isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float))
+                or not math.isfinite(self.seconds) or self.seconds < 0):
+            raise InvalidInputError(f"commit every {self.seconds!r:.40} seconds: expected a number of seconds, 0 or more")
 
 
 @dataclass
@@ -57,6 +86,7 @@ class IngestReport:
     unchanged: int = 0
     migrated: int = 0
     chunks: int = 0
+    commits: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +96,7 @@ class IngestReport:
             "unchanged_documents": self.unchanged,
             "migrated_documents": self.migrated,
             "chunks_written": self.chunks,
+            "commits": self.commits,
             "problems": [{"path": path, "reason": reason} for path, reason in self.problems],
         }
 
@@ -79,8 +110,10 @@ def ingest(
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     path_metadata: str | None = None,
+    commit_every: CommitEvery | None = None,
 ) -> IngestReport:
-    """Index files and folders into a collection (staged; the caller commits).
+    """Index files and folders into a collection: staged for the caller to commit, or with
+    ``commit_every`` committed as it goes (at document boundaries) and once more at the end.
 
     Args:
         collection: a collection opened for writing.
@@ -90,6 +123,8 @@ def ingest(
         progress: called with (chunks encoded, None) while reading, then (total, total) at the end.
         path_metadata: a template such as ``"{category}/{file}"``: each file's path inside its folder
             argument gives these metadata keys (``ingest_sources.path_pattern``).
+        commit_every: commit after this many written documents or seconds (``CommitEvery``); None:
+            nothing is committed here.
     Returns:
         What was added, replaced, migrated, skipped, and every problem with its path (and line).
     Example:
@@ -106,17 +141,25 @@ def ingest(
     limit = max_tokens or model_limit
     if not isinstance(overlap, int) or not 0 <= overlap < limit:
         raise InvalidInputError(f"overlap {overlap!r:.40} must be 0 or more and smaller than the chunk size {limit} tokens")
-    writer = _GroupWriter(collection, report, batch_size, progress)
+    if commit_every is not None and not isinstance(commit_every, CommitEvery):
+        raise InvalidInputError(f"commit_every is {commit_every!r:.40}; expected a CommitEvery or None")
+    writer = _GroupWriter(collection, report, batch_size, progress, commit_every)
     seen: dict[str, str] = {}
-    for source in with_path_metadata(discover(paths, report), path_metadata, report):
-        for document in read_documents(source, report):
-            if document.id in seen:
-                report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
-                                        f"{seen[document.id]}, which is kept; this one is skipped"))
-                continue
-            seen[document.id] = document.location
-            _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
-    writer.flush()
+    try:
+        for source in with_path_metadata(discover(paths, report), path_metadata, report):
+            for document in read_documents(source, report):
+                if document.id in seen:
+                    report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                            f"{seen[document.id]}, which is kept; this one is skipped"))
+                    continue
+                seen[document.id] = document.location
+                _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
+        writer.flush()
+        if commit_every is not None:
+            writer.commit()
+    except BaseException as error:
+        writer.abandon(error)
+        raise
     if progress is not None:
         progress(writer.done, writer.done)
     return report
@@ -156,16 +199,22 @@ def _ingest_document(collection, document: Document, writer: "_GroupWriter", rep
 
 
 class _GroupWriter:
-    """Encodes and stages chunks ``GROUP_CHUNKS`` at a time; old documents are deleted just before."""
+    """Encodes and stages chunks ``GROUP_CHUNKS`` at a time; old documents are deleted just before.
+    With a ``CommitEvery``, commits after a whole document once enough documents or time built up."""
 
-    def __init__(self, collection, report: IngestReport, batch_size, progress):
+    def __init__(self, collection, report: IngestReport, batch_size, progress, commit_every: CommitEvery | None):
         self.collection = collection
+        #: Open while a document too long to hold in memory is written in parts (with a commit policy).
+        self.transaction: contextlib.AbstractContextManager | None = None
         self.report = report
         self.batch_size = batch_size
         self.progress = progress
+        self.commit_every = commit_every
         self.items: list[Item] = []
         self.deletions: list[str] = []
         self.done = 0
+        self.uncommitted_documents = 0
+        self.last_commit = time.monotonic()
 
     def replace(self, ids: list[str]) -> None:
         self.deletions += ids
@@ -173,13 +222,48 @@ class _GroupWriter:
     def add(self, item: Item) -> None:
         self.items.append(item)
         # Only a document of more than GIANT_CHUNKS chunks is split between writes (bounded memory);
-        # the others are replaced whole, each in one write.
+        # the others are replaced whole, each in one write. Committing as it goes, its parts go into
+        # one transaction: a store whose every write is durable (PostgreSQL) must not keep half of it,
+        # or a re-run would find its hash and skip it.
         if len(self.items) >= GIANT_CHUNKS:
+            if self.commit_every is not None and self.transaction is None:
+                self.transaction = self.collection.transaction()
+                self.transaction.__enter__()
             self.flush()
 
     def document_done(self) -> None:
-        if len(self.items) >= GROUP_CHUNKS:
+        self.uncommitted_documents += 1
+        if self.transaction is not None:  # the long document is whole: commit it with what came before
             self.flush()
+            transaction, self.transaction = self.transaction, None
+            transaction.__exit__(None, None, None)
+            self.report.commits += 1
+            self.uncommitted_documents, self.last_commit = 0, time.monotonic()
+            return
+        policy = self.commit_every
+        if policy is not None and (self.uncommitted_documents >= policy.documents
+                                   or time.monotonic() - self.last_commit >= policy.seconds):
+            self.commit()
+        elif len(self.items) >= GROUP_CHUNKS:
+            self.flush()
+
+    def abandon(self, error: BaseException) -> None:
+        """The run failed: drop the parts of a long document written so far (the rest is the caller's)."""
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None:
+            try:
+                transaction.__exit__(type(error), error, error.__traceback__)
+            except BaseException:  # the original error is the one to report
+                pass
+
+    def commit(self) -> None:
+        """Write what is staged and commit it; called only between documents."""
+        self.flush()
+        if self.uncommitted_documents:
+            self.collection.commit()
+            self.report.commits += 1
+        self.uncommitted_documents = 0
+        self.last_commit = time.monotonic()
 
     def flush(self) -> None:
         if not self.items and not self.deletions:

@@ -35,7 +35,7 @@ def collection(tmp_path_factory) -> Path:
     (root / "docs" / "rates.md").write_text("Rates rose again at the bank.\n")
     report = run_json(["index", str(root / "c"), str(root / "docs"), "--model", "hashing", "--quiet"])
     assert_keys(report, {"added_documents", "replaced_documents", "unchanged_documents", "chunks_written",
-                         "problems", "collection", "items"})
+                         "problems", "collection", "items", "commits"})
     return root / "c"
 
 

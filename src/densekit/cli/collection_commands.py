@@ -39,16 +39,22 @@ def index(
     index_key: Optional[List[str]] = typer.Option(None, "--index-key", help="Index this metadata key for fast filters (repeatable)."),
     path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per model call."),
+    commit_every_docs: int = typer.Option(256, "--commit-every-docs", help="Commit after this many written documents (or sooner, see --commit-every-seconds)."),
+    commit_every_seconds: float = typer.Option(10.0, "--commit-every-seconds", help="Commit after this many seconds (or sooner, see --commit-every-docs); 0: after every document."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     store: Optional[str] = store_option(),
     backend: Optional[str] = backend_option(),
     allow_backend_mismatch: bool = allow_backend_mismatch_option(),
 ) -> None:
-    """Index files into a collection; unchanged files are skipped, changed ones replaced."""
-    from ..collection import Collection
-    from ..ingest import ingest
+    """Index files into a collection; unchanged files are skipped, changed ones replaced.
 
+    Commits as it goes, between documents: a run that is stopped keeps what it committed, and
+    running it again encodes only the documents that were not."""
+    from ..collection import Collection
+    from ..ingest import CommitEvery, ingest
+
+    commit_every = CommitEvery(documents=commit_every_docs, seconds=commit_every_seconds)  # checked before any work
     if exists(collection, store):
         target = open_target(collection, store, readonly=False, model=model, backend=backend,
                              allow_backend_mismatch=allow_backend_mismatch)
@@ -59,7 +65,7 @@ def index(
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
             report = ingest(target, paths, max_tokens=max_tokens, overlap=overlap, batch_size=batch_size, progress=progress,
-                            path_metadata=path_metadata)
+                            path_metadata=path_metadata, commit_every=commit_every)
         if index_key:
             target.index_keys(index_key)
         target.commit()

@@ -90,6 +90,9 @@ def serve(
     allowed_hosts: Optional[List[str]] = typer.Option(
         None, "--allowed-host", help="Without an API key only loopback Host/Origin names are answered "
         "(DNS-rebinding defence); also answer this name (repeatable, e.g. myhost.lan)."),
+    writer_idle_seconds: float = typer.Option(
+        2.0, "--writer-idle-seconds", help="Close a collection's writer after this long without writes, so other "
+        "processes (densekit index) can write to it meanwhile."),
 ) -> None:
     """Serve collections over HTTP: OpenAI-compatible /v1/embeddings, search, documents, a web page at /.
 
@@ -118,6 +121,7 @@ def serve(
         default_model=model or (models[0] if models else None),
         models=tuple(models),
         allowed_hosts=tuple(allowed_hosts or ()),
+        writer_idle_seconds=writer_idle_seconds,
     )
     settings.check_binding()
     from ..server.models_cache import ModelCache

@@ -1,4 +1,7 @@
-"""Collection routes: list, info, search, add / upsert documents, get and delete one document."""
+"""Collection routes: list, info, search, add / upsert documents, get and delete one document.
+
+Writes go through the collection's group writer (``writes.GroupWriter``): concurrent requests share
+one commit, and each is answered only once that commit made it durable."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
+from ..collection.items import make_items
 from .http_errors import ApiError
 from .limits import check_batch, check_k, check_lengths
 
@@ -114,14 +118,15 @@ def collections_router() -> APIRouter:
         if any(given) and not all(given):
             raise ApiError(422, "give an id on every document or on none", param="documents")
         metadata = [document.metadata for document in body.documents]
-        with request.app.state.registry.handles(name).writer() as collection:
-            if body.upsert:
-                written = collection.upsert(texts, ids, metadata)
-            else:
-                written = collection.add(texts, ids if all(given) else None, metadata)
-            collection.commit()
-            count = collection.count()
-        return {"collection": name, "ids": written, "count": count, "upserted": body.upsert}
+        handles = request.app.state.registry.handles(name)
+        # Validated and encoded here, in this request's thread (the shared models batch concurrent
+        # requests); the group writer only stores and commits.
+        items = make_items(texts, ids if all(given) else None, metadata)
+        with handles.reader() as collection:
+            vectors = collection.encode_items(items)
+        _, count = handles.writes.submit(
+            lambda writer: writer.add_items(items, vectors=vectors, replace=body.upsert), items=len(items))
+        return {"collection": name, "ids": [item.id for item in items], "count": count, "upserted": body.upsert}
 
     # {id:path}: ids may hold "/" (every CLI-indexed file's does), raw or percent-encoded as %2F.
     @router.get("/{name}/documents/{id:path}", summary="One item by id (ids may contain '/')")
@@ -134,12 +139,9 @@ def collections_router() -> APIRouter:
 
     @router.delete("/{name}/documents/{id:path}", summary="Delete an item (and a document's chunks) by id")
     def delete_document(request: Request, id: str, name: str = CollectionName) -> dict[str, Any]:
-        with request.app.state.registry.handles(name).writer() as collection:
-            removed = collection.delete([id])
-            if removed == 0:
-                raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
-            collection.commit()
-            count = collection.count()
+        removed, count = request.app.state.registry.handles(name).writes.submit(lambda writer: writer.delete([id]))
+        if removed == 0:  # nothing was staged, so the group's commit wrote nothing for it
+            raise ApiError(404, f"no item {id!r} in collection {name!r}", "not_found_error", "id")
         return {"collection": name, "deleted": removed, "count": count}
 
     return router

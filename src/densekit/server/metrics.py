@@ -41,7 +41,9 @@ class Metrics:
             self._latency_sum[route] = self._latency_sum.get(route, 0.0) + seconds
             self._latency_count[route] = self._latency_count.get(route, 0) + 1
 
-    def render(self, collection_items: dict[str, int], models: dict[str, Any]) -> str:
+    def render(self, collection_items: dict[str, int], models: dict[str, Any],
+               writes: dict[str, tuple[int, int]] | None = None) -> str:
+        """The exposition text; ``writes``: collection -> (write requests acknowledged, commits)."""
         lines = [
             "# HELP densekit_requests_total HTTP requests answered, by method, route and status.",
             "# TYPE densekit_requests_total counter",
@@ -80,6 +82,18 @@ class Metrics:
         ]
         for model, counters in sorted(models.items()):
             lines.append(f'densekit_model_texts_total{{model="{_escape(model)}"}} {counters["texts"]}')
+        lines += [
+            "# HELP densekit_write_requests_total Write requests acknowledged (durable), by collection.",
+            "# TYPE densekit_write_requests_total counter",
+        ]
+        for name, (acknowledged, _) in sorted((writes or {}).items()):
+            lines.append(f'densekit_write_requests_total{{collection="{_escape(name)}"}} {acknowledged}')
+        lines += [
+            "# HELP densekit_write_commits_total Commits made for them (group commit: one per group of requests).",
+            "# TYPE densekit_write_commits_total counter",
+        ]
+        for name, (_, commits) in sorted((writes or {}).items()):
+            lines.append(f'densekit_write_commits_total{{collection="{_escape(name)}"}} {commits}')
         return "\n".join(lines) + "\n"
 
 
@@ -123,15 +137,17 @@ def metrics_router() -> APIRouter:
     @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     def read_metrics(request: Request) -> PlainTextResponse:
         state = request.app.state
-        items = {}
+        items, writes = {}, {}
         for name in state.registry.names():
             try:
+                handles = state.registry.handles(name)
+                writes[name] = (handles.writes.acknowledged, handles.writes.commits)
                 # A pooled read handle: counting loads no model.
-                with state.registry.handles(name).reader() as collection:
+                with handles.reader() as collection:
                     items[name] = collection.count()
             except Exception:  # a broken collection must not hide the others' metrics
                 items[name] = -1
-        text = state.metrics.render(items, state.models.loaded())
+        text = state.metrics.render(items, state.models.loaded(), writes)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return router

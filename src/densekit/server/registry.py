@@ -1,8 +1,9 @@
-"""The collections a server may touch, by name, with pooled read handles and one writer at a time.
+"""The collections a server may touch, by name, with pooled read handles and one group writer each.
 
 Clients name collections, never paths: a name must match the strict pattern and be one the server
 was started with, or a folder directly under the configured root. Each read handle is used by one
 request at a time (a handle refreshes itself when a writer commits, which must not race a search).
+Writes go through the collection's ``GroupWriter`` (``writes.py``): one commit per group of requests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..errors import CollectionError
 from .settings import NAME_PATTERN, ServerSettings, check_name
+from .writes import GroupWriter
 
 if TYPE_CHECKING:
     from ..collection import Collection
@@ -26,9 +28,10 @@ class UnknownCollectionError(CollectionError):
 
 
 class CollectionHandles:
-    """Read handles for one collection (a small pool) and a lock that lets one request write."""
+    """Read handles for one collection (a small pool) and its group writer (``writes``)."""
 
-    def __init__(self, name: str, location: "str | Path", models: "ModelCache", readers: int):
+    def __init__(self, name: str, location: "str | Path", models: "ModelCache", readers: int,
+                 writer_idle_seconds: float = 2.0):
         self.name = name
         self.location = location
         self._models = models
@@ -36,7 +39,8 @@ class CollectionHandles:
         self._opened = 0
         self._limit = max(1, readers)
         self._open_lock = threading.Lock()
-        self.write_lock = threading.Lock()
+        #: Every write request goes through here: applied in groups, one commit per group.
+        self.writes = GroupWriter(lambda: self._open(readonly=False), idle_seconds=writer_idle_seconds, name=name)
         #: Model references the handles' spaces use, and a count bumped when one is released:
         #: handles opened before that are closed instead of pooled, so the model's memory is freed.
         self.references: set[str] = set()
@@ -101,6 +105,7 @@ class CollectionHandles:
         """A model these handles use was released: close the idle handles, and busy ones when returned."""
         with self._open_lock:
             self._generation += 1
+        self.writes.retire()
         while True:
             try:
                 entry = self._pool.get_nowait()
@@ -110,14 +115,8 @@ class CollectionHandles:
                 self._opened -= 1
             entry[1].close()
 
-    @contextlib.contextmanager
-    def writer(self) -> Iterator["Collection"]:
-        """The collection opened for writing; commits on a clean exit, always closes."""
-        with self.write_lock:
-            with self._open(readonly=False) as handle:
-                yield handle
-
     def close(self) -> None:
+        self.writes.close()
         while True:
             try:
                 self._pool.get_nowait()[1].close()
@@ -173,7 +172,8 @@ class CollectionRegistry:
         with self._lock:
             handles = self._handles.get(name)
             if handles is None:
-                handles = CollectionHandles(name, location, self._models, self._readers)
+                handles = CollectionHandles(name, location, self._models, self._readers,
+                                            self._settings.writer_idle_seconds)
                 self._handles[name] = handles
             return handles
 

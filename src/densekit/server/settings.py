@@ -100,6 +100,8 @@ class ServerSettings:
         reader: the extractive reader /ask uses (default: DENSEKIT_READER, else the library's default).
         allowed_hosts: without an API key, Host and Origin headers must name a loopback host
             (localhost, 127.0.0.0/8, ::1) or one of these (DNS-rebinding defence); ignored with a key.
+        writer_idle_seconds: a collection's writer (which holds its writer lock) closes after this
+            long without a write request, so other processes can write to it meanwhile.
 
     Example:
         >>> ServerSettings(collections={"notes": Path("notes")}, default_model="hashing:64")
@@ -115,8 +117,12 @@ class ServerSettings:
     models: tuple[str, ...] = ()
     reader: str | None = None
     allowed_hosts: tuple[str, ...] = ()
+    writer_idle_seconds: float = 2.0
 
     def __post_init__(self) -> None:
+        idle = self.writer_idle_seconds
+        if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= 3600:
+            raise InvalidInputError(f"writer_idle_seconds is {idle!r:.40}; expected more than 0 and at most 3600 seconds")
         for name in self.collections:
             check_name(name)
         object.__setattr__(self, "allowed_hosts", tuple(check_allowed_host(host) for host in self.allowed_hosts))

@@ -1,0 +1,133 @@
+"""`densekit index` against the least a program must do to store the same passages with vectors.
+
+The reference, fixed here: encode every ../shared/data/quoref passage with the same encoder
+(hashing:384 by default), ``executemany`` (id, text, vector BLOB) into one SQLite table in one
+transaction (WAL, synchronous=FULL, so as durable as a densekit commit), and add the vectors to a
+``faiss.IndexFlatIP`` written to disk. densekit: ``Collection.create(model=...)`` and ``ingest`` of the
+same passages (as a JSONL file) with the commit policy `densekit index` uses, then ``commit``, in the
+same process, so neither side pays interpreter start-up. ``--cli`` also times the real `densekit
+index` subprocess (start-up and imports included).
+
+densekit chunks passages to the model's length (hashing: 128 tokens, neighbours overlapping by 32),
+so it stores more rows and encodes the overlap twice; the reference stores one row per passage. That
+is the difference a user pays for passage-level retrieval; ``--max-tokens`` changes the chunk size.
+Rounds alternate reference and densekit (fresh folders each); medians are reported. The issue's
+goal (issue 15): densekit <= 1.5x the reference with the hashing encoder.
+
+    .venv/bin/python benchmarks/index_reference.py --rounds 3
+    .venv/bin/python benchmarks/index_reference.py --rounds 3 --cli --json /tmp/index_reference.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def passages() -> list[dict]:
+    with open(DATA / "quoref" / "passages.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def reference(folder: Path, rows: list[dict], model: str) -> float:
+    """Encode, executemany into one table, faiss add; durable on return. Returns seconds."""
+    import faiss
+    import numpy as np
+
+    from densekit.loaded_models import default_models
+
+    encoder = default_models().encoder(model)
+    started = time.perf_counter()
+    vectors = np.asarray(encoder.encode([row["text"] for row in rows]), dtype=np.float32)
+    folder.mkdir(parents=True)
+    connection = sqlite3.connect(folder / "reference.sqlite")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE items (id TEXT PRIMARY KEY, text TEXT NOT NULL, vector BLOB NOT NULL)")
+    with connection:
+        connection.executemany("INSERT INTO items VALUES (?, ?, ?)",
+                               [(row["id"], row["text"], vector.tobytes()) for row, vector in zip(rows, vectors)])
+    connection.close()
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    faiss.write_index(index, str(folder / "reference.faiss"))
+    return time.perf_counter() - started
+
+
+def densekit_index(folder: Path, source: Path, model: str, max_tokens: int | None,
+                   commit_every_docs: int = 256) -> tuple[float, int]:
+    """What `densekit index` does, in this process (``commit_every_docs`` 0: one commit at the end).
+    Returns seconds and items written."""
+    from densekit.collection import Collection
+    from densekit.ingest import CommitEvery, ingest
+
+    policy = CommitEvery(documents=commit_every_docs) if commit_every_docs else None
+    started = time.perf_counter()
+    with Collection.create(folder, model=model) as collection:
+        report = ingest(collection, [source], max_tokens=max_tokens, commit_every=policy)
+        collection.commit()
+    return time.perf_counter() - started, report.chunks
+
+
+def cli_index(folder: Path, source: Path, model: str, max_tokens: int | None) -> float:
+    command = [sys.executable, "-m", "densekit.cli.main", "index", str(folder), str(source), "--model", model, "--quiet"]
+    if max_tokens:
+        command += ["--max-tokens", str(max_tokens)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="hashing:384")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=None, help="densekit's chunk size (default: the model's)")
+    parser.add_argument("--commit-every-docs", type=int, default=256,
+                        help="densekit's commit interval in documents, as `densekit index` (0: one commit at the end)")
+    parser.add_argument("--cli", action="store_true", help="also time the `densekit index` subprocess")
+    parser.add_argument("--json", type=Path, default=None)
+    arguments = parser.parse_args()
+    rows = passages()
+    work = Path(tempfile.mkdtemp(prefix="index-reference-"))
+    source = work / "passages.jsonl"
+    source.write_text("".join(json.dumps({"id": row["id"], "text": row["text"]}) + "\n" for row in rows))
+    timings: dict[str, list[float]] = {"reference": [], "densekit": [], "cli": []}
+    items = 0
+    try:
+        for round_number in range(arguments.rounds):
+            timings["reference"].append(reference(work / f"reference-{round_number}", rows, arguments.model))
+            seconds, items = densekit_index(work / f"densekit-{round_number}", source, arguments.model, arguments.max_tokens,
+                                            arguments.commit_every_docs)
+            timings["densekit"].append(seconds)
+            if arguments.cli:
+                timings["cli"].append(cli_index(work / f"cli-{round_number}", source, arguments.model, arguments.max_tokens))
+            print(f"round {round_number + 1}: reference {timings['reference'][-1]:.2f} s, densekit {seconds:.2f} s"
+                  + (f", CLI {timings['cli'][-1]:.2f} s" if arguments.cli else ""), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "model": arguments.model, "passages": len(rows), "densekit_items": items, "rounds": arguments.rounds,
+        "commit_every_docs": arguments.commit_every_docs,
+        **{f"{name}_seconds": round(statistics.median(values), 3) for name, values in timings.items() if values},
+    }
+    result["ratio"] = round(result["densekit_seconds"] / result["reference_seconds"], 2)
+    if arguments.cli:
+        result["cli_ratio"] = round(result["cli_seconds"] / result["reference_seconds"], 2)
+    print(json.dumps(result, indent=2))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
