@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "densekit.cli.bench_command",
     "densekit.cli.copy_command",
     "densekit.cli.embed_command",
+    "densekit.cli.compact_command",
 ]
 
 app = typer.Typer(

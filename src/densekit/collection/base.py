@@ -347,6 +347,14 @@ class Collection(SpaceEncoders, StoreHooks):
                 raise InvalidInputError(f"metadata key {key!r} cannot be indexed; use letters, digits, '_', '.', '-' or spaces")
         return [key for key in keys if self._index_key(key)]
 
+    def compact(self) -> dict[str, int]:
+        """Drop deleted items for good and return their space to the file system (``densekit compact``);
+        returns the store's size in bytes before and after ({"size_before", "size_after"})."""
+        raise InvalidInputError(
+            f"{self.store_kind} collections reclaim the space of deleted items themselves (PostgreSQL: VACUUM); "
+            "compact is for folder collections"
+        )
+
     def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
                  progress: ProgressCallback | None = None) -> int:
         """Encode every item of a space again with another backend of its model (e.g. into today's

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ... import config
-from ...errors import InvalidInputError
+from ...errors import CollectionError, InvalidInputError
 from ..space import LOAD_OVERRIDES, VectorSpace
 from ...files import write_atomically
 from .vector_log import checkpoint_due, replay
@@ -78,16 +78,23 @@ def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, throu
         shows=checkpoint,
         tail=int(index_entry.get("tail", 0)),
     )
-    catch_up(store, space, through)
+    catch_up(store, space, through, entry.get("count"))
     return space
 
 
-def catch_up(store, space: VectorSpace, through: int | None) -> None:
-    """Replay the generations after the one ``space`` shows, up to ``through``."""
-    if space.vector_key is None or store is None or through is None or through <= space.shows:
+def catch_up(store, space: VectorSpace, through: int | None, expected: int | None = None) -> None:
+    """Replay the generations after the one ``space`` shows, up to ``through``; the result must hold
+    ``expected`` vectors (the manifest's count), or the checkpoint is not this collection's: never used."""
+    if space.vector_key is None or store is None or through is None:
         return
-    replay(store, space.index, space.vector_key, space.shows, through)
-    space.shows = through
+    if through > space.shows:
+        replay(store, space.index, space.vector_key, space.shows, through)
+        space.shows = through
+    if expected is not None and len(space.index) != int(expected):
+        raise CollectionError(
+            f"space {space.name!r}: its checkpoint {space.file!r} and the content store give {len(space.index)} vectors, "
+            f"the manifest counts {expected} (a damaged or foreign file); densekit check --repair rebuilds it"
+        )
 
 
 def empty_space(name: str, entry: dict[str, Any]) -> VectorSpace:
@@ -112,7 +119,7 @@ def load_spaces(folder: Path, manifest: dict[str, Any], store=None, current: dic
         if (kept is not None and kept.file == index_entry["file"] and kept.vector_key == index_entry.get("vectors")
                 and (kept.vector_key is not None or kept.shows <= generation)):
             kept.tail = int(index_entry.get("tail", 0))
-            catch_up(store, kept, generation)
+            catch_up(store, kept, generation, entry.get("count"))
             spaces[name] = kept
         else:
             spaces[name] = load_space(folder, name, entry, store, generation)
