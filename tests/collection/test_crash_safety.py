@@ -63,13 +63,17 @@ def _committed_batches(log: Path) -> list[int]:
     return [int(line) for line in log.read_text().split()] if log.exists() else []
 
 
-def test_sigkill_at_random_moments(tmp_path, hashing_encoder):
+@pytest.mark.parametrize("checkpoints", ["default", "every 100 rows"])
+def test_sigkill_at_random_moments(tmp_path, hashing_encoder, checkpoints):
     """Kill a writer mid-work again and again; every time the collection opens, checks clean, and
-    holds every batch whose commit returned before the kill."""
+    holds every batch whose commit returned before the kill. With frequent checkpoints the kills also
+    land inside background checkpoint jobs and the purges after them."""
     folder, log = tmp_path / "crash", tmp_path / "commits.log"
     Collection.create(folder, encoder=hashing_encoder).close()
     rng = random.Random(7)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if checkpoints != "default":
+        environment["DENSEKIT_CHECKPOINT_MIN_ROWS"] = "100"
     next_batch, kills = 0, int(os.environ.get("DENSEKIT_CRASH_KILLS", "8"))
     unlogged: set[int] = set()  # batches that may have committed just before a kill hit the log write
     for _ in range(kills):
