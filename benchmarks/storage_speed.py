@@ -53,12 +53,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def build(folder: Path, size: int, words: list[str]) -> float:
+def build(folder: Path, size: int, words: list[str], index: str = "auto") -> float:
     """A collection of ``size`` items added in big batches and committed once; returns seconds."""
     from densekit.collection import Collection
 
     started = time.perf_counter()
-    with Collection.create(folder, model=MODEL) as collection:
+    with Collection.create(folder, model=MODEL, index=index) as collection:
         for offset in range(0, size, BUILD_BATCH):
             batch = texts(words, min(BUILD_BATCH, size - offset), seed=offset)
             collection.add(batch, ids=[f"base-{offset + position}" for position in range(len(batch))])
@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--adds", type=int, default=200, help="single adds timed per size")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of single adds per size at most")
     parser.add_argument("--work", type=Path, default=None, help="folder for the collections (default: a temp folder)")
+    parser.add_argument("--index", default="auto", help="vector index kind of the built collections (auto, flat, hnsw)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     arguments = parser.parse_args()
     sizes = sorted(set(arguments.sizes + ([1_000_000] if arguments.million else [])))
@@ -105,7 +106,7 @@ def main() -> None:
     try:
         for size in sizes:
             folder = work / f"c{size}"
-            build_seconds = build(folder, size, words)
+            build_seconds = build(folder, size, words, arguments.index)
             timings = time_single_adds(folder, arguments.adds, arguments.budget, words)
             rows.append({
                 "size": size, "build_seconds": round(build_seconds, 2), "adds": len(timings),

@@ -28,7 +28,8 @@ def _table(title: str, *columns: str):
     """A rich table; columns whose name starts with '>' are right-aligned numbers."""
     from rich.table import Table
 
-    table = Table(title=title)
+    # At least as wide as its title, so a title ("monday - tuesday + friday") never wraps mid-phrase.
+    table = Table(title=title, min_width=len(title))
     for column in columns:
         table.add_column(column.lstrip(">"), justify="right" if column.startswith(">") else "left")
     return table

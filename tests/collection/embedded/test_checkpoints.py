@@ -228,3 +228,11 @@ def test_a_collection_made_before_is_read_as_it_is_and_converted_on_its_first_wr
         writer.add(["the second write adds it"], ids=["second"])
     with Collection.open(folder, readonly=True) as reader:
         assert reader.search("the second write adds it", k=1)[0].id == "second"
+
+
+def test_a_commit_is_durable_when_it_returns(folder):
+    """WAL with synchronous=FULL: SQLite fsyncs the log at every transaction's commit."""
+    with Collection.open(folder) as writer:
+        connection = writer.store.connection
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

@@ -20,6 +20,7 @@ class EmbeddedCommits:
     """Mixin for ``EmbeddedCollection`` (with ``EmbeddedWrites``)."""
 
     _checkpoint_jobs: dict[str, CheckpointJob]
+    _closing = False
 
     def commit(self, force: bool = False) -> None:
         """Make staged changes durable and visible: new files beside the old, manifest switched last."""
@@ -97,7 +98,7 @@ class EmbeddedCommits:
     # --- background checkpoints ----------------------------------------------------------------
     def _start_checkpoints(self) -> None:
         """Start a checkpoint job for each space whose replay tail has grown past its due size."""
-        if not background_checkpoints():
+        if not background_checkpoints() or self._closing:
             return
         for name, space in self.spaces.items():
             if name in self._checkpoint_jobs or space.vector_key is None or not checkpoint_due(len(space.index), space.tail):
@@ -127,10 +128,14 @@ class EmbeddedCommits:
 
     def finish_checkpoints(self) -> None:
         """Wait for running checkpoint jobs and name what they wrote (``close`` calls it)."""
-        for job in list(self._checkpoint_jobs.values()):
-            job.wait()
-        if self._adoptable():
-            self.commit()
+        self._closing = True  # the adopting commit starts no new job
+        try:
+            for job in list(self._checkpoint_jobs.values()):
+                job.wait()
+            if self._adoptable():
+                self.commit()
+        finally:
+            self._closing = False
 
     def compact(self) -> dict[str, int]:
         """Write every space's checkpoint, drop deleted rows and merged sparse segments for good, and
