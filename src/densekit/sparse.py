@@ -90,9 +90,20 @@ def _group(texts: list[str], documents: Sequence[object], spans: Sequence[tuple[
     return _Grouping(joined, of_text)
 
 
-def join_document(texts: list[str], spans: Sequence[tuple[int, int] | None]) -> str:
-    """One document's text from its chunks (in order of their start offset, overlaps counted once)."""
-    return _group(list(texts), [0] * len(texts), spans).texts[0]
+def document_pieces(texts: list[str], spans: Sequence[tuple[int, int] | None]) -> list[str]:
+    """One document's chunks in order of their start offset, each without what overlaps the ones
+    before: joined with spaces they are the text ``build(..., documents=...)`` scores, and counting
+    their words one by one gives the same counts without building that text."""
+    ordered = sorted(range(len(texts)), key=lambda position: (_start(spans[position]), position))
+    pieces, covered = [], None
+    for position in ordered:
+        text, span = texts[position], spans[position]
+        if span is not None and covered is not None and span[0] < covered:
+            text = text[min(len(text), covered - span[0]):]
+        pieces.append(text)
+        if span is not None:
+            covered = span[1] if covered is None else max(covered, span[1])
+    return pieces
 
 
 def _start(span: tuple[int, int] | None) -> int:

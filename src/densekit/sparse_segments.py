@@ -271,15 +271,35 @@ class SegmentedSparseIndex:
         Example:
             >>> index.add(np.array([3, 4]), ["a red fox", "a lazy dog"])
         """
-        from scipy.sparse import csr_matrix
-
-        ids = _int_ids(rowids, "rowids")
         items = list(texts)
-        if len(items) != len(ids):
-            raise InvalidInputError(f"got {len(ids)} rowids but {len(items)} texts; expected one rowid per text")
+        if len(items) != len(_int_ids(rowids, "rowids")):
+            raise InvalidInputError(f"got {len(_int_ids(rowids, 'rowids'))} rowids but {len(items)} texts; expected one rowid per text")
         for position, text in enumerate(items):
             if not isinstance(text, str):
                 raise InvalidInputError(f"text {position} is {type(text).__name__}; expected a string")
+        self.add_counted(rowids, [self.term_counts(text) for text in items])
+
+    def term_counts(self, text: str) -> Counter:
+        """How often each indexed word occurs in ``text`` (the tokenization ``add`` uses)."""
+        return Counter(self._tokens(text))
+
+    def counts_of(self, rowid: int) -> Counter | None:
+        """The word counts a live document was indexed with (None when it is not indexed)."""
+        ids = np.array([rowid], dtype=np.int64)
+        for segment in self._segments:
+            positions, _ = segment.positions(ids)
+            if len(positions):
+                row = segment.by_document[positions[0]]
+                return Counter({self._terms[column]: int(count) for column, count in zip(row.indices, row.data)})
+        return None
+
+    def add_counted(self, rowids: Sequence[int] | np.ndarray, counters: Sequence[Counter]) -> None:
+        """``add`` with each document given as its word counts (e.g. summed over a document's parts)."""
+        from scipy.sparse import csr_matrix
+
+        ids = _int_ids(rowids, "rowids")
+        if len(counters) != len(ids):
+            raise InvalidInputError(f"got {len(ids)} rowids but {len(counters)} documents; expected one rowid per document")
         if not len(ids):
             return
         unique, counts = np.unique(ids, return_counts=True)
@@ -290,16 +310,14 @@ class SegmentedSparseIndex:
             raise InvalidInputError(f"rowids already indexed (delete them first): {present[:10].tolist()}")
         new_terms: list[str] = []
         indptr, indices, values, lengths = [0], [], [], []
-        for text in items:
-            tokens = self._tokens(text)
-            counted = Counter(self._columns(tokens, new_terms))
-            indices.extend(counted.keys())
+        for counted in counters:
+            indices.extend(self._columns(list(counted.keys()), new_terms))
             values.extend(counted.values())
             indptr.append(len(indices))
-            lengths.append(len(tokens))
+            lengths.append(sum(counted.values()))
         width = len(self._terms)
         matrix = csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32),
-                             np.array(indptr, dtype=np.int64)), shape=(len(items), width))
+                             np.array(indptr, dtype=np.int64)), shape=(len(counters), width))
         t = self.table
         first_new = width - len(new_terms)
         self.connection.executemany(
@@ -312,7 +330,7 @@ class SegmentedSparseIndex:
         self._segments.append(segment)
         self._grow_frequency(width)
         self._frequency += np.bincount(matrix.indices, minlength=width)
-        self._documents += len(items)
+        self._documents += len(counters)
         self._total_length += int(sum(lengths))
         self._merge(AUTO_MERGE_DOCUMENTS)
 

@@ -13,11 +13,12 @@ next generation, invisible to readers until the manifest names it (``SegmentedSp
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from ...sparse import join_document
+from ...sparse import document_pieces
 from ...sparse_segments import SegmentedSparseIndex, discard_generations_after
 
 DOCUMENTS, CHUNKS = "sparse_documents", "sparse_chunks"
@@ -94,9 +95,51 @@ class CollectionSparse:
             self.documents.add(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), [text for _, text in standalone])
         parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
         if parents:
-            self._rewrite_parents(parents, removed_ids)
+            self._rewrite_parents(parents, added, removed_ids)
 
-    def _rewrite_parents(self, parents: list[str], removed_ids: np.ndarray) -> None:
+    def _rewrite_parents(self, parents: list[str], added: list[tuple[int, Any]], removed_ids: np.ndarray) -> None:
+        """Write each touched parent's document entry again. Chunks appended after the document's
+        last one (how long documents are written, in parts) only add their words to the entry;
+        anything else counts the document again from its chunks."""
+        spans = self.store.member_spans(parents, self.view)
+        added_by_parent: dict[str, list[tuple[int, Any]]] = {}
+        for rowid, item in added:
+            if item.parent is not None:
+                added_by_parent.setdefault(item.parent, []).append((rowid, item))
+        removed = set(removed_ids.tolist())
+        recount = []
+        for parent in parents:
+            new = added_by_parent.get(parent, [])
+            new_ids = {rowid for rowid, _ in new}
+            before = [row for row in spans.get(parent, []) if row[0] not in new_ids]
+            if not self._append(before, new, removed):
+                recount.append(parent)
+        if recount:
+            self._recount(recount, removed_ids)
+
+    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: set[int]) -> bool:
+        """Add appended chunks' words to their document's entry; False when that is not the case."""
+        if not new or not before or removed:
+            return False
+        if any(start is None or end is None for _, start, end in before) or any(
+                item.start is None or item.end is None for _, item in new):
+            return False
+        key = min(rowid for rowid, _, _ in before)
+        if min(item.start for _, item in new) < max(start for _, start, _ in before) or key > min(rowid for rowid, _ in new):
+            return False
+        counts = self.documents.counts_of(key)
+        if counts is None:
+            return False
+        covered = max(end for _, _, end in before)
+        for _, item in sorted(new, key=lambda pair: (pair[1].start, pair[0])):
+            text = item.text if item.start >= covered else item.text[min(len(item.text), covered - item.start):]
+            counts.update(self.documents.term_counts(text))
+            covered = max(covered, item.end)
+        self.documents.delete(np.asarray([key], dtype=np.int64))
+        self.documents.add_counted(np.asarray([key], dtype=np.int64), [counts])
+        return True
+
+    def _recount(self, parents: list[str], removed_ids: np.ndarray) -> None:
         members = self.store.text_members(parents, self.view)
         # A parent's document is keyed by its smallest chunk row id at the time it was written, which is
         # one of its chunks now or one just removed: deleting all of those removes it (others are ignored).
@@ -104,14 +147,17 @@ class CollectionSparse:
                                                 for rows in members.values()])
         if len(stale):
             self.documents.delete(stale)
-        keys, texts = [], []
+        keys, counters = [], []
         for parent in parents:
             rows = members.get(parent)
             if rows:
                 keys.append(min(rowid for rowid, _, _ in rows))
-                texts.append(join_document([text for _, text, _ in rows], [span for _, _, span in rows]))
+                total: Counter = Counter()
+                for piece in document_pieces([text for _, text, _ in rows], [span for _, _, span in rows]):
+                    total.update(self.documents.term_counts(piece))
+                counters.append(total)
         if keys:
-            self.documents.add(np.asarray(keys, dtype=np.int64), texts)
+            self.documents.add_counted(np.asarray(keys, dtype=np.int64), counters)
 
     # --- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -387,6 +387,19 @@ class ContentStore:
                 found.setdefault(parent, []).append((int(rowid), text, (begin, end) if begin is not None and end is not None else None))
         return found
 
+    def member_spans(self, parents: list[str], gen: int) -> dict[str, list[tuple[int, int | None, int | None]]]:
+        """Each parent's visible text chunks as (rowid, start, end), without their texts."""
+        found: dict[str, list] = {}
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(parents), 500):
+            part = parents[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for rowid, parent, begin, end in self.connection.execute(
+                f"SELECT rowid, parent, start, end FROM items WHERE parent IN ({marks}) AND kind = 'text'"
+                f" AND text IS NOT NULL AND {visible} ORDER BY rowid", part):
+                found.setdefault(parent, []).append((int(rowid), begin, end))
+        return found
+
     def parents_of(self, rowids: list[int]) -> dict[int, str | None]:
         found: dict[int, str | None] = {}
         for start in range(0, len(rowids), 500):
