@@ -182,9 +182,18 @@ class ContentStore:
         self.connection.execute("VACUUM")
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def vector_keys(self) -> list[str]:
+        """The keys vectors are stored under: one index seek per key, not a scan of every vector."""
+        keys: list[str] = []
+        while True:
+            row = self.connection.execute(
+                "SELECT space FROM vectors WHERE space > ? ORDER BY space LIMIT 1", (keys[-1] if keys else "",)).fetchone()
+            if row is None:
+                return keys
+            keys.append(row[0])
+
     def _drop_vectors_except(self, keys: set[str]) -> None:
-        stored = [key for (key,) in self.connection.execute("SELECT DISTINCT space FROM vectors")]
-        for key in set(stored) - set(keys):
+        for key in set(self.vector_keys()) - set(keys):
             self.connection.execute("DELETE FROM vectors WHERE space = ?", (key,))
 
     # --- vectors (vector_log.py) -----------------------------------------------------------------
