@@ -427,6 +427,8 @@ class SegmentedSparseIndex:
                 "terms": int((self._frequency > 0).sum()), "segments": len(self._segments)}
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
+        if not self._segments or ids.min() > max(int(segment.rowids.max(initial=-1)) for segment in self._segments):
+            return np.zeros(0, dtype=np.int64)  # ids beyond every indexed one (new rows): nothing to look up
         found = [segment.positions(ids)[1] for segment in self._segments]
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 

@@ -86,12 +86,13 @@ class EmbeddedCommits:
         step("committed")
         if self._sparse_tables is not None:
             self._sparse_tables.advance(self.view)
-            with self.store.connection:
-                self._sparse_tables.purge(self.generation - 1)
         # Rows deleted after a checkpoint stay until a checkpoint covers them (readers replay them);
         # readers may still be opening the previous manifest, so its checkpoints count too.
         bound = min([self.generation - 1] + checkpoint_generations(new) + checkpoint_generations(previous_manifest))
-        self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest))
+        with self.store.connection:  # one transaction (one fsync at most) for both purges
+            if self._sparse_tables is not None:
+                self._sparse_tables.purge(self.generation - 1)
+            self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest), commit=False)
         persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous, self._pending_files())
         self._start_checkpoints()
 

@@ -167,11 +167,11 @@ class ContentStore:
             self.connection.execute("DELETE FROM items WHERE added_gen > ?", (gen,))
             self.connection.execute("UPDATE items SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
 
-    def purge_before(self, gen: int, vector_keys: set[str] | None = None) -> None:
+    def purge_before(self, gen: int, vector_keys: set[str] | None = None, commit: bool = True) -> None:
         """Physically drop rows deleted at or before ``gen`` (no reader of a current manifest needs them,
         and every checkpoint covers their deletion), with their vectors; and vectors stored under keys
         other than ``vector_keys``."""
-        with self.connection:
+        with self._transaction(commit):
             self.connection.execute("DELETE FROM vectors WHERE item IN (SELECT rowid FROM items WHERE deleted_gen <= ?)", (gen,))
             self.connection.execute("DELETE FROM items WHERE deleted_gen <= ?", (gen,))
             if vector_keys is not None:
