@@ -278,6 +278,20 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
         }
 
     @classmethod
+    def check_at(cls, location: Any, *, name: str | None = None) -> list[str]:
+        problems = cls._check_before_open(location, name=name)
+        if problems:
+            return problems
+        token = persistence.VERIFY_COUNTS.set(False)  # counts are compared (and listed) by check itself
+        try:
+            with cls.open(location, readonly=True, name=name) as collection:
+                return collection.check()
+        except CollectionError as error:  # what opening found wrong is a problem like any other
+            return [str(error)]
+        finally:
+            persistence.VERIFY_COUNTS.reset(token)
+
+    @classmethod
     def _check_before_open(cls, location: Any, *, name: str | None) -> list[str]:
         from .check import check_files
 
