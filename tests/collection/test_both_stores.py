@@ -16,7 +16,7 @@ import pytest
 
 from densekit.collection import Collection
 from densekit.encoders.hashing import HashingEncoder
-from densekit.errors import ModelMismatchError
+from densekit.errors import InvalidInputError, ModelMismatchError
 
 from densekit.testing.stores import STORES_UNDER_TEST
 
@@ -133,6 +133,25 @@ def test_add_get_count(filled, store):
     assert (item.id, item.text, item.metadata) == ITEMS[3]
     assert filled.get("no-such-id") is None
     assert filled.info()["count"] == len(ITEMS)
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "item-1\udfff", "\udc80tail"])
+def test_ids_that_are_not_valid_unicode_are_refused_naming_the_id(filled, bad):
+    # A lone surrogate cannot be encoded for SQLite or PostgreSQL: refused before either sees it.
+    shown = re.escape(repr(bad))
+    calls = {
+        "get": lambda: filled.get(bad),
+        "get list": lambda: filled.get(["item-0", bad]),
+        "delete": lambda: filled.delete(["item-0", bad]),
+        "delete where": lambda: filled.delete(bad, where={"group": "red"}),
+        "update": lambda: filled.update(["item-0", bad], {"seen": True}),
+        "upsert": lambda: filled.upsert(["a text", "another"], ids=["item-0", bad]),
+        "replace": lambda: filled.replace([bad], []),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidInputError, match=rf"(id|parent) \d {shown} holds a lone surrogate"):
+            call()
+    assert filled.count() == len(ITEMS) and filled.get("item-0").metadata == ITEMS[0][2]
 
 
 @pytest.mark.parametrize("k", [1, 5, 10, 200])
