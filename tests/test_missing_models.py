@@ -31,7 +31,7 @@ def test_message_is_two_lines_and_the_places_stay_in_tried(offline):
     error = raised.value
     first, second = str(error).split("\n")
     assert first == "the QA reader 'nobody/missing-reader' is not on this machine (offline: nothing was downloaded)"
-    assert second.startswith("fix: train one here") and f"--out ~/" not in second  # tmp_home is not under ~
+    assert second.startswith("fix: train one here") and "--out ~/" not in second  # tmp_home is not under ~
     assert f"{offline}/models/{TRAINED_READER}" in second
     assert error.detailed().splitlines()[2:] == ["tried:", *(f"  - {place}" for place in error.tried)]
     assert len(error.tried) == 5
