@@ -28,11 +28,12 @@ ROLES = {
 TRAINED_READER = "densekit-quoref-reader"
 TRAINED_RETRIEVER = "densekit-quoref-retriever"
 
-# Measured on the shared 2-core machine (1 torch thread, gradient checkpointing, batch 16): the
-# reader took 76 s for 6 steps (12.7 s/step; 232 steps per pass over Quoref's 3,707 training
-# windows); the retriever's first docs/qa.md run (41 steps, one pass) is timed in RETRIEVER_MINUTES.
+# Measured on the shared 2-core machine (1 torch thread, gradient checkpointing, batch 16), one pass
+# over Quoref's train split each: the reader took 76 s for 6 steps at load ~2.5 (12.7 s/step; 232
+# steps per pass over its 3,707 windows: ~50 min); the retriever 2,501 s for 122 steps at load 6-10
+# (20.5 s/step wall, 7.7 s/step CPU; 170 steps per pass over its 2,711 pairs: ~60 min on a busy machine).
 READER_MINUTES = 50
-RETRIEVER_MINUTES = 6
+RETRIEVER_MINUTES = 60
 
 QUOREF = "../shared/data/quoref"
 
@@ -129,7 +130,7 @@ def how_to_fix(reference: str, role: str, public: bool = False) -> str:
                 f"{QUOREF} --split train --lr 1e-4 --out {home}/models/{TRAINED_READER}` (ask then uses it), "
                 f"or {_download('distilbert-base-cased-distilled-squad', public)}")
     if role == "retriever":
-        return (f"train one here (about {RETRIEVER_MINUTES} min on 2 cores, docs/qa.md): `densekit train retriever --pairs "
+        return (f"train one here (about {RETRIEVER_MINUTES} min on 2 cores; docs/qa.md): `densekit train retriever --pairs "
                 f"{QUOREF} --split train --out retriever/` then index with `--model retriever/ --backend st-dual`, or on "
                 "a connected machine download facebook/dpr-question_encoder-single-nq-base and "
                 f"facebook/dpr-ctx_encoder-single-nq-base (`hf download NAME --local-dir {home}/models/ORG__NAME`)")
