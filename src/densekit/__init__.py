@@ -68,11 +68,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X` marks a re-export
     from .collection import Collection as Collection, Hit as Hit, Item as Item
     from .collection.check import check_collection as check_collection
-    from .encoders.clip import ClipEncoder as ClipEncoder
-    from .images.indexing import index_images as index_images
-    from .images.loading import ImageLoadError as ImageLoadError, load_image as load_image
-    from .images.match import MatchResult as MatchResult, match as match
     from .encoders.base import Encoder as Encoder
+    from .encoders.clip import ClipEncoder as ClipEncoder
     from .encoders.factory import load_encoder as load_encoder
     from .encoders.hashing import HashingEncoder as HashingEncoder
     from .errors import (
@@ -83,6 +80,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X
         ModelMismatchError as ModelMismatchError,
         ModelNotFoundError as ModelNotFoundError,
     )
+    from .images.indexing import index_images as index_images
+    from .images.loading import ImageLoadError as ImageLoadError, load_image as load_image
+    from .images.match import MatchResult as MatchResult, match as match
     from .ingest import ingest as ingest
     from .models import known_models as known_models, resolve_model as resolve_model
     from .pipelines.similarity import most_similar as most_similar, similarity as similarity

@@ -139,7 +139,6 @@ def _package_folder(reference: str) -> Path | None:
 
 from .packed import ChainedReader, read_packed_json, unpack_pieces  # noqa: E402,F401  (re-exported)
 
-
 # ---------------------------------------------------------------------------------------------
 # Resolution
 

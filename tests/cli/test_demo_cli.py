@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from densekit.cli.main import app
 from densekit.cli.demo.show import TALK_SECTIONS
+from densekit.cli.main import app
 
 runner = CliRunner()
 

@@ -16,7 +16,6 @@ import pytest
 
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import InvalidInputError, ModelMismatchError
-
 from densekit.testing.stores import STORES_UNDER_TEST
 
 # Plain nouns, none a stop word and no two sharing a stem, so "shares a word" means the same for

@@ -238,7 +238,6 @@ def eval_qa(
     from ..eval.datasets import load_corpus, load_queries
     from ..eval.qa import build_passage_collection, evaluate_qa
     from ..pipelines.reader import Reader
-
     from . import option_checks
 
     # Before the passages are indexed (into --collection, which would be left behind).

@@ -24,7 +24,6 @@ from ..progress import ProgressCallback, report
 from .registry import collection_exists, create_collection, is_url, open_collection
 
 
-
 @dataclass
 class CopyReport:
     source: str

@@ -178,9 +178,8 @@ class DualEncoder(Encoder):
             >>> retriever.encode_queries(["who wrote Dune?"]).shape
             (1, 384)
         """
-        from .base import l2_normalize
-
         from ..progress import report
+        from .base import l2_normalize
 
         items = check_texts(texts)
         size = batch_size or 32
