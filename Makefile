@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # ran 4-8x slower (shared/MODELS.md; benchmarks/encode_speed.py measures it).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test test-fast install system-deps bench clean
+.PHONY: demo test test-fast lint install system-deps bench clean
 
 $(STAMP): requirements.txt requirements-models.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ system-deps:
 demo: $(STAMP)
 	$(VENV)/bin/densekit demo
 
+# ruff first: a finding (pyproject.toml [tool.ruff]) fails the build before the suite runs.
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check
 
 # The quick loop while working: everything but the tests marked slow (real models, training).
 test-fast: $(STAMP)

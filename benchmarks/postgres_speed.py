@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 
 from densekit.collection import Collection  # noqa: E402
 from densekit.collection.postgres import PostgresCollection  # noqa: E402
-from densekit.testing.postgres_server import LocalServer  # noqa: E402
 from densekit.collection.store import Item  # noqa: E402
 from densekit.encoders.hashing import HashingEncoder  # noqa: E402
+from densekit.testing.postgres_server import LocalServer  # noqa: E402
 
 
 def make_items(count: int, seed: int = 0) -> list[Item]:

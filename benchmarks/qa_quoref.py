@@ -55,8 +55,13 @@ def main() -> None:
     from densekit.encoders.hashing import HashingEncoder
     from densekit.encoders.sentence import SentenceEncoder
     from densekit.eval.datasets import Query
-    from densekit.eval.qa import (build_passage_collection, evaluate_end_to_end, evaluate_reader_gold,
-                                  evaluate_retrieval, reference_case)
+    from densekit.eval.qa import (
+        build_passage_collection,
+        evaluate_end_to_end,
+        evaluate_reader_gold,
+        evaluate_retrieval,
+        reference_case,
+    )
     from densekit.pipelines.qa import ask
     from densekit.pipelines.reader import Reader
     from densekit.train.quoref_split import load_quoref, split_quoref

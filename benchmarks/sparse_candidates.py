@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +236,7 @@ class SegmentedEngine:
         rowids, texts = list(rowids), list(texts)
         for start in range(0, len(texts), self.batch):
             end = start + self.batch
-            self._transaction(lambda: self.index.add(rowids[start:end], texts[start:end]))
+            self._transaction(partial(self.index.add, rowids[start:end], texts[start:end]))
         self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add(self, rowid: int, text: str) -> None:

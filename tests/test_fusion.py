@@ -1,10 +1,10 @@
 """Fusion: hand-worked reciprocal rank fusion, weighted min-max fusion and probability fusion (the default)."""
 
+import math
+
 import pytest
 
 from densekit.errors import InvalidInputError
-import math
-
 from densekit.fusion import (
     DEFAULT_FUSION,
     dense_scale,

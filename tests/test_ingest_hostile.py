@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from densekit.collection import Collection
-from densekit.collection import Item
+from densekit.collection import Collection, Item
 from densekit.errors import InvalidInputError
 from densekit.ingest import ingest
 from densekit.ingest_sources import document_hash

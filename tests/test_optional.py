@@ -34,7 +34,7 @@ def test_present_module_is_returned():
 
 
 def test_every_extra_named_exists_in_pyproject():
-    for package, extra in EXTRAS.items():
+    for extra in EXTRAS.values():
         assert f"\n{extra} = [" in PYPROJECT, extra
     assert extra_for("numpy") is None
 

@@ -136,7 +136,7 @@ def main() -> int:
                 ticks = [time.perf_counter()]
                 signal.alarm(arguments.hang_seconds)
                 try:
-                    report = index_images(collection, [folder], progress=lambda finished, total: ticks.append(time.perf_counter()))
+                    report = index_images(collection, [folder], progress=lambda finished, total, ticks=ticks: ticks.append(time.perf_counter()))
                 except Hang:
                     failures.append(f"batch {batch_number}: hung for more than {arguments.hang_seconds}s")
                     break

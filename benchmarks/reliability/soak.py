@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -160,16 +161,16 @@ def client(number: int, url: str, stop_at: float, queries: list[str], recorder: 
             expected, action = 200, None
             if operation in ("search", "hybrid"):
                 mode = "dense" if operation == "search" else "hybrid"
-                call = lambda: session.post(f"/collections/{COLLECTION}/search", json={"query": query, "k": 5, "mode": mode})
+                call = partial(session.post, f"/collections/{COLLECTION}/search", json={"query": query, "k": 5, "mode": mode})
             elif operation == "embeddings":
-                call = lambda: session.post("/v1/embeddings", json={"input": [query, query[::-1]]})
+                call = partial(session.post, "/v1/embeddings", json={"input": [query, query[::-1]]})
             elif operation == "similarity":
                 texts = [generator.choice(queries) for _ in range(4)]
-                call = lambda: session.post("/similarity", json={"texts": texts, "query": query, "k": 2})
+                call = partial(session.post, "/similarity", json={"texts": texts, "query": query, "k": 2})
             elif mine and generator.random() < 0.5:
                 identifier = mine.pop(generator.randrange(len(mine)))
                 action = ("deleted", identifier)
-                call = lambda: session.delete(f"/collections/{COLLECTION}/documents/{identifier}")
+                call = partial(session.delete, f"/collections/{COLLECTION}/documents/{identifier}")
             else:
                 identifier = f"soak-{number}-{sequence}"
                 sequence += 1
@@ -177,7 +178,7 @@ def client(number: int, url: str, stop_at: float, queries: list[str], recorder: 
                 expected = 201
                 document = {"id": identifier, "text": f"Soak note {sequence} from client {number}: {query}",
                             "metadata": {"client": number}}
-                call = lambda: session.post(f"/collections/{COLLECTION}/documents", json={"documents": [document]})
+                call = partial(session.post, f"/collections/{COLLECTION}/documents", json={"documents": [document]})
             started = time.perf_counter()
             try:
                 response = call()

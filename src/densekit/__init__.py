@@ -65,26 +65,26 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .collection import Collection, Hit, Item
-    from .collection.check import check_collection
-    from .encoders.clip import ClipEncoder
-    from .images.indexing import index_images
-    from .images.loading import ImageLoadError, load_image
-    from .images.match import MatchResult, match
-    from .encoders.base import Encoder
-    from .encoders.factory import load_encoder
-    from .encoders.hashing import HashingEncoder
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X` marks a re-export
+    from .collection import Collection as Collection, Hit as Hit, Item as Item
+    from .collection.check import check_collection as check_collection
+    from .encoders.base import Encoder as Encoder
+    from .encoders.clip import ClipEncoder as ClipEncoder
+    from .encoders.factory import load_encoder as load_encoder
+    from .encoders.hashing import HashingEncoder as HashingEncoder
     from .errors import (
-        CollectionError,
-        CollectionLockedError,
-        DensekitError,
-        InvalidInputError,
-        ModelMismatchError,
-        ModelNotFoundError,
+        CollectionError as CollectionError,
+        CollectionLockedError as CollectionLockedError,
+        DensekitError as DensekitError,
+        InvalidInputError as InvalidInputError,
+        ModelMismatchError as ModelMismatchError,
+        ModelNotFoundError as ModelNotFoundError,
     )
-    from .ingest import ingest
-    from .models import known_models, resolve_model
-    from .pipelines.similarity import most_similar, similarity
-    from .rerank import CrossEncoderReranker
-    from .sparse import SparseIndex
+    from .images.indexing import index_images as index_images
+    from .images.loading import ImageLoadError as ImageLoadError, load_image as load_image
+    from .images.match import MatchResult as MatchResult, match as match
+    from .ingest import ingest as ingest
+    from .models import known_models as known_models, resolve_model as resolve_model
+    from .pipelines.similarity import most_similar as most_similar, similarity as similarity
+    from .rerank import CrossEncoderReranker as CrossEncoderReranker
+    from .sparse import SparseIndex as SparseIndex

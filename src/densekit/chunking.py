@@ -13,6 +13,21 @@ _SENTENCE_END = (".", "!", "?", "\n")
 WINDOW_CHARS = 65_536
 
 
+#: A model that does not say how many tokens it reads is assumed to read this many.
+FALLBACK_MAX_LENGTH = 256
+
+
+def model_chunk_limit(encoder) -> int:
+    """Most tokens per chunk for an encoder: its maximum sequence length less the two special tokens
+    a BERT-style model adds (at least 8).
+
+    Example:
+        >>> model_chunk_limit(minilm)  # max_seq_length 256
+        254
+    """
+    return max(8, (getattr(encoder, "max_seq_length", None) or FALLBACK_MAX_LENGTH) - 2)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A piece of a source text: its text and character offsets in the source."""

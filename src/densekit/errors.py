@@ -12,13 +12,34 @@ class InvalidInputError(DensekitError, ValueError):
 
 
 class ModelNotFoundError(DensekitError):
-    """A model reference could not be resolved to local files; the message lists what was tried."""
+    """A model reference could not be resolved to local files.
 
-    def __init__(self, reference: str, tried: list[str]):
+    The message is two lines: what is missing, then ``fix: `` and how to get it (trained here or
+    downloaded on a connected machine; see missing_models.py). ``tried`` lists every place that was
+    searched; ``detailed()`` adds them (the CLI prints that with ``densekit --verbose``).
+    """
+
+    def __init__(self, reference: str, tried: list[str], role: str | None = None):
+        from . import missing_models
+
         self.reference = reference
-        self.tried = tried
-        lines = "\n".join(f"  - {place}" for place in tried)
-        super().__init__(f"model {reference!r} not found; tried:\n{lines}")
+        self.tried = list(tried)
+        self.role = missing_models.role_of(reference, role)
+        self.summary = missing_models.summary(reference, self.role, self.tried)
+        self.fix = missing_models.how_to_fix(reference, self.role)
+        super().__init__(f"{self.summary}\nfix: {self.fix}")
+
+    def detailed(self) -> str:
+        """The message and every place that was tried, one per line."""
+        places = "\n".join(f"  - {place}" for place in self.tried)
+        return f"{self}\ntried:\n{places}" if self.tried else str(self)
+
+    def public_message(self) -> str:
+        """The two lines without any of this machine's paths (for an HTTP answer)."""
+        from . import missing_models
+
+        return (f"{missing_models.summary(self.reference, self.role, self.tried, public=True)}\n"
+                f"fix: {missing_models.how_to_fix(self.reference, self.role, public=True)}")
 
 
 class CollectionError(DensekitError):

@@ -61,8 +61,8 @@ class Models:
 
     def reader(self, reference: str | None = None) -> Any:
         """The shared extractive QA reader (None: ``DENSEKIT_READER``, else the default reader)."""
-        from .pipelines.reader import Reader
         from .pipelines.qa import default_reader_reference
+        from .pipelines.reader import Reader
 
         reference = reference or default_reader_reference()
         return self.get(("reader", reference, None), lambda: Reader(reference))

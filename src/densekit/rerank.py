@@ -39,7 +39,7 @@ class CrossEncoderReranker:
         from .models import resolve_model
 
         self.model_reference = model_reference
-        self.folder = resolve_model(model_reference)
+        self.folder = resolve_model(model_reference, role="reranker")
         self.batch_size = batch_size
         self._model = CrossEncoder(str(self.folder), max_length=max_length, device="cpu")
         labels = self._model.num_labels if hasattr(self._model, "num_labels") else 1

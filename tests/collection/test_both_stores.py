@@ -14,10 +14,8 @@ import re
 import numpy as np
 import pytest
 
-from densekit.collection import Collection
 from densekit.encoders.hashing import HashingEncoder
-from densekit.errors import ModelMismatchError
-
+from densekit.errors import InvalidInputError, ModelMismatchError
 from densekit.testing.stores import STORES_UNDER_TEST
 
 # Plain nouns, none a stop word and no two sharing a stem, so "shares a word" means the same for
@@ -79,23 +77,26 @@ def ids_of(hits) -> list[str]:
     return [hit.id for hit in hits]
 
 
+#: Each filter operator as a function of (the item's value, the filter's operand).
+FILTER_OPERATORS = {
+    "$eq": lambda value, operand: value == operand,
+    "$ne": lambda value, operand: value != operand,
+    "$in": lambda value, operand: value in operand,
+    "$nin": lambda value, operand: value not in operand,
+    "$gt": lambda value, operand: value is not None and value > operand,
+    "$gte": lambda value, operand: value is not None and value >= operand,
+    "$lt": lambda value, operand: value is not None and value < operand,
+    "$lte": lambda value, operand: value is not None and value <= operand,
+}
+
+
 def passes(metadata: dict, where: dict | None) -> bool:
     """The filter semantics both stores implement, in plain Python (for the expected answers)."""
     for key, condition in (where or {}).items():
         value = metadata.get(key)
         tests = condition if isinstance(condition, dict) else {"$eq": condition}
         for operator, operand in tests.items():
-            ok = {
-                "$eq": lambda: value == operand,
-                "$ne": lambda: value != operand,
-                "$in": lambda: value in operand,
-                "$nin": lambda: value not in operand,
-                "$gt": lambda: value is not None and value > operand,
-                "$gte": lambda: value is not None and value >= operand,
-                "$lt": lambda: value is not None and value < operand,
-                "$lte": lambda: value is not None and value <= operand,
-            }[operator]()
-            if not ok:
+            if not FILTER_OPERATORS[operator](value, operand):
                 return False
     return True
 
@@ -133,6 +134,25 @@ def test_add_get_count(filled, store):
     assert (item.id, item.text, item.metadata) == ITEMS[3]
     assert filled.get("no-such-id") is None
     assert filled.info()["count"] == len(ITEMS)
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "item-1\udfff", "\udc80tail"])
+def test_ids_that_are_not_valid_unicode_are_refused_naming_the_id(filled, bad):
+    # A lone surrogate cannot be encoded for SQLite or PostgreSQL: refused before either sees it.
+    shown = re.escape(repr(bad))
+    calls = {
+        "get": lambda: filled.get(bad),
+        "get list": lambda: filled.get(["item-0", bad]),
+        "delete": lambda: filled.delete(["item-0", bad]),
+        "delete where": lambda: filled.delete(bad, where={"group": "red"}),
+        "update": lambda: filled.update(["item-0", bad], {"seen": True}),
+        "upsert": lambda: filled.upsert(["a text", "another"], ids=["item-0", bad]),
+        "replace": lambda: filled.replace([bad], []),
+    }
+    for call in calls.values():
+        with pytest.raises(InvalidInputError, match=rf"(id|parent) \d {shown} holds a lone surrogate"):
+            call()
+    assert filled.count() == len(ITEMS) and filled.get("item-0").metadata == ITEMS[0][2]
 
 
 @pytest.mark.parametrize("k", [1, 5, 10, 200])

@@ -15,7 +15,6 @@ from densekit.errors import (
 )
 
 
-
 def ids_of(hits):
     return [hit.id for hit in hits]
 

@@ -14,8 +14,7 @@ import random
 
 import pytest
 
-from densekit.collection import Collection
-from densekit.collection import Item
+from densekit.collection import Collection, Item
 from densekit.errors import DensekitError, InvalidInputError
 
 _names = itertools.count()

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from densekit.collection import Collection, Item
+from densekit.collection import Item
 from densekit.collection.check import check_collection
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import InvalidInputError

@@ -8,6 +8,7 @@ import pytest
 from densekit.errors import InvalidInputError
 from densekit.eval.datasets import Document, Query, StsPair, load_corpus, load_queries, load_sts
 
+
 def test_real_quoref_passages_and_questions(shared_data):
     corpus = load_corpus(shared_data / "quoref" / "passages.jsonl", strict=True)
     queries = load_queries(shared_data / "quoref" / "questions.jsonl", strict=True)

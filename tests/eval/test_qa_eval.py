@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from densekit.collection import Collection
+from densekit.collection.search import Hit
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import InvalidInputError
 from densekit.eval.datasets import Query
 from densekit.eval.metrics import mrr_at_k
 from densekit.eval.qa import build_passage_collection, evaluate_qa, evaluate_retrieval, ranked_documents
-from densekit.testing.qa_reference import REFERENCE_QUESTIONS, reference_case, reference_contexts
-from densekit.collection.search import Hit
 from densekit.pipelines.reader import Answer
+from densekit.testing.qa_reference import REFERENCE_QUESTIONS, reference_case, reference_contexts
 
 PASSAGES = {
     "p1": "The capital of France is Paris.",

@@ -7,8 +7,7 @@ import hashlib
 import pytest
 from PIL import Image
 
-from densekit.collection import Collection
-from densekit.collection import Item
+from densekit.collection import Collection, Item
 from densekit.errors import CollectionError, InvalidInputError
 from densekit.images.thumbnails import prune_thumbnails, thumbnail_path, write_thumbnail
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor

@@ -53,14 +53,23 @@ def index(
     running it again encodes only the documents that were not."""
     from ..collection import Collection
     from ..ingest import CommitEvery, ingest
+    from ..loaded_models import default_models
+    from . import option_checks
 
-    commit_every = CommitEvery(documents=commit_every_docs, seconds=commit_every_seconds)  # checked before any work
+    # Every option before anything is created or loaded: a refused run leaves no collection behind.
+    commit_every = CommitEvery(documents=commit_every_docs, seconds=commit_every_seconds)
+    option_checks.chunking(max_tokens, overlap)
+    option_checks.at_least(batch_size, 1, "--batch-size")
+    option_checks.path_metadata(path_metadata)
+    option_checks.index_keys(index_key)
     if exists(collection, store):
         target = open_target(collection, store, readonly=False, model=model, backend=backend,
                              allow_backend_mismatch=allow_backend_mismatch)
     else:  # backend None: the default for the model (onnx-int8 where it applies; encoders/defaults.py)
         where, name = location(collection, store)
         prepare_encoder(model, backend, quiet or json_output)
+        # Loaded once: Collection.create takes the same shared encoder from default_models().
+        option_checks.chunk_limit(max_tokens, default_models().encoder(model, backend))
         target = Collection.create(where, model=model, index=index_kind, name=name, backend=backend)
     with target:
         with progress_bar("encoding", quiet or json_output) as progress:
@@ -105,7 +114,10 @@ def search(
 ) -> None:
     """Search a collection by meaning (dense), exact words (sparse) or both (hybrid)."""
     from ..collection.where import parse_where_options
+    from . import option_checks
 
+    option_checks.count(k, "-k")
+    option_checks.fraction(alpha, "--alpha")
     target = open_target(collection, store, readonly=True, model=model, read_replicas=read_replica, backend=backend,
                          allow_backend_mismatch=allow_backend_mismatch)
     try:

@@ -34,8 +34,7 @@ def demo(
 ) -> None:
     """Walk through the talk: sparse vs dense, word vectors, sentence embeddings, QA, CLIP, a collection."""
     from ..errors import InvalidInputError
-    from .demo import collection as collection_section
-    from .demo import images, questions, sentences, sparse_dense, words
+    from .demo import collection as collection_section, images, questions, sentences, sparse_dense, words
     from .demo.show import DemoSettings, Show
 
     chosen = sorted(set(sections or range(1, 7)))

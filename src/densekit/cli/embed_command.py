@@ -30,8 +30,8 @@ def embed(
 ) -> None:
     """Embed texts or files and write the vectors with their ids, model and backend."""
     from ..encoders.factory import load_encoder
-    from ..pipelines.embed import FORMATS, embed as embed_inputs, read_inputs, write_embeddings
     from ..errors import InvalidInputError
+    from ..pipelines.embed import FORMATS, embed as embed_inputs, read_inputs, write_embeddings
 
     if out.suffix.lower() not in FORMATS:  # before loading a model
         raise InvalidInputError(f"--out {str(out)!r}: unknown format {out.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}")

@@ -1,5 +1,7 @@
 """The CLI's edge: errors become one line on stderr and exit code 2, never a traceback.
 
+A missing model is the one exception to "one line": a second line, ``fix: ...``, says how to get it.
+
 Besides densekit's own errors, whole classes that come from the world rather than from a bug are
 translated: the operating system's (a file where a folder should be, a read-only mount, no space,
 no permission), SQLite's and PostgreSQL's (permission denied, the server gone), and running out of
@@ -11,6 +13,9 @@ from __future__ import annotations
 import errno
 import sqlite3
 import sys
+
+#: Set by ``densekit --verbose``: errors add their details (a missing model's searched places).
+VERBOSE = False
 
 _OS_HINTS = {
     errno.ENOTDIR: "a file is in the way where a folder is needed",
@@ -48,15 +53,18 @@ def _describe_postgres_error(error: BaseException) -> str | None:
     return f"PostgreSQL error ({type(error).__name__}): {first_line}"
 
 
-def describe(error: BaseException) -> str | None:
-    """The one-line message for an error the CLI reports without a traceback, else None.
+def describe(error: BaseException, verbose: bool = False) -> str | None:
+    """The message for an error the CLI reports without a traceback, else None: one line, or two
+    for a missing model (what is missing, then how to fix it); ``verbose`` adds the places searched.
 
     Example:
         >>> describe(NotADirectoryError(20, "Not a directory", "notes/content.sqlite"))
         "'notes/content.sqlite': a file is in the way where a folder is needed"
     """
-    from ..errors import DensekitError
+    from ..errors import DensekitError, ModelNotFoundError
 
+    if isinstance(error, ModelNotFoundError) and verbose:
+        return error.detailed()
     if isinstance(error, DensekitError):
         return str(error)
     if isinstance(error, OSError):

@@ -38,7 +38,6 @@ app = typer.Typer(
 )
 
 
-
 def _print_version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -50,8 +49,12 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", help="On errors say more: for a missing model, every place searched."),
 ) -> None:
     """Offline-first dense embeddings: similarity, collections, search."""
+    from . import errors
+
+    errors.VERBOSE = verbose
 
 
 for _module in COMMAND_MODULES:
@@ -59,15 +62,16 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    from .errors import describe
+    from . import errors
 
+    errors.VERBOSE = False  # set by the --verbose option; main() may run more than once in a process
     try:
         app()  # standalone: usage errors print typer's message and exit 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - translated when it is the world's doing, else re-raised
-        message = describe(error)
+        message = errors.describe(error, verbose=errors.VERBOSE)
         if message is None:
             raise
         typer.echo(f"error: {message}", err=True)

@@ -58,8 +58,11 @@ def ask(
 ) -> None:
     """Answer a question from a collection: retrieve passages, read the exact answer span."""
     from ..pipelines.qa import ask as ask_question
+    from . import option_checks
     from .store_options import open_target
 
+    option_checks.count(k, "-k")
+    option_checks.count(answers, "--answers")
     target = open_target(collection, store, readonly=True, read_replicas=read_replica)
     try:
         found = ask_question(target, question, k=k, answers=answers, reader=reader, space=space, mode=mode,
@@ -235,7 +238,13 @@ def eval_qa(
     from ..eval.datasets import load_corpus, load_queries
     from ..eval.qa import build_passage_collection, evaluate_qa
     from ..pipelines.reader import Reader
+    from . import option_checks
 
+    # Before the passages are indexed (into --collection, which would be left behind).
+    option_checks.count(reader_k, "--reader-k")
+    for cutoff in ks:
+        option_checks.count(cutoff, "--k")
+    option_checks.at_least(limit, 1, "--limit")
     corpus = load_corpus(passages, strict=True)
     queries = load_queries(questions, strict=True).items[:limit]
     texts = {document.id: document.text for document in corpus}

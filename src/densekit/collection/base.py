@@ -339,12 +339,11 @@ class Collection(SpaceEncoders, StoreHooks):
     def index_keys(self, keys: Sequence[str]) -> list[str]:
         """Index metadata keys that filters use, so a filter reads the matching rows instead of every
         row; returns the keys newly indexed. (``densekit index --index-key KEY``.)"""
-        from .where import KEY_PATTERN
+        from .where import check_index_key
 
         self._require_writer()
         for key in keys:
-            if not isinstance(key, str) or not KEY_PATTERN.match(key):
-                raise InvalidInputError(f"metadata key {key!r} cannot be indexed; use letters, digits, '_', '.', '-' or spaces")
+            check_index_key(key)
         return [key for key in keys if self._index_key(key)]
 
     def compact(self) -> dict[str, int]:

@@ -13,16 +13,15 @@ A copy is of the source as it is while copying; deleting source items mid-copy i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..encoders.base import Encoder, EncoderInfo
 from ..errors import CollectionError
 from ..progress import ProgressCallback, report
-from .items import Item
 from .registry import collection_exists, create_collection, is_url, open_collection
-
 
 
 @dataclass

@@ -77,6 +77,7 @@ class StoreHooks(abc.ABC):
 
     def _ensure_current(self) -> None:
         """Called before every read; a store whose handle can lag behind other writers catches up here."""
+        return None  # a store that never lags has nothing to catch up with (deliberately not abstract)
 
     @abc.abstractmethod
     def count(self, kind: str | None = None) -> int:

@@ -73,7 +73,9 @@ def check_ids(ids: Any, what: str = "id") -> list[str]:
     for position, id_ in enumerate(ids):
         if not isinstance(id_, str) or not id_:
             raise InvalidInputError(f"{what} {position} is {id_!r}; expected a non-empty string")
-        check_unicode(id_, f"{what} {position}")
+        # Named by its repr, which shows a lone surrogate as \ud800 (SQLite would fail to encode it).
+        shown = repr(id_) if len(id_) <= 80 else f"{id_[:80]!r}..."
+        check_unicode(id_, f"{what} {position} {shown}")
     return ids
 
 

@@ -11,7 +11,6 @@ import numpy as np
 from ..errors import ModelMismatchError
 from ..index.base import VectorIndex
 
-
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
 _log = logging.getLogger(__name__)
 

@@ -17,6 +17,15 @@ from typing import Any
 from ..errors import InvalidInputError
 
 KEY_PATTERN = re.compile(r"^[\w.\- ]+$")
+
+
+def check_index_key(key: Any) -> str:
+    """``key`` if the stores can index it (letters, digits, '_', '.', '-' or spaces), else InvalidInputError."""
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise InvalidInputError(f"metadata key {key!r} cannot be indexed; use letters, digits, '_', '.', '-' or spaces")
+    return key
+
+
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 MEMBERSHIP = ("$in", "$nin")
 OPERATORS = sorted([*COMPARISONS, *MEMBERSHIP])

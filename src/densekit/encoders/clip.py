@@ -123,7 +123,7 @@ class ClipEncoder(Encoder):
         self.model_name = canonical_reference(reference)
         self.path: Path | None = None
         if model is None or processor is None:
-            self.path = resolve_model(reference)
+            self.path = resolve_model(reference, role="clip")
             model, processor = _load(self.path)
         self.model = model
         self.processor = processor
@@ -297,7 +297,7 @@ def load_clip_encoder(reference: str | None = None, threads: int | None = None) 
         512
     """
     reference = reference or DEFAULT_CLIP_MODEL
-    path = resolve_model(reference)
+    path = resolve_model(reference, role="clip")
     model, processor = _load(path)
     encoder = ClipEncoder(reference, threads=threads, model=model, processor=processor)
     encoder.path = path

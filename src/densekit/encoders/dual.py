@@ -178,9 +178,8 @@ class DualEncoder(Encoder):
             >>> retriever.encode_queries(["who wrote Dune?"]).shape
             (1, 384)
         """
-        from .base import l2_normalize
-
         from ..progress import report
+        from .base import l2_normalize
 
         items = check_texts(texts)
         size = batch_size or 32
@@ -231,7 +230,7 @@ def _load_dpr(reference: str, max_length: int) -> DualEncoder:
     folder = Path(reference).expanduser()
     pair = _pair(reference)
     if pair is not None:
-        question, context = resolve_model(pair[0]), resolve_model(pair[1])
+        question, context = resolve_model(pair[0], role="retriever"), resolve_model(pair[1], role="retriever")
     elif read_retriever_config(folder) is not None:
         question, context = folder / QUESTION_FOLDER, folder / CONTEXT_FOLDER
     else:
@@ -259,8 +258,8 @@ def _load_sentence_dual(reference: str, max_length: int | None) -> DualEncoder:
     pair = _pair(reference)
     config = None if pair else read_retriever_config(folder)
     if pair is not None:
-        question = _SentenceTower(load_sentence_model(resolve_model(pair[0])), None, max_length)
-        context = _SentenceTower(load_sentence_model(resolve_model(pair[1])), None, max_length)
+        question = _SentenceTower(load_sentence_model(resolve_model(pair[0], role="retriever")), None, max_length)
+        context = _SentenceTower(load_sentence_model(resolve_model(pair[1], role="retriever")), None, max_length)
         return DualEncoder(reference, "st-dual", question, context, True)
     if config is not None:
         normalized = bool(config.get("normalize", True))
@@ -274,7 +273,7 @@ def _load_sentence_dual(reference: str, max_length: int | None) -> DualEncoder:
                 load_sentence_model(folder / CONTEXT_FOLDER), None, max_length or config.get("max_passage_length")
             )
         return DualEncoder(reference, "st-dual", question, context, normalized)
-    model = load_sentence_model(resolve_model(reference))
+    model = load_sentence_model(resolve_model(reference, role="retriever"))
     query_prompt, passage_prompt = _prompts(model)
     if query_prompt is None:
         raise InvalidInputError(

