@@ -73,7 +73,7 @@ def test_a_killed_index_resumes_without_encoding_committed_documents(tmp_path, c
     clean_report = json.loads(clean.stdout)
     expected = snapshot(clean_folder)
     chunks_per_document = {}
-    for text, metadata, parent, *_ in expected.values():
+    for _text, _metadata, parent, *_ in expected.values():
         chunks_per_document[parent] = chunks_per_document.get(parent, 0) + 1
     assert clean_report["added_documents"] == DOCUMENTS and len(expected) == clean_report["items"] > DOCUMENTS
     assert clean_report["commits"] >= 3  # every 256 documents, and at the end

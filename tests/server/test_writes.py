@@ -220,7 +220,7 @@ def test_clients_answered_by_a_commit_join_the_next_group(notes, hashing_encoder
 
     def client(worker: int) -> None:
         for step in range(rounds):
-            writes.submit(lambda writer: writer.add([f"client {worker} note {step}"], ids=[f"c{worker}-{step}"]))
+            writes.submit(lambda writer, step=step: writer.add([f"client {worker} note {step}"], ids=[f"c{worker}-{step}"]))
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, range(clients)))

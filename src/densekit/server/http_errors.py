@@ -130,11 +130,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DensekitError)
     async def densekit_error(request: Request, error: DensekitError) -> JSONResponse:
         status, kind = status_for(error)
-        if isinstance(error, ModelNotFoundError):  # its message lists the server's cache folders
+        if isinstance(error, ModelNotFoundError):  # what is missing and how to fix it, no cache folders
+            message = scrub_paths(error.public_message(), served_paths(request))
             reference = error.reference
             if "/" in reference and (reference.startswith(("/", "~", ".")) or Path(reference).expanduser().exists()):
-                reference = f".../{Path(reference).name}"  # a configured folder: its name only
-            message = f"model {reference!r} is not available on this server"
+                message = message.replace(reference, f".../{Path(reference).name}")  # a configured folder: its name only
         else:
             message = scrub_paths(str(error), served_paths(request))
         return error_response(status, message, kind)

@@ -160,7 +160,6 @@ def _same_ranking(index, rebuilt, query: str) -> bool:
 
 
 def sparse_agrees(collection: "EmbeddedCollection") -> list[str]:
-    from ...sparse import SparseIndex
 
     index = collection.sparse_index()
     rowids, texts = [], []

@@ -22,11 +22,11 @@ from ..items import Item
 from ..search import MATCHES_NOTHING
 from ..where import Condition
 from . import persistence, sparse_tables
+from .commits import EmbeddedCommits
 from .filters import conditions_to_sql
 from .lock import WriterLock
 from .manifest import manifest_path, new_manifest, read_manifest, segmented, vector_keys
 from .store import CONTENT_NAME, ContentStore
-from .commits import EmbeddedCommits
 from .writes import EmbeddedWrites
 
 

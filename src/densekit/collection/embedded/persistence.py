@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 from ... import config
 from ...errors import CollectionError, InvalidInputError
-from ..space import LOAD_OVERRIDES, VectorSpace
 from ...files import write_atomically
+from ..space import LOAD_OVERRIDES, VectorSpace
 from .vector_log import checkpoint_due, replay
 
 #: A checkpoint left to a background job is written inside the commit once it is this many times

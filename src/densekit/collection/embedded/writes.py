@@ -5,10 +5,10 @@ provides the folder, store and spaces)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
-import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Self
 
 import numpy as np
 
@@ -17,10 +17,10 @@ from ...errors import CollectionError, InvalidInputError
 from ..items import Item
 from ..space import VectorSpace
 from . import persistence, sparse_tables, vector_log
-from .vector_log import vector_key
 from .filters import conditions_to_sql
 from .lock import WriterLock
 from .manifest import read_manifest, segmented, vector_keys
+from .vector_log import vector_key
 
 
 class EmbeddedWrites:
@@ -196,12 +196,8 @@ class EmbeddedWrites:
             key = vector_key(name, self.view)
             ids = np.sort(space.index.ids())
 
-            def store_all() -> None:
-                for start in range(0, len(ids), 5000):
-                    part = ids[start : start + 5000]
-                    self.store.insert_vectors(key, part, space.index.vectors(part))
-
-            self._in_one_transaction(store_all, f"could not store the vectors of space {name!r}")
+            self._in_one_transaction(functools.partial(self._store_index_vectors, space, key, ids),
+                                     f"could not store the vectors of space {name!r}")
             space.vector_key, space.rewrite, space.dirty = key, True, True
 
     def _sparse_writer(self) -> sparse_tables.CollectionSparse:
@@ -216,8 +212,13 @@ class EmbeddedWrites:
         self._sparse = self._sparse_tables
         return self._sparse_tables
 
+    def _store_index_vectors(self, space: VectorSpace, key: str, ids: np.ndarray) -> None:
+        for start in range(0, len(ids), 5000):
+            part = ids[start : start + 5000]
+            self.store.insert_vectors(key, part, space.index.vectors(part))
+
     @classmethod
-    def open_for_repair(cls, folder: Path, rebuild: set[str]) -> "EmbeddedCollection":
+    def open_for_repair(cls, folder: Path, rebuild: set[str]) -> Self:
         """Open for writing with the spaces in ``rebuild`` started empty (their files are broken)."""
         lock = WriterLock(folder)
         lock.acquire()
@@ -250,7 +251,7 @@ class EmbeddedWrites:
         for batch in self.store.iterate(self.view, kind=space.kind):
             vectors = self._encode_members(space.name, batch, None, None)
             rowids = np.asarray([item.rowid for item in batch], dtype=np.int64)
-            self._in_one_transaction(lambda: self.store.insert_vectors(space.vector_key, rowids, vectors),
+            self._in_one_transaction(functools.partial(self.store.insert_vectors, space.vector_key, rowids, vectors),
                                      f"could not store the vectors of space {space.name!r}")
             space.index.add(rowids, vectors)
             count += len(batch)
