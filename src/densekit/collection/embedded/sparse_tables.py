@@ -177,7 +177,7 @@ class CollectionSparse:
         parents = sorted({parent for parent in parent_of.values() if parent is not None})
         best: dict[str, int] = {}
         if parents:
-            members = self.store.text_members(parents, self.view)
+            members = self.store.member_spans(parents, self.view)  # row ids only: no texts read
             candidates = np.asarray([rowid for rows in members.values() for rowid, _, _ in rows], dtype=np.int64)
             if allowed is not None:
                 candidates = candidates[np.isin(candidates, allowed)]
