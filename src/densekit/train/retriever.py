@@ -153,6 +153,11 @@ def enable_gradient_checkpointing(model: Any) -> None:
     for module in model.modules():
         if not getattr(module, "supports_gradient_checkpointing", False):
             continue
+        config = getattr(module, "config", None)
+        if getattr(config, "use_cache", None):
+            # Caching keys and values is for generation; with checkpointing transformers turns it off
+            # itself and says so on stderr ("use_cache=True is incompatible ...") at every step.
+            config.use_cache = False
         if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.x's name for it
             module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         elif hasattr(module, "gradient_checkpointing_enable"):
