@@ -272,7 +272,8 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 {name: len(space.index) for name, space in self.spaces.items()},
                 {name: space.index.kind for name, space in self.spaces.items()},
             ),
-            "sparse": self._manifest.get("sparse"),
+            # "folder" stays (null: the BM25 tables live in the content store) for tools that read it.
+            "sparse": {"folder": None, **self._manifest["sparse"]} if self._manifest.get("sparse") else None,
             "metadata_keys": self.metadata_keys(),
             "size_bytes": persistence.folder_size(self.folder),
         }
