@@ -28,22 +28,36 @@ class HashingEncoder(Encoder):
         self.dimension = dimension
         self.model_name = f"hashing:{dimension}"
         self.max_seq_length = 128
-        self._cache: dict[str, np.ndarray] = {}
+        # Each word's vector, computed once: a row of ``_rows`` by the word's number in ``_numbers``.
+        self._numbers: dict[str, int] = {}
+        self._rows = np.zeros((1024, dimension), dtype=np.float32)
 
     def _word_vector(self, word: str) -> np.ndarray:
-        vector = self._cache.get(word)
-        if vector is None:
+        return self._rows[self._number(word)]
+
+    def _number(self, word: str) -> int:
+        number = self._numbers.get(word)
+        if number is None:
             seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-            vector = np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
-            self._cache[word] = vector
-        return vector
+            number = len(self._numbers)
+            if number == len(self._rows):
+                self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+            self._rows[number] = np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
+            self._numbers[word] = number
+        return number
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
-        output = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
-                output[row] += self._word_vector(word)
-            if not output[row].any():
-                # No word characters (e.g. only punctuation): still a stable, non-zero vector.
-                output[row] = self._word_vector("\x00" + text)
-        return output
+        from scipy.sparse import csr_matrix
+
+        known = self._numbers.get
+        numbers: list[int] = []
+        starts = [0]
+        for text in texts:
+            # No word characters (e.g. only punctuation): still a stable, non-zero vector.
+            words = _WORD.findall(text.lower()) or ["\x00" + text]
+            numbers.extend([number if (number := known(word)) is not None else self._number(word) for word in words])
+            starts.append(len(numbers))
+        # Word counts per text (duplicates summed) times the word vectors: one sparse product per batch.
+        counts = csr_matrix((np.ones(len(numbers), dtype=np.float32), np.asarray(numbers, dtype=np.int64),
+                             np.asarray(starts, dtype=np.int64)), shape=(len(texts), len(self._numbers)))
+        return np.asarray(counts @ self._rows[: len(self._numbers)], dtype=np.float32)
