@@ -56,3 +56,40 @@ def write_json_atomically(path: Path, value: Any) -> None:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+#: Bytes a large file write may leave unsynced before ``open_syncing`` flushes them to disk.
+SYNC_EVERY = 32 << 20
+
+
+class _SyncingFile:
+    """A binary file that fsyncs every ``every`` bytes written. Without it a checkpoint of gigabytes
+    is flushed in one go at its final fsync, and a concurrent commit's small fsync waits behind it
+    (ext4 commits the journal for both): seconds. RocksDB's bytes_per_sync, for the same reason."""
+
+    def __init__(self, path: Path, every: int):
+        self._handle = open(path, "wb")
+        self._every, self._unsynced = every, 0
+
+    def write(self, data) -> int:
+        written = self._handle.write(data)
+        self._unsynced += written
+        if self._unsynced >= self._every:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._unsynced = 0
+        return written
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    def __enter__(self) -> "_SyncingFile":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self._handle.close()
+
+
+def open_syncing(path: Path, every: int = SYNC_EVERY) -> _SyncingFile:
+    """Open ``path`` for writing, synced to disk every ``every`` bytes (for files of many MB)."""
+    return _SyncingFile(path, every)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..files import open_syncing
 from .base import VectorIndex
 
 # Rows of the score matrix computed at once, so a search over a large index never holds
@@ -220,7 +221,7 @@ class ExactIndex(VectorIndex):
     def save(self, path: Path) -> None:
         meta = json.dumps({"kind": self.kind, "dimension": self.dimension})
         # An open file keeps the caller's exact path (np.savez would append ".npz" to a name).
-        with open(path, "wb") as handle:
+        with open_syncing(path) as handle:  # synced as it goes: concurrent commits never wait for all of it
             np.savez(
                 handle,
                 meta=np.array(meta),

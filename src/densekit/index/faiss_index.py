@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, MissingDependencyError
+from ..files import open_syncing
 from .base import VectorIndex
 from .exact import as_ids, check_new_ids, top_k
 
@@ -288,7 +289,7 @@ class FaissIndex(VectorIndex):
         meta = json.dumps({"dimension": self.dimension, **self.params()})
         # One file: the serialized FAISS index plus our ids and tombstones. An open file object
         # keeps the caller's exact path (np.savez would append ".npz").
-        with open(path, "wb") as handle:
+        with open_syncing(path) as handle:  # synced as it goes: concurrent commits never wait for all of it
             np.savez(
                 handle,
                 meta=np.array(meta),
