@@ -388,7 +388,8 @@ class Collection(SpaceEncoders, StoreHooks):
         ``rrf_k``) or "weighted"; ``rerank`` a
         cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
         ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
-        score), searching deeper until k documents are found.
+        score), searching deeper until k documents are found; ``explain=True`` attaches to each hit how its
+        score came about (``Hit.explain``: each side's score, rank and share of the fused score).
 
         Example:
             >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})

@@ -44,6 +44,9 @@ class Hit:
     #: the first line), and the text around the query's words with their [start, end) spans in it.
     snippet: str = ""
     highlights: list[list[int]] = field(default_factory=list)
+    #: With ``explain=True``: how the score came about (``densekit.fusion.explain_fuse``): the fusion,
+    #: the fused score, and each side's raw score, rank and share; None otherwise.
+    explain: dict[str, Any] | None = None
 
     @property
     def title(self) -> str | None:
@@ -58,6 +61,8 @@ class Hit:
         if self.kind != "text":
             data["kind"] = self.kind
         data.update(title=self.title, snippet=self.snippet, highlights=self.highlights)
+        if self.explain is not None:
+            data["explain"] = self.explain
         return data
 
 
@@ -94,6 +99,7 @@ def search(
     candidates: int | None = None,
     group: str | None = None,
     fusion: str | None = None,
+    explain: bool = False,
 ) -> list[Hit]:
     """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
@@ -122,7 +128,8 @@ def search(
         with collection._reading():
             dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
-            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found)
+            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found,
+                           _explain(mode, dense, sparse, fusion, alpha, rrf_k) if explain else None)
         if rerank is not None and hits:
             hits = _rerank(collection, query, hits, rerank)
         if group is None:
@@ -165,6 +172,18 @@ def _fuse(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: f
     return fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
 
 
+def _explain(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: float | None, rrf_k: int) -> dict:
+    """Each candidate rowid's explanation: ``fusion.explain_fuse`` for hybrid; one side for dense or sparse."""
+    if mode == "hybrid":
+        from ..fusion import explain_fuse
+
+        return explain_fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
+    ranked = dense if mode == "dense" else sparse
+    return {rowid: {"fusion": None, "score": score, "dense": None, "sparse": None,
+                    mode: {"score": score, "rank": rank, "share": score}}
+            for rank, (rowid, score) in enumerate(ranked, start=1)}
+
+
 def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[list[Hit]]:
     """Top-k items for each ready-made query vector (made by the space's model)."""
     k = check_k(k)
@@ -184,8 +203,9 @@ def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, spa
         return [with_snippets(to_hits(collection, row, found), None) for row in ranked]
 
 
-def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
-    """Hits for ranked rowids; items a hook already fetched (``found``) are not fetched again."""
+def to_hits(collection: "Collection", ranked: Ranked, found: dict, explanations: dict | None = None) -> list[Hit]:
+    """Hits for ranked rowids; items a hook already fetched (``found``) are not fetched again.
+    ``explanations`` (rowid -> dict) are attached to the hits as ``Hit.explain``."""
     missing = [rowid for rowid, _ in ranked if rowid not in found]
     if missing:
         found.update(collection._items_by_rowid(missing))
@@ -194,7 +214,8 @@ def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
         item = found.get(rowid)
         if item is None:  # purged by a writer between our snapshot and this lookup
             continue
-        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
+        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind,
+                        explain=None if explanations is None else explanations[rowid]))
     return hits
 
 
@@ -204,4 +225,6 @@ def _rerank(collection: "Collection", query: str, hits: list[Hit], rerank: Any) 
     scores = reranker.rerank(query, [hit.text for hit in textual])
     for hit, score in zip(textual, scores):
         hit.score = float(score)
+        if hit.explain is not None:  # the fused score stays in the explanation; the hit's is the reranker's
+            hit.explain["rerank"] = hit.score
     return sorted(textual, key=lambda hit: -hit.score)
