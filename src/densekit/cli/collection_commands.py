@@ -34,7 +34,7 @@ def index(
     paths: List[Path] = typer.Argument(..., help=".txt, .md, .jsonl files and folders (recursive)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection (default all-mpnet-base-v2); must match an existing one."),
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default 126: the 128-token inputs the model was trained on less its 2 special tokens, or its maximum - 2 if shorter; at most its maximum - 2)."),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
     index_key: Optional[List[str]] = typer.Option(None, "--index-key", help="Index this metadata key for fast filters (repeatable)."),
     path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
