@@ -24,6 +24,9 @@ GROUPS = (None, "parent")
 MATCHES_NOTHING = object()
 #: Candidates each side contributes to a hybrid or reranked search (at least k); docs/retrieval.md.
 FUSION_DEPTH = 100
+#: Hits (documents, with ``group="parent"``) a reranker reads unless told otherwise (at least k): a
+#: cross-encoder costs one model call per hit, so it reorders the head of the fused list, not all of it.
+RERANK_DEPTH = 20
 
 Ranked = list[tuple[int, float]]  # (rowid, score), best first
 
@@ -100,6 +103,7 @@ def search(
     group: str | None = None,
     fusion: str | None = None,
     explain: bool = False,
+    rerank_depth: int | None = None,
 ) -> list[Hit]:
     """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
@@ -118,6 +122,7 @@ def search(
     compiled = collection._compile_filter(conditions)
     if compiled is MATCHES_NOTHING:
         return []
+    reranked = max(k, check_k(rerank_depth, "rerank_depth") if rerank_depth is not None else RERANK_DEPTH)
     depth = max(check_k(candidates, "candidates") if candidates else 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
     vector = None
     if mode != "sparse":
@@ -130,16 +135,16 @@ def search(
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
             hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found,
                            _explain(mode, dense, sparse, fusion, alpha, rrf_k) if explain else None)
+        if group is not None:
+            hits = best_per_parent(hits)
+            # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
+            exhausted = len(dense) < depth and len(sparse) < depth
+            if len(hits) < k and not exhausted:
+                depth *= 4
+                continue
         if rerank is not None and hits:
-            hits = _rerank(collection, query, hits, rerank)
-        if group is None:
-            return with_snippets(hits[:k], query)
-        documents = best_per_parent(hits)
-        # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
-        exhausted = len(dense) < depth and len(sparse) < depth
-        if len(documents) >= k or exhausted:
-            return with_snippets(documents[:k], query)
-        depth *= 4
+            hits = _rerank(collection, query, hits[:reranked], rerank)
+        return with_snippets(hits[:k], query)
 
 
 def with_snippets(hits: list[Hit], query: str | None) -> list[Hit]:
