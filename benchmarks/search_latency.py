@@ -53,7 +53,12 @@ def build(folder: Path, model: str, chunk_tokens: int | None) -> None:
 
 
 def collection_folder(cache: Path, model: str, chunk_tokens: int | None) -> Path:
-    digest = hashlib.sha1(f"{model}|{chunk_tokens}|{(DATA / 'passages.jsonl').stat().st_size}".encode()).hexdigest()[:10]
+    """One folder per (model, chunk size as ingest resolves it, data): a change of default builds anew."""
+    from densekit.chunking import default_chunk_tokens
+    from densekit.models import model_info
+
+    tokens = chunk_tokens or default_chunk_tokens(model_info(model).max_seq_length)
+    digest = hashlib.sha1(f"{model}|{tokens}|{(DATA / 'passages.jsonl').stat().st_size}".encode()).hexdigest()[:10]
     return cache / f"search-latency-{digest}"
 
 
