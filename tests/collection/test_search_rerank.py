@@ -60,3 +60,22 @@ def test_bad_rerank_depth(many):
 
     with pytest.raises(InvalidInputError, match="rerank_depth"):
         many.search("bank", rerank=LengthReranker(), rerank_depth=0)
+
+
+def test_only_the_head_of_the_fused_list_is_fetched(many, monkeypatch):
+    asked: list[int] = []
+    original = type(many)._items_by_rowid
+
+    def counting(self, rowids):
+        asked.extend(rowids)
+        return original(self, rowids)
+
+    monkeypatch.setattr(type(many), "_items_by_rowid", counting)
+    hits = many.search("bank interest note", k=3, mode="hybrid")
+    assert len(hits) == 3 and len(asked) <= 3  # not the ~46 fused candidates
+    asked.clear()
+    chunks = [f"bank interest chunk {n}" for n in range(6)]
+    many.add_items([Item(f"doc#{n}", text, parent="doc", start=0, end=len(text)) for n, text in enumerate(chunks)])
+    many.commit()
+    grouped = many.search("bank interest chunk", k=3, mode="hybrid", group="parent")
+    assert len({hit.parent or hit.id for hit in grouped}) == 3 and len(asked) < 46

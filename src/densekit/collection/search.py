@@ -128,15 +128,15 @@ def search(
     if mode != "sparse":
         vector = collection.encode_queries([query], space)
         target.check_query(vector)
+    wanted = reranked if rerank is not None else k
     while True:
         found: dict = {}
         with collection._reading():
             dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
-            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found,
-                           _explain(mode, dense, sparse, fusion, alpha, rrf_k) if explain else None)
+            hits = head_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found, wanted, group,
+                             _explain(mode, dense, sparse, fusion, alpha, rrf_k) if explain else None)
         if group is not None:
-            hits = best_per_parent(hits)
             # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
             exhausted = len(dense) < depth and len(sparse) < depth
             if len(hits) < k and not exhausted:
@@ -206,6 +206,19 @@ def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, spa
     with collection._reading():
         ranked = collection._dense_candidates(vectors, k, space, compiled, found)
         return [with_snippets(to_hits(collection, row, found), None) for row in ranked]
+
+
+def head_hits(collection: "Collection", ranked: Ranked, found: dict, wanted: int, group: str | None,
+              explanations: dict | None = None) -> list[Hit]:
+    """Hits for the head of a ranked list: items are fetched ``wanted`` rows at a time until ``wanted``
+    hits (distinct documents when grouped) are in hand, not for every fused candidate (a hybrid search
+    ranks up to 2 x FUSION_DEPTH rows and shows k of them)."""
+    hits: list[Hit] = []
+    for start in range(0, len(ranked), max(1, wanted)):
+        hits += to_hits(collection, ranked[start:start + max(1, wanted)], found, explanations)
+        if len(best_per_parent(hits) if group is not None else hits) >= wanted:
+            break
+    return best_per_parent(hits) if group is not None else hits
 
 
 def to_hits(collection: "Collection", ranked: Ranked, found: dict, explanations: dict | None = None) -> list[Hit]:
