@@ -6,7 +6,7 @@ and STS-B paraphrase retrieval (short sentences, reworded queries). Decides dens
 What it measures, per task, per variant: MRR@10, recall@1/5/20 over PARENT passages (a passage is
 found at the rank of its best chunk), queries scored, and the passage split used.
 - Quoref (../shared/data/quoref): all 3,302 questions; passages chunked as ``densekit index`` does
-  (densekit.eval.passages: model max length - 2 tokens, 32 overlap).
+  (densekit.eval.passages: chunking.default_chunk_tokens, 126 tokens for MiniLM, 32 overlap).
 - STS-B dev paraphrase task (and STS-B train as a second check), built by
   ``densekit.eval.datasets.load_paraphrase_task`` (the rule of issue 17).
 
@@ -413,7 +413,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--depth", type=int, default=100, help="Candidates per side for hybrid variants.")
     parser.add_argument("--chunk-tokens", type=int, default=None,
-                        help="Tokens per chunk (default: as densekit index, the model's maximum length - 2).")
+                        help="Tokens per chunk (default: as densekit index, chunking.default_chunk_tokens).")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/densekit-retrieval-quality"))
     parser.add_argument("--prepare-only", action="store_true", help="Encode and cache, print nothing else.")
     arguments = parser.parse_args()

@@ -103,3 +103,18 @@ def test_a_long_line_is_tokenised_a_window_at_a_time():
     assert max(seen) <= WINDOW_CHARS
     assert chunks == list(chunk_stream([text], words, max_tokens=250, overlap=32, window=10**9))
     assert chunks[-1].end == len(text) - 1
+
+
+@pytest.mark.parametrize("max_seq_length, default, longest", [
+    (256, 126, 254),   # all-MiniLM-L6-v2: reads 256, trained on 128
+    (384, 126, 382),   # all-mpnet-base-v2: reads 384, trained on 128
+    (128, 126, 126),   # the hashing test encoder
+    (77, 75, 75),      # CLIP's text tower: its own maximum is shorter than 128
+    (None, 126, 254),  # a model that states no length: 256 assumed
+    (4, 8, 8),         # never below 8 tokens
+])
+def test_default_chunk_size_is_the_trained_length_within_the_models_maximum(max_seq_length, default, longest):
+    from densekit.chunking import default_chunk_tokens, max_chunk_tokens
+
+    assert default_chunk_tokens(max_seq_length) == default
+    assert max_chunk_tokens(max_seq_length) == longest

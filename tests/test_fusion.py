@@ -190,3 +190,24 @@ def test_fuse_passes_the_softmax_scales():
     assert fuse(dense, sparse, sparse_scale=100.0) == probability_fusion((dense, sparse), sparse_scale=100.0)
     assert fuse(dense, sparse, scale=5.0) == probability_fusion((dense, sparse), scale=5.0)
     assert fuse(dense, sparse, sparse_scale=100.0) != fuse(dense, sparse)
+
+
+@pytest.mark.parametrize("fusion, alpha", [(None, None), ("probability", 0.7), ("rrf", None), ("weighted", 0.4), (None, 0.4)])
+def test_explain_fuse_adds_up_to_what_fuse_returns(fusion, alpha):
+    from densekit.fusion import explain_fuse
+
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]
+    sparse = [(3, 20.0), (4, 10.0), (2, 8.0)]
+    fused = fuse(dense, sparse, fusion, alpha=alpha, rrf_k=10)
+    explained = explain_fuse(dense, sparse, fusion, alpha=alpha, rrf_k=10)
+    assert [(item, parts["score"]) for item, parts in explained.items()] == fused
+    for parts in explained.values():
+        shares = [parts[side]["share"] for side in ("dense", "sparse") if parts[side] is not None]
+        assert sum(shares) == pytest.approx(parts["score"])
+    assert explained[2]["dense"]["rank"] == 2 and explained[2]["sparse"]["rank"] == 3
+    assert explained[4]["dense"] is None and explained[1]["sparse"] is None
+    assert explained[3]["sparse"]["score"] == 20.0
+    if fusion == "rrf":
+        assert explained[2]["sparse"]["share"] == pytest.approx(1 / 13)
+    with pytest.raises(InvalidInputError, match="uses ranks only"):
+        explain_fuse(dense, sparse, "rrf", alpha=0.5)

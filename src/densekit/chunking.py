@@ -7,25 +7,52 @@ from typing import Callable, Iterable, Iterator
 
 from .errors import InvalidInputError
 
+#: Input length, in tokens with the two special ones, that sentence-transformers' all-* models (all-MiniLM-L6-v2,
+#: all-mpnet-base-v2) were fine-tuned on: their model cards say "the sequence length was limited to 128 tokens",
+#: although they accept 256 / 384. Longer chunks are embedded outside what the model learned (one vector
+#: averages more topics) and dense retrieval suffers (docs/retrieval.md: Quoref dense 0.50 at 254 tokens).
+TRAINED_TOKENS = 128
+#: [CLS] and [SEP] (or <s> and </s>) take two places of a model's input.
+SPECIAL_TOKENS = 2
+#: The input length assumed for a model that does not state one.
+FALLBACK_MAX_LENGTH = 256
+
 # Sentence ends we prefer to cut after, when one falls in the last quarter of a window.
 _SENTENCE_END = (".", "!", "?", "\n")
 #: Characters tokenised at once: bounds the memory for any single text (see ``chunk_stream``).
 WINDOW_CHARS = 65_536
 
 
-#: A model that does not say how many tokens it reads is assumed to read this many.
-FALLBACK_MAX_LENGTH = 256
+def max_chunk_tokens(max_seq_length: int | None) -> int:
+    """The longest chunk a model embeds whole: its maximum input length less the special tokens.
+
+    Example:
+        >>> max_chunk_tokens(256)
+        254
+    """
+    return max(8, (max_seq_length or FALLBACK_MAX_LENGTH) - SPECIAL_TOKENS)
+
+
+def default_chunk_tokens(max_seq_length: int | None) -> int:
+    """Tokens per chunk when the caller names none (``densekit index`` and ``densekit eval`` alike):
+    the trained length (``TRAINED_TOKENS``) or the model's maximum if shorter, less the special tokens.
+
+    Example:
+        >>> default_chunk_tokens(256), default_chunk_tokens(384), default_chunk_tokens(77)
+        (126, 126, 75)
+    """
+    return min(max_chunk_tokens(max_seq_length), max(8, TRAINED_TOKENS - SPECIAL_TOKENS))
 
 
 def model_chunk_limit(encoder) -> int:
-    """Most tokens per chunk for an encoder: its maximum sequence length less the two special tokens
-    a BERT-style model adds (at least 8).
+    """Most tokens per chunk for an encoder (``--max-tokens`` may ask up to this): its maximum
+    sequence length less the special tokens.
 
     Example:
         >>> model_chunk_limit(minilm)  # max_seq_length 256
         254
     """
-    return max(8, (getattr(encoder, "max_seq_length", None) or FALLBACK_MAX_LENGTH) - 2)
+    return max_chunk_tokens(getattr(encoder, "max_seq_length", None))
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,7 @@ def chunk_text(
     Args:
         text: the source text.
         token_spans: gives the (start, end) characters of each model token (``Encoder.token_spans``).
-        max_tokens: most tokens per chunk (the model's max sequence length less special tokens).
+        max_tokens: most tokens per chunk (callers use ``default_chunk_tokens``).
         overlap: tokens repeated at the start of the next chunk so no sentence is cut off from context
             (default: a quarter of ``max_tokens``, at most 32).
     Returns:

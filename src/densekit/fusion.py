@@ -280,3 +280,50 @@ def explain_fusion(dense: ScoreList, sparse: ScoreList, dense_weight: float = 0.
         sides[name] = found
     return {item: {"score": score, "dense": sides["dense"].get(item), "sparse": sides["sparse"].get(item)}
             for item, score in probability_fusion((dense_pairs, sparse_pairs), dense_weight=dense_weight)}
+
+
+def explain_fuse(
+    dense: ScoreList,
+    sparse: ScoreList,
+    fusion: str | None = None,
+    *,
+    alpha: float | None = None,
+    rrf_k: int = 60,
+) -> dict:
+    """What ``fuse`` did for each id, with the same arguments: the fused score and each side's part.
+
+    Returns:
+        {id: {"fusion", "score", "dense", "sparse"}} in fused order. "score" is the fused score (what
+        ``fuse`` returns); each side is None where it did not find the id, else {"score" (its raw score),
+        "rank" (1-based, within that side's candidates, best first), "share" (its part of the fused score: the
+        shares of the two sides add up to "score")}, plus "probability" for probability fusion.
+
+    Example:
+        >>> explained = explain_fuse([(1, 0.9)], [(2, 8.0), (1, 7.5)], "rrf", rrf_k=1)
+        >>> explained[1]["score"], explained[1]["dense"]["share"], explained[1]["sparse"]["rank"]
+        (0.8333333333333333, 0.5, 2)
+    """
+    chosen = fusion if fusion is not None else ("weighted" if alpha is not None else DEFAULT_FUSION)
+    fused = fuse(dense, sparse, chosen, alpha=alpha, rrf_k=rrf_k)  # validates the arguments as search does
+    if chosen == "probability":
+        weight = 0.5 if alpha is None else alpha
+        parts = explain_fusion(dense, sparse, dense_weight=weight)
+        for part in parts.values():
+            for side, side_weight in (("dense", weight), ("sparse", 1.0 - weight)):
+                if part[side] is not None:
+                    part[side]["share"] = side_weight * part[side]["probability"]
+        return {item: {"fusion": chosen, **parts[item]} for item, _ in fused}
+    sides = {}
+    for name, pairs in (("dense", _pairs(dense, "dense")), ("sparse", _pairs(sparse, "sparse"))):
+        normalised = min_max_normalize(pairs) if chosen == "weighted" else {}
+        side_weight = (alpha if name == "dense" else 1.0 - alpha) if chosen == "weighted" else 1.0
+        found: dict = {}
+        for item, value in pairs:  # in list order: rrf ranks by position, as reciprocal_rank_fusion does
+            if item in found:
+                continue
+            rank = len(found) + 1
+            share = side_weight * normalised[item] if chosen == "weighted" else 1.0 / (rrf_k + rank)
+            found[item] = {"score": value, "rank": rank, "share": share}
+        sides[name] = found
+    return {item: {"fusion": chosen, "score": score, "dense": sides["dense"].get(item), "sparse": sides["sparse"].get(item)}
+            for item, score in fused}

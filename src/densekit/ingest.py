@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .chunking import chunk_stream
+from .chunking import chunk_stream, default_chunk_tokens, max_chunk_tokens
 from .collection.items import Item
 from .errors import InvalidInputError
 from .ingest_sources import (
@@ -118,7 +118,8 @@ def ingest(
     Args:
         collection: a collection opened for writing.
         paths: files (.txt, .md, .jsonl) and folders; ids are relative to each (see ``ingest_sources``).
-        max_tokens: tokens per chunk (default: the model's max sequence length less special tokens).
+        max_tokens: tokens per chunk, at most the model's maximum less its special tokens (default:
+            ``chunking.default_chunk_tokens``: 126 for a model trained on 128-token inputs).
         overlap: tokens shared by neighbouring chunks.
         progress: called with (chunks encoded, None) while reading, then (total, total) at the end.
         path_metadata: a template such as ``"{category}/{file}"``: each file's path inside its folder
@@ -133,12 +134,12 @@ def ingest(
     """
     report = IngestReport()
     encoder = collection.encoder()
-    model_limit = max(8, (encoder.max_seq_length or 256) - 2)
+    model_limit = max_chunk_tokens(encoder.max_seq_length)
     if max_tokens is not None and not (isinstance(max_tokens, int) and 1 <= max_tokens <= model_limit):
         raise InvalidInputError(
             f"max_tokens is {max_tokens!r:.40}; expected 1 to {model_limit}, the model's limit (longer chunks would be cut)"
         )
-    limit = max_tokens or model_limit
+    limit = max_tokens or default_chunk_tokens(encoder.max_seq_length)
     if not isinstance(overlap, int) or not 0 <= overlap < limit:
         raise InvalidInputError(f"overlap {overlap!r:.40} must be 0 or more and smaller than the chunk size {limit} tokens")
     if commit_every is not None and not isinstance(commit_every, CommitEvery):

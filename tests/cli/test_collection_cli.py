@@ -159,3 +159,29 @@ def test_index_lists_poisoned_and_duplicate_rows_and_exits_0(tmp_path):
     assert "must be finite" in problems["rows.jsonl:2"] and "duplicate id 'a'" in problems["rows.jsonl:3"]
     found = json.loads(run("search", tmp_path / "c", "row", "--where", "v=1", "--json").stdout)["hits"]
     assert [hit["id"] for hit in found] == ["a#0"]
+
+
+def test_search_explain_table_and_json(tmp_path, docs):
+    collection = tmp_path / "c"
+    run("index", collection, docs, "--model", "hashing:64", "--quiet")
+    query = "interest rates bank cat"
+    result = run("search", collection, query, "--mode", "hybrid", "-k", "3", "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["hits"]
+    dense = {hit["id"]: (hit["score"], rank) for rank, hit in
+             enumerate(json.loads(run("search", collection, query, "--mode", "dense", "-k", "10", "--json").stdout)["hits"], start=1)}
+    for hit in hits:
+        explained = hit["explain"]
+        assert explained["fusion"] == "probability"
+        assert explained["score"] == pytest.approx(hit["score"], abs=1e-6)
+        assert sum(explained[side]["share"] for side in ("dense", "sparse") if explained[side]) == pytest.approx(hit["score"], abs=1e-6)
+        if explained["dense"]:
+            assert (round(explained["dense"]["score"], 6), explained["dense"]["rank"]) == dense[hit["id"]]
+    plain = json.loads(run("search", collection, query, "--mode", "hybrid", "-k", "3", "--json").stdout)["hits"]
+    assert [hit["id"] for hit in plain] == [hit["id"] for hit in hits] and "explain" not in plain[0]
+
+    table = run("search", collection, query, "--mode", "hybrid", "-k", "3", "--explain")
+    assert table.exit_code == 0, table.output
+    assert "fusion: probability" in table.stdout and "dense (cosine)" in table.stdout and "sparse (BM25)" in table.stdout
+    first = hits[0]
+    assert f"{first['score']:.4f}" in table.stdout and first["id"] in table.stdout

@@ -151,3 +151,19 @@ def test_a_locked_collection_answers_409(client, collections_root):
     with Collection.open(collections_root / "pets"):
         response = client.post("/collections/pets/documents", json={"documents": [{"text": "blocked"}]})
     assert response.status_code == 409 and "one writer at a time" in response.json()["error"]["message"]
+
+
+def test_search_explain(client):
+    payload = {"query": "interest rates at the bank", "k": 3, "mode": "hybrid", "explain": True}
+    hits = client.post("/collections/pets/search", json=payload).json()["hits"]
+    dense = client.post("/collections/pets/search", json={**payload, "mode": "dense", "k": 6, "explain": False}).json()["hits"]
+    dense_ranks = {hit["id"]: (hit["score"], rank) for rank, hit in enumerate(dense, start=1)}
+    assert len(hits) == 3
+    for hit in hits:
+        explained = hit["explain"]
+        assert explained["fusion"] == "probability" and explained["score"] == pytest.approx(hit["score"], abs=1e-6)
+        assert explained["dense"]["share"] + (explained["sparse"] or {"share": 0})["share"] == pytest.approx(hit["score"], abs=1e-6)
+        assert (round(explained["dense"]["score"], 6), explained["dense"]["rank"]) == dense_ranks[hit["id"]]
+    plain = client.post("/collections/pets/search", json={**payload, "explain": False}).json()["hits"]
+    assert [hit["id"] for hit in plain] == [hit["id"] for hit in hits] and "explain" not in plain[0]
+    assert client.post("/collections/pets/search", json={**payload, "explain": "maybe"}).status_code == 422

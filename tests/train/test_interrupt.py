@@ -1,4 +1,4 @@
-"""Ctrl-C during `densekit train reader|retriever`: the step finishes, the model so far is saved,
+"""Ctrl-C during `densekit train reader|retriever|reranker`: the step finishes, the model so far is saved,
 the terminal says where, and nothing third-party (transformers' LOAD REPORT, ANSI codes) is printed."""
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def run_steps(*args, log=None, **kwargs):
             log(entry)
     return original(*args, log=logged, **kwargs)
 loop.run_steps = run_steps
-import densekit.train.reader, densekit.train.retriever
+import densekit.train.reader, densekit.train.reranker, densekit.train.retriever
 densekit.train.reader.run_steps = run_steps
+densekit.train.reranker.run_steps = run_steps
 densekit.train.retriever.run_steps = run_steps
 sys.argv = ["densekit", *sys.argv[2:]]
 from densekit.cli.main import main
@@ -100,3 +101,22 @@ def test_ctrl_c_saves_the_retriever_with_json_report(minilm_path, tmp_path):
     assert report["interrupted"] is True and report["out"] == str(out) and report["steps"] >= 1
     assert (out / "question_encoder").is_dir() and (out / "context_encoder").is_dir()
     assert "\x1b[" not in completed.stderr and "LOAD REPORT" not in completed.stderr
+
+
+def test_ctrl_c_saves_the_reranker(tiny_bert, tmp_path):
+    stsb = tmp_path / "sts.csv"
+    stsb.write_text("".join(f"main-captions\tMSRvid\t2012\t{n}\t4.5\tA man plays instrument {n}.\tA man is playing instrument {n}.\n"
+                            for n in range(6)))
+    out = tmp_path / "reranker"
+    completed = interrupt_training(
+        ["train", "reranker", "--stsb", str(stsb), "--base", str(tiny_bert), "--out", str(out), "--epochs", "100000",
+         "--batch-size", "2", "--negatives", "1", "--max-length", "32"], tmp_path)
+    assert completed.returncode == 130, completed.stderr
+    assert completed.stdout.startswith("interrupted after step ") and f"saved the reranker so far to {out}" in completed.stdout
+    saved = json.loads((out / "densekit_reranker.json").read_text())["training"]
+    assert saved["interrupted"] is True and saved["steps"] >= 1
+    from densekit.rerank import CrossEncoderReranker
+
+    scores = CrossEncoderReranker(str(out)).rerank("A man plays instrument 1.", ["A man is playing instrument 1.", "x"])
+    assert scores.shape == (2,)  # a whole, loadable model
+    assert "\x1b[" not in completed.stderr and "LOAD REPORT" not in completed.stderr and "Traceback" not in completed.stderr

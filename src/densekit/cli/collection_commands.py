@@ -34,7 +34,7 @@ def index(
     paths: List[Path] = typer.Argument(..., help=".txt, .md, .jsonl files and folders (recursive)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection (default all-mpnet-base-v2); must match an existing one."),
     index_kind: str = typer.Option("auto", "--index", help="Vector index: auto, exact, flat or hnsw."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default: the model's maximum)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Tokens per chunk (default 126: the 128-token inputs the model was trained on less its 2 special tokens, or its maximum - 2 if shorter; at most its maximum - 2)."),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks."),
     index_key: Optional[List[str]] = typer.Option(None, "--index-key", help="Index this metadata key for fast filters (repeatable)."),
     path_metadata: Optional[str] = typer.Option(None, "--path-metadata", help='Metadata from each file\'s path inside the folder, e.g. "{category}/{file}".'),
@@ -105,6 +105,7 @@ def search(
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Hybrid: probability (default; docs/retrieval.md), rrf or weighted."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Cross-encoder model to rerank the top candidates."),
     group: Optional[str] = typer.Option(None, "--group", help="parent: one hit per document (its best chunk)."),
+    explain: bool = typer.Option(False, "--explain", help="Show each hit's dense and sparse score and rank next to the fused score (--json: an explain object per hit)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must match the collection's model."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Optional[str] = store_option(),
@@ -123,7 +124,7 @@ def search(
     try:
         conditions = parse_where_options(where)
         hits = target.search(query, k=k, mode=mode, where=conditions, alpha=alpha, rerank=rerank, group=group,
-                             fusion=fusion)
+                             fusion=fusion, explain=explain)
         warnings = unknown_keys_warnings(target, conditions)
     finally:
         target.close()
@@ -139,6 +140,9 @@ def search(
         Console(stderr=True).print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if not hits:
         out.print("no hits")
+    elif explain:
+        out.print(explanation_table(hits))
+        return
     for rank, hit in enumerate(hits, start=1):
         out.print(f"[bold]{rank}.[/] [cyan]{hit.score:.3f}[/]  {escape(hit.title or hit.parent or hit.id)}  [dim]{escape(hit.id)}[/]",
                   highlight=False)
@@ -224,6 +228,29 @@ def unknown_keys_warnings(collection, where: dict) -> list[str]:
         f"no item has the metadata key {key!r}, so the filter matches nothing; keys: {', '.join(keys) or 'none'}"
         for key in where if key not in keys
     ]
+
+
+def explanation_table(hits):
+    """Hits as a table: the fused score, then per side its raw score, its rank there, and its share of the score."""
+    from rich.table import Table
+
+    def side(part, digits: int) -> str:
+        return "-" if part is None else f"{part['score']:.{digits}f} #{part['rank']} -> {part['share']:.4f}"
+
+    fusion = hits[0].explain.get("fusion")
+    reranked = "rerank" in hits[0].explain
+    title = (f"fusion: {fusion or 'none (one side)'}; each side: its score #its rank -> its share "
+             f"(the shares add up to the {'fused ' if reranked else ''}score)" + ("; hits reranked" if reranked else ""))
+    table = Table(title=title, title_justify="left")
+    columns = ["#", "score", *(["fused"] if reranked else []), "dense (cosine)", "sparse (BM25)", "id"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("id", "dense (cosine)", "sparse (BM25)") else "right",
+                         overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        parts = hit.explain
+        fused = [f"{parts['score']:.4f}"] if reranked else []
+        table.add_row(str(rank), f"{hit.score:.4f}", *fused, side(parts["dense"], 4), side(parts["sparse"], 3), hit.id)
+    return table
 
 
 def highlighted(snippet: str, spans: list[list[int]]):

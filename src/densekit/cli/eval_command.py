@@ -75,7 +75,7 @@ def retrieval(
              "scored >= 4, corpus = the unique sentence-2s).",
     ),
     chunk_tokens: Optional[int] = typer.Option(
-        None, "--chunk-tokens", help="Tokens per chunk (default: as densekit index: the model's maximum length - 2)."
+        None, "--chunk-tokens", help="Tokens per chunk (default: as densekit index: 126, the length the model was trained on less 2, or its maximum - 2 if shorter)."
     ),
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring chunks (as densekit index)."),
     no_chunk: bool = typer.Option(False, "--no-chunk", help="Index each passage whole (the model truncates long ones)."),

@@ -1,4 +1,4 @@
-"""`densekit ask`, `densekit train retriever|reader|split` and `densekit eval qa`: open-domain QA."""
+"""`densekit ask`, `densekit train retriever|reader|reranker|split` and `densekit eval qa`: open-domain QA."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from .output import console, print_json, progress_bar
 from .store_options import replica_option, store_option
 
-train_app = typer.Typer(help="Train a DPR-style retriever or an extractive reader.", no_args_is_help=True)
+train_app = typer.Typer(help="Train a DPR-style retriever, an extractive reader or a cross-encoder reranker.", no_args_is_help=True)
 
 # Characters of passage shown on each side of a highlighted answer.
 CONTEXT_CHARACTERS = 240
@@ -196,6 +196,43 @@ def train_reader_command(
                               on_interrupt=_on_interrupt)
     report.skipped = skipped
     _summary(report, json_output, "reader")
+
+
+@train_app.command("reranker")
+def train_reranker_command(
+    quoref: Optional[Path] = typer.Option(None, "--quoref", help="Quoref-layout folder: questions against BM25 hard-negative chunks."),
+    stsb: Optional[Path] = typer.Option(None, "--stsb", help="STS-B file (e.g. sts-train.csv): paraphrases against BM25 hard negatives."),
+    base: str = typer.Option("all-MiniLM-L6-v2", "--base", help="BERT-style model to start from, or a saved reranker to continue."),
+    out: Path = typer.Option(..., "--out", help="Folder for the trained reranker (then: densekit search ... --rerank FOLDER)."),
+    split: str = typer.Option("all", "--split", help="--quoref: train, test or all (split by passage, as densekit train split)."),
+    negatives: int = typer.Option(3, "--negatives", help="Hard negatives per query."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Queries per step (each with its positive and negatives)."),
+    epochs: int = typer.Option(1, "--epochs"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this long."),
+    learning_rate: float = typer.Option(3e-5, "--learning-rate", "--lr"),
+    max_length: int = typer.Option(192, "--max-length", help="Tokens per (query, passage) pair."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N queries of each source."),
+    seed: int = typer.Option(13, "--seed", help="Shuffling and initialisation seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Fine-tune a cross-encoder reranker on questions (Quoref) and paraphrases (STS-B) with hard negatives."""
+    from ..errors import InvalidInputError
+    from ..train.reranker import load_tokenizer, paraphrase_examples, quoref_examples, train_reranker
+
+    if quoref is None and stsb is None:
+        raise InvalidInputError("give --quoref FOLDER, --stsb FILE or both: the examples to train on")
+    examples = []
+    if quoref is not None:
+        examples += quoref_examples(quoref, load_tokenizer(base), split=split, negatives=negatives, seed=seed)[:limit]
+    if stsb is not None:
+        examples += paraphrase_examples(stsb, negatives=negatives, seed=seed)[:limit]
+    with training_bar("training reranker", quiet or json_output) as (progress, log):
+        report = train_reranker(examples, base, out, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+                                max_minutes=max_minutes, learning_rate=learning_rate, max_length=max_length, seed=seed,
+                                progress=progress, log=log, on_interrupt=_on_interrupt)
+    _summary(report, json_output, "reranker")
 
 
 @train_app.command("split")

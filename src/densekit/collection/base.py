@@ -392,10 +392,13 @@ class Collection(SpaceEncoders, StoreHooks):
         ``where`` a metadata filter, e.g. {"category": "tech"} or {"year": {"$gte": 2005}}; ``space`` the
         vector space of the dense side; ``alpha`` hybrid weighted fusion, alpha * dense + (1 - alpha) *
         sparse of normalised scores; ``fusion`` "probability" (the default: docs/retrieval.md), "rrf" (with
-        ``rrf_k``) or "weighted"; ``rerank`` a
-        cross-encoder reference or reranker object; ``candidates`` per side before fusion or reranking;
+        ``rrf_k``) or "weighted"; ``rerank`` a cross-encoder reference (a model name or a folder that
+        ``densekit train reranker`` wrote) or reranker object, which rescores the first ``rerank_depth``
+        hits (default ``search.RERANK_DEPTH``, 20; documents with ``group="parent"``, each by its best
+        chunk); ``candidates`` per side before fusion or reranking;
         ``group="parent"`` one hit per document (its best chunk, with that chunk's text, offsets and
-        score), searching deeper until k documents are found.
+        score), searching deeper until k documents are found; ``explain=True`` attaches to each hit how its
+        score came about (``Hit.explain``: each side's score, rank and share of the fused score).
 
         Example:
             >>> collection.search("who won the match", k=3, mode="hybrid", where={"category": "sport"})

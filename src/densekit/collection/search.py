@@ -24,6 +24,9 @@ GROUPS = (None, "parent")
 MATCHES_NOTHING = object()
 #: Candidates each side contributes to a hybrid or reranked search (at least k); docs/retrieval.md.
 FUSION_DEPTH = 100
+#: Hits (documents, with ``group="parent"``) a reranker reads unless told otherwise (at least k): a
+#: cross-encoder costs one model call per hit, so it reorders the head of the fused list, not all of it.
+RERANK_DEPTH = 20
 
 Ranked = list[tuple[int, float]]  # (rowid, score), best first
 
@@ -44,6 +47,9 @@ class Hit:
     #: the first line), and the text around the query's words with their [start, end) spans in it.
     snippet: str = ""
     highlights: list[list[int]] = field(default_factory=list)
+    #: With ``explain=True``: how the score came about (``densekit.fusion.explain_fuse``): the fusion,
+    #: the fused score, and each side's raw score, rank and share; None otherwise.
+    explain: dict[str, Any] | None = None
 
     @property
     def title(self) -> str | None:
@@ -58,6 +64,8 @@ class Hit:
         if self.kind != "text":
             data["kind"] = self.kind
         data.update(title=self.title, snippet=self.snippet, highlights=self.highlights)
+        if self.explain is not None:
+            data["explain"] = self.explain
         return data
 
 
@@ -94,6 +102,8 @@ def search(
     candidates: int | None = None,
     group: str | None = None,
     fusion: str | None = None,
+    explain: bool = False,
+    rerank_depth: int | None = None,
 ) -> list[Hit]:
     """Top-k items for a text query (``Collection.search`` documents the options)."""
     k = check_search_arguments(query, k, mode, alpha)
@@ -112,27 +122,29 @@ def search(
     compiled = collection._compile_filter(conditions)
     if compiled is MATCHES_NOTHING:
         return []
+    reranked = max(k, check_k(rerank_depth, "rerank_depth") if rerank_depth is not None else RERANK_DEPTH)
     depth = max(check_k(candidates, "candidates") if candidates else 0, k, FUSION_DEPTH if (mode == "hybrid" or rerank) else k)
     vector = None
     if mode != "sparse":
         vector = collection.encode_queries([query], space)
         target.check_query(vector)
+    wanted = reranked if rerank is not None else k
     while True:
         found: dict = {}
         with collection._reading():
             dense = collection._dense_candidates(vector, depth, space, compiled, found)[0] if vector is not None else []
             sparse = collection._sparse_candidates(query, depth, compiled, found) if mode != "dense" else []
-            hits = to_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found)
+            hits = head_hits(collection, _fuse(mode, dense, sparse, fusion, alpha, rrf_k), found, wanted, group,
+                             _explain(mode, dense, sparse, fusion, alpha, rrf_k) if explain else None)
+        if group is not None:
+            # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
+            exhausted = len(dense) < depth and len(sparse) < depth
+            if len(hits) < k and not exhausted:
+                depth *= 4
+                continue
         if rerank is not None and hits:
-            hits = _rerank(collection, query, hits, rerank)
-        if group is None:
-            return with_snippets(hits[:k], query)
-        documents = best_per_parent(hits)
-        # Deeper until k distinct documents are found, or a side came back short (nothing more to find).
-        exhausted = len(dense) < depth and len(sparse) < depth
-        if len(documents) >= k or exhausted:
-            return with_snippets(documents[:k], query)
-        depth *= 4
+            hits = _rerank(collection, query, hits[:reranked], rerank)
+        return with_snippets(hits[:k], query)
 
 
 def with_snippets(hits: list[Hit], query: str | None) -> list[Hit]:
@@ -165,6 +177,18 @@ def _fuse(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: f
     return fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
 
 
+def _explain(mode: str, dense: Ranked, sparse: Ranked, fusion: str | None, alpha: float | None, rrf_k: int) -> dict:
+    """Each candidate rowid's explanation: ``fusion.explain_fuse`` for hybrid; one side for dense or sparse."""
+    if mode == "hybrid":
+        from ..fusion import explain_fuse
+
+        return explain_fuse(dense, sparse, fusion, alpha=alpha, rrf_k=rrf_k)
+    ranked = dense if mode == "dense" else sparse
+    return {rowid: {"fusion": None, "score": score, "dense": None, "sparse": None,
+                    mode: {"score": score, "rank": rank, "share": score}}
+            for rank, (rowid, score) in enumerate(ranked, start=1)}
+
+
 def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, space: str = "text", where=None) -> list[list[Hit]]:
     """Top-k items for each ready-made query vector (made by the space's model)."""
     k = check_k(k)
@@ -184,8 +208,22 @@ def search_vectors(collection: "Collection", vectors: np.ndarray, k: int, *, spa
         return [with_snippets(to_hits(collection, row, found), None) for row in ranked]
 
 
-def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
-    """Hits for ranked rowids; items a hook already fetched (``found``) are not fetched again."""
+def head_hits(collection: "Collection", ranked: Ranked, found: dict, wanted: int, group: str | None,
+              explanations: dict | None = None) -> list[Hit]:
+    """Hits for the head of a ranked list: items are fetched ``wanted`` rows at a time until ``wanted``
+    hits (distinct documents when grouped) are in hand, not for every fused candidate (a hybrid search
+    ranks up to 2 x FUSION_DEPTH rows and shows k of them)."""
+    hits: list[Hit] = []
+    for start in range(0, len(ranked), max(1, wanted)):
+        hits += to_hits(collection, ranked[start:start + max(1, wanted)], found, explanations)
+        if len(best_per_parent(hits) if group is not None else hits) >= wanted:
+            break
+    return best_per_parent(hits) if group is not None else hits
+
+
+def to_hits(collection: "Collection", ranked: Ranked, found: dict, explanations: dict | None = None) -> list[Hit]:
+    """Hits for ranked rowids; items a hook already fetched (``found``) are not fetched again.
+    ``explanations`` (rowid -> dict) are attached to the hits as ``Hit.explain``."""
     missing = [rowid for rowid, _ in ranked if rowid not in found]
     if missing:
         found.update(collection._items_by_rowid(missing))
@@ -194,7 +232,8 @@ def to_hits(collection: "Collection", ranked: Ranked, found: dict) -> list[Hit]:
         item = found.get(rowid)
         if item is None:  # purged by a writer between our snapshot and this lookup
             continue
-        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind))
+        hits.append(Hit(item.id, score, item.text, item.metadata, item.parent, item.start, item.end, item.kind,
+                        explain=None if explanations is None else explanations[rowid]))
     return hits
 
 
@@ -204,4 +243,6 @@ def _rerank(collection: "Collection", query: str, hits: list[Hit], rerank: Any) 
     scores = reranker.rerank(query, [hit.text for hit in textual])
     for hit, score in zip(textual, scores):
         hit.score = float(score)
+        if hit.explain is not None:  # the fused score stays in the explanation; the hit's is the reranker's
+            hit.explain["rerank"] = hit.score
     return sorted(textual, key=lambda hit: -hit.score)

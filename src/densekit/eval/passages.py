@@ -1,9 +1,10 @@
 """Splitting evaluation passages the way ``densekit index`` does, so figures describe what users get.
 
-A passage longer than the model's maximum length is cut into overlapping chunks by the same
-chunker and default settings as ingestion (``densekit.chunking.chunk_text``; chunk size = the
-model's maximum length less its two special tokens, 32 tokens of overlap). Each chunk keeps its
-passage as ``parent``; the runner scores a passage at the rank of its best chunk.
+A passage longer than a chunk is cut into overlapping chunks by the same chunker and default
+settings as ingestion (``densekit.chunking.chunk_text``; chunk size ``chunking.default_chunk_tokens``:
+the model's trained length, 128 tokens, or its maximum if shorter, less its two special tokens; 32
+tokens of overlap). Each chunk keeps its passage as ``parent``; the runner scores a passage at the
+rank of its best chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..chunking import chunk_text, model_chunk_limit
+from ..chunking import chunk_text, default_chunk_tokens
 from ..errors import InvalidInputError
 from .datasets import Document
 
@@ -21,7 +22,7 @@ DEFAULT_OVERLAP = 32
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    """How passages are split: ``tokens`` per chunk (None = the model's maximum less 2), ``overlap``;
+    """How passages are split: ``tokens`` per chunk (None = ``chunking.default_chunk_tokens``), ``overlap``;
     ``enabled=False`` indexes each passage whole (the model truncates a long one)."""
 
     tokens: int | None = None
@@ -38,15 +39,15 @@ class ChunkSettings:
 
 
 def chunk_tokens(encoder: Any, settings: ChunkSettings) -> int:
-    """Tokens per chunk: the setting, else the model's maximum length less 2 (the rule of ``ingest``).
+    """Tokens per chunk: the setting, else ``chunking.default_chunk_tokens`` (the rule of ``ingest``).
 
     Example:
         >>> chunk_tokens(minilm, ChunkSettings())
-        254
+        126
     """
     if settings.tokens is not None:
         return settings.tokens
-    return model_chunk_limit(encoder)
+    return default_chunk_tokens(getattr(encoder, "max_seq_length", None))
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def describe_split(encoder: Any, settings: ChunkSettings, passages: int, pieces:
 
     Example:
         >>> describe_split(minilm, ChunkSettings(), 1471, 3409)
-        'passages split as densekit index does: 254-token chunks, 32 overlap (1471 passages -> 3409 chunks)'
+        'passages split as densekit index does: 126-token chunks, 32 overlap (1471 passages -> 7451 chunks)'
     """
     if not settings.enabled:
         return f"passages indexed whole (--no-chunk): {passages} passages, the model truncates long ones"

@@ -27,6 +27,7 @@ class SearchRequest(BaseModel):
     space: str = Field("text", description="Vector space for the dense side.")
     group: Literal["parent"] | None = Field(None, description='"parent": one hit per document (its best chunk).')
     fusion: Literal["probability", "rrf", "weighted"] | None = Field(None, description="Hybrid fusion (default probability).")
+    explain: bool = Field(False, description="Add to each hit an explain object: the fusion, the fused score, and each side's score, rank and share.")
 
 
 class Document(BaseModel):
@@ -94,7 +95,7 @@ def collections_router() -> APIRouter:
         check_lengths([body.query], limits, "query")
         with request.app.state.registry.handles(name).reader() as collection:
             hits = collection.search(body.query, k=body.k, mode=body.mode, where=body.where, alpha=body.alpha,
-                                     space=body.space, group=body.group, fusion=body.fusion)
+                                     space=body.space, group=body.group, fusion=body.fusion, explain=body.explain)
             keys = collection.metadata_keys() if body.where else {}
         # A filter on a key no item has matches nothing: say so rather than answer a silent "no hits".
         warnings = [f"no item has the metadata key {key!r}, so the filter matches nothing; keys: {', '.join(keys) or 'none'}"

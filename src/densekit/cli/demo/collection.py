@@ -42,7 +42,8 @@ def run(show: Show, settings: DemoSettings) -> dict[str, Any]:
         for mode, query, where in QUERIES:
             label = f"{mode}: {query!r}" + (f" where {where}" if where else "")
             show.heading(label)
-            hits = _best_chunk_per_article(reader.search(query, k=12, mode=mode, where=where))[:3]
+            # One hit per article (its best chunk), however many chunks an article was cut into.
+            hits = reader.search(query, k=3, mode=mode, where=where, group="parent")
             for hit in hits:
                 title = (hit.metadata.get("title") or "")[:70]
                 show.line(f"  {hit.score:7.3f}  [{hit.metadata.get('category')}] {title}")
@@ -66,15 +67,6 @@ def _existing_backend(collection: Path) -> str | None:
             return existing.space("text").encoder_info.get("backend")
     except (DensekitError, OSError):
         return None
-
-
-def _best_chunk_per_article(hits):
-    seen, best = set(), []
-    for hit in hits:
-        if hit.parent not in seen:
-            seen.add(hit.parent)
-            best.append(hit)
-    return best
 
 
 def _write_bbc_slice(path: Path, per_category: int) -> Path:
