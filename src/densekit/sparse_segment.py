@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from typing import Callable
 
 import numpy as np
 
@@ -19,12 +20,53 @@ class Segment:
         self.key = key
         self.rowids = rowids
         self.lengths = lengths
-        self.by_document = counts.tocsr()
-        self.terms, self.term_starts, self.term_documents, self.term_counts = (
-            _term_layout(self.by_document) if layout is None else layout
-        )
+        self._set_postings(counts.tocsr(), layout)
+        self._load: Callable[[], "Segment"] | None = None
         self.alive = np.ones(len(rowids), dtype=bool)  # False once deleted (a tombstone row in SQLite)
         self.order = np.argsort(rowids, kind="stable") if order is None else order
+
+    def _set_postings(self, by_document, layout) -> None:
+        self._by_document = by_document
+        self._terms, self._term_starts, self._term_documents, self._term_counts = (
+            _term_layout(by_document) if layout is None else layout
+        )
+
+    def release(self, load: Callable[[], "Segment"]) -> None:
+        """Drop the postings from memory (they are in the segment's BLOB): a writer that only writes
+        keeps memory flat however much it indexes; ``load`` reads them back when a search or a merge
+        needs them."""
+        self._load = load
+        self._by_document = self._terms = self._term_starts = self._term_documents = self._term_counts = None
+
+    def _postings(self) -> None:
+        if self._by_document is None:
+            stored = self._load()
+            self._set_postings(stored._by_document, (stored._terms, stored._term_starts, stored._term_documents, stored._term_counts))
+
+    @property
+    def by_document(self):
+        self._postings()
+        return self._by_document
+
+    @property
+    def terms(self) -> np.ndarray:
+        self._postings()
+        return self._terms
+
+    @property
+    def term_starts(self) -> np.ndarray:
+        self._postings()
+        return self._term_starts
+
+    @property
+    def term_documents(self) -> np.ndarray:
+        self._postings()
+        return self._term_documents
+
+    @property
+    def term_counts(self) -> np.ndarray:
+        self._postings()
+        return self._term_counts
 
     def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in this segment, the rowids found) of the live documents among ``rowids``."""

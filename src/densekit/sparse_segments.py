@@ -242,6 +242,15 @@ class SegmentedSparseIndex:
         self._total_length += int(segment.lengths[segment.alive].sum())
         self._last_segment = max(self._last_segment, segment.key)
 
+    def _loader(self, key: int):
+        """Reads a released segment's postings back from its row (written in this connection)."""
+        def load() -> Segment:
+            row = self.connection.execute(f"SELECT data FROM {self.table}_segments WHERE id = ?", (key,)).fetchone()
+            if row is None:
+                raise CollectionError(f"sparse tables {self.table}_*: segment {key} is gone")
+            return Segment.from_blob(key, row[0], len(self._terms))
+        return load
+
     def _forget(self, segment: Segment, positions: np.ndarray) -> None:
         """Take live documents out of the totals (their tombstones are written or read elsewhere)."""
         rows = segment.by_document[positions]
@@ -327,6 +336,7 @@ class SegmentedSparseIndex:
         segment.key = self._last_segment = self.connection.execute(
             f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (segment.to_blob(), self._write_gen)
         ).lastrowid
+        segment.release(self._loader(segment.key))
         self._segments.append(segment)
         self._grow_frequency(width)
         self._frequency += np.bincount(matrix.indices, minlength=width)
@@ -409,6 +419,7 @@ class SegmentedSparseIndex:
             merged.key = self._last_segment = self.connection.execute(
                 f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
             ).lastrowid
+            merged.release(self._loader(merged.key))
             self._segments.append(merged)
 
     # ---- reading -------------------------------------------------------------------------------
