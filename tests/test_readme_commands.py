@@ -41,7 +41,7 @@ EXAMPLE_ARGUMENTS = {
     ("words", "evaluate"): ["w2v.model"],
     ("words", "plot"): ["glove-6b-50d", "monday", "tuesday", "january", "march", "-o", "days.png"],
 }
-SLOW = {("bench", "encode"), ("serve",)}
+SLOW = {("bench", "encode"), ("serve",), ("train", "reranker")}
 #: Commands that need the PostgreSQL server (slow test).
 POSTGRES = "postgresql://me@db/search"
 
@@ -156,6 +156,12 @@ def make_workspace(folder: Path, shared_data: Path) -> Workspace:
     _picture(folder / "photo.jpg", (30, 30, 200))
     sts = [line for line in (shared_data / "stsb" / "sts-dev.csv").read_text().splitlines()[:40]]
     (folder / "sts-dev.csv").write_text("\n".join(sts) + "\n")
+    (folder / "quoref-small").mkdir()
+    # Enough passages that each question has BM25 hard negatives for `train reranker`.
+    fillers = list(ARTICLES.values()) + CORPUS_SENTENCES
+    _write_jsonl(folder / "quoref-small" / "passages.jsonl", [{"id": p["id"], "text": p["text"]} for p in PASSAGES]
+                 + [{"id": f"filler-{n}", "text": text} for n, text in enumerate(fillers)])
+    _write_jsonl(folder / "quoref-small" / "questions.jsonl", QUESTIONS)
     placeholders = {
         "ID...": "sport/final.txt",
         "NAME": "readme_docs",
@@ -170,6 +176,8 @@ def make_workspace(folder: Path, shared_data: Path) -> Workspace:
         "P": str(folder / "corpus.jsonl"),
         "Q": str(folder / "queries.jsonl"),
         "../shared/data/stsb/sts-dev.csv": str(folder / "sts-dev.csv"),
+        "STSB.csv": str(folder / "sts-dev.csv"),
+        "QUOREF/": str(folder / "quoref-small"),
     }
     assert run_cli(["index", "quoref/", "corpus.jsonl", "-m", "hashing:64", "-q"], cwd=folder).code == 0
     return Workspace(folder, placeholders)
