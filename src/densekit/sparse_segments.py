@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import CollectionError, InvalidInputError
+from .sparse_generations import SegmentGenerations, with_generation
 from .sparse_segment import Segment, segment_scores, tier
 from .sparse_words import english_stemmer, words
 
@@ -29,7 +30,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 AUTO_MERGE_DOCUMENTS = 20_000
 
 
-class SegmentedSparseIndex:
+class SegmentedSparseIndex(SegmentGenerations):
     """BM25 over texts keyed by int64 row ids, stored in tables ``<table>_*`` of a SQLite database.
 
     Writes run on the given connection and never begin, commit or roll back: they belong to whatever
@@ -62,15 +63,6 @@ class SegmentedSparseIndex:
         #: densekit/collection/embedded/sparse_tables.py), or None: everything, writes at 0.
         self.view = view
         self.reload()
-
-    def _visible_segments(self, view: int | None) -> str:
-        if view is None:
-            return "retired_gen IS NULL"
-        return f"added_gen <= {int(view)} AND (retired_gen IS NULL OR retired_gen > {int(view)})"
-
-    @property
-    def _write_gen(self) -> int:
-        return 0 if self.view is None else int(self.view)
 
     # ---- storage -------------------------------------------------------------------------------
 
@@ -120,7 +112,7 @@ class SegmentedSparseIndex:
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
         width = len(self._terms)
         self._segments = [
-            _with_gen(Segment.from_blob(key, blob, width), added)
+            with_generation(Segment.from_blob(key, blob, width), added)
             for key, blob, added in self.connection.execute(
                 f"SELECT id, data, added_gen FROM {t}_segments WHERE {self._visible_segments(self.view)} ORDER BY id")
         ]
@@ -155,92 +147,6 @@ class SegmentedSparseIndex:
             segment.alive[positions] = False
             last = tombstone
         return last
-
-    def refresh(self) -> bool:
-        """Catch up with what other connections committed since this index was read; True if anything.
-
-        New terms, segments and tombstones are read incrementally; when a merge elsewhere replaced
-        segments held here, the whole index is read again. (``PRAGMA data_version`` tells a caller
-        cheaply whether another connection committed at all.) A long-lived writer calls it first
-        thing inside its write transaction (``BEGIN IMMEDIATE``), so nothing lands in between.
-
-        Example:
-            >>> index.refresh()
-            False
-        """
-        t = self.table
-        keys = {key for (key,) in self.connection.execute(f"SELECT id FROM {t}_segments")}
-        if not {segment.key for segment in self._segments} <= keys:
-            self.reload()
-            return True
-        new_terms = self._read_new_terms()
-        width = len(self._terms)
-        added = [
-            Segment.from_blob(key, blob, width)
-            for key, blob in self.connection.execute(
-                f"SELECT id, data FROM {t}_segments WHERE id > ? ORDER BY id", (self._last_segment,))
-        ]
-        for segment in added:
-            self._take(segment, width)
-        last = self._apply_tombstones(self._last_tombstone, count=True)
-        changed = bool(new_terms or added or last != self._last_tombstone)
-        self._last_tombstone = last
-        return changed
-
-    def advance(self, view: int) -> None:
-        """Show generation ``view`` (newer than the one shown): read the terms, segments and tombstones
-        the generations in between added and drop the segments they retired (a reader's tail replay;
-        a writer calls it after its commit with its next staging generation, which reads nothing)."""
-        t, old = self.table, self.view
-        if old is None or view < old:
-            self.view = view
-            self.reload()
-            return
-        self.view = view
-        if view == old:
-            return
-        self._read_new_terms()
-        width = len(self._terms)
-        for key, blob, added in self.connection.execute(
-            f"SELECT id, data, added_gen FROM {t}_segments WHERE added_gen > ? AND {self._visible_segments(view)} ORDER BY id", (old,)
-        ):
-            self._take(_with_gen(Segment.from_blob(key, blob, width), added), width)
-        self._last_tombstone = max(self._last_tombstone, self._apply_tombstones(0, count=True, through=view, after_gen=old))
-        retired = {key for (key,) in self.connection.execute(
-            f"SELECT id FROM {t}_segments WHERE retired_gen > ? AND retired_gen <= ?", (old, view))}
-        for segment in [segment for segment in self._segments if segment.key in retired]:
-            self._forget(segment, np.flatnonzero(segment.alive))
-            self._segments.remove(segment)
-
-    def discard_after(self, gen: int) -> None:
-        """Undo what was written at generations after ``gen`` (a writer's staged changes that were never
-        committed), in the caller's transaction, and show ``gen`` + 1 afresh."""
-        discard_generations_after(self.connection, self.table, gen)
-        self.view = gen + 1
-        self.reload()
-
-    def purge(self, gen: int) -> None:
-        """Physically drop segments retired at or before ``gen`` and their tombstones (no reader of a
-        current generation shows them)."""
-        t = self.table
-        self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment IN (SELECT id FROM {t}_segments WHERE retired_gen <= ?)", (gen,))
-        self.connection.execute(f"DELETE FROM {t}_segments WHERE retired_gen <= ?", (gen,))
-
-    def _read_new_terms(self) -> list[str]:
-        new_terms = [term for (term,) in self.connection.execute(
-            f"SELECT term FROM {self.table}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
-        for term in new_terms:
-            self._vocabulary[term] = len(self._terms)
-            self._terms.append(term)
-        self._grow_frequency(len(self._terms))
-        return new_terms
-
-    def _take(self, segment: Segment, width: int) -> None:
-        self._segments.append(segment)
-        self._frequency += segment.live_frequency(width)
-        self._documents += int(segment.alive.sum())
-        self._total_length += int(segment.lengths[segment.alive].sum())
-        self._last_segment = max(self._last_segment, segment.key)
 
     def _loader(self, key: int):
         """Reads a released segment's postings back from its row (written in this connection)."""
@@ -332,7 +238,7 @@ class SegmentedSparseIndex:
         self.connection.executemany(
             f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
         )
-        segment = _with_gen(Segment(0, ids, np.array(lengths, dtype=np.float32), matrix), self._write_gen)
+        segment = with_generation(Segment(0, ids, np.array(lengths, dtype=np.float32), matrix), self._write_gen)
         segment.key = self._last_segment = self.connection.execute(
             f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (segment.to_blob(), self._write_gen)
         ).lastrowid
@@ -414,7 +320,7 @@ class SegmentedSparseIndex:
             else:  # readers of older generations still show it, until purge()
                 self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
             self._segments.remove(segment)
-        merged = _with_gen(merged, self._write_gen)
+        merged = with_generation(merged, self._write_gen)
         if len(merged.rowids):
             merged.key = self._last_segment = self.connection.execute(
                 f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
@@ -502,21 +408,6 @@ class SegmentedSparseIndex:
         scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
         order = np.lexsort((ids, -scores))[: int(k)]
         return scores[order], ids[order]
-
-
-def discard_generations_after(connection: sqlite3.Connection, table: str, gen: int) -> None:
-    """The SQL half of ``SegmentedSparseIndex.discard_after``, without reading the index (which may
-    be damaged: a repair opens the collection for writing first)."""
-    if not _TABLE_NAME.fullmatch(table):
-        raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
-    connection.execute(f"DELETE FROM {table}_segments WHERE added_gen > ?", (gen,))
-    connection.execute(f"DELETE FROM {table}_deleted WHERE gen > ?", (gen,))
-    connection.execute(f"UPDATE {table}_segments SET retired_gen = NULL WHERE retired_gen > ?", (gen,))
-
-
-def _with_gen(segment: Segment, added_gen: int) -> Segment:
-    segment.added_gen = int(added_gen)
-    return segment
 
 
 def _int_ids(values, name: str) -> np.ndarray:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ...sparse import document_pieces
-from ...sparse_segments import SegmentedSparseIndex, discard_generations_after
+from ...sparse_generations import discard_generations_after
+from ...sparse_segments import SegmentedSparseIndex
 
 DOCUMENTS, CHUNKS = "sparse_documents", "sparse_chunks"
 
