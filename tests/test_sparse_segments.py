@@ -254,3 +254,21 @@ def test_stemming_matches_word_forms(connection):
     index.add([1, 2], ["She runs along the rivers", "A castle stood"])
     assert index.stemmer_language == "english"
     assert index.search("running river", 5)[1].tolist() == [1]
+
+
+def test_a_few_allowed_documents_are_scored_exactly_as_a_full_scan_scores_them(connection, monkeypatch):
+    import densekit.sparse_segments as segments
+
+    index = SegmentedSparseIndex(connection, "sparse", stem=False)
+    texts = random_corpus(300, seed=8)
+    for start in range(0, 300, 40):  # several segments, and words added after the first ones
+        index.add(range(start, min(start + 40, 300)), texts[start : start + 40])
+    index.delete([5, 77, 150])
+    generator = np.random.default_rng(3)
+    for query in QUERIES:
+        allowed = generator.choice(300, size=60, replace=False)
+        few = index.search(query, 10, allowed=allowed)
+        monkeypatch.setattr(segments, "FEW_ALLOWED", 0)  # the posting scan
+        scanned = index.search(query, 10, allowed=allowed)
+        monkeypatch.undo()
+        assert few[1].tolist() == scanned[1].tolist() and np.array_equal(few[0], scanned[0])

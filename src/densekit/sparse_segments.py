@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import CollectionError, InvalidInputError
 from .sparse_generations import SegmentGenerations, with_generation
-from .sparse_segment import Segment, segment_scores, tier
+from .sparse_segment import Segment, row_scores, segment_scores, tier
 from .sparse_words import english_stemmer, words
 
 FORMAT_VERSION = 2  # 2: segments and tombstones carry generations
@@ -28,6 +28,8 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Segments are merged automatically only while the result stays this small, so one commit never
 # pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
 AUTO_MERGE_DOCUMENTS = 20_000
+#: A search allowed at most this many documents scores them one by one instead of scanning postings.
+FEW_ALLOWED = 512
 
 
 class SegmentedSparseIndex(SegmentGenerations):
@@ -389,7 +391,15 @@ class SegmentedSparseIndex(SegmentGenerations):
         weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
         average_length = self._total_length / self._documents
         found_scores, found_ids = [], []
+        few = allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED
         for segment in self._segments:
+            if few:  # score only the allowed documents instead of every posting of the query's words
+                positions, present = segment.positions(np.unique(allowed_ids.astype(np.int64)))
+                if len(positions):
+                    scores = row_scores(segment, positions, columns, weights.astype(np.float32), average_length)
+                    found_scores.append(scores[scores > 0])
+                    found_ids.append(present[scores > 0])
+                continue
             scores = segment_scores(segment, columns, weights.astype(np.float32), average_length)
             if scores is None:
                 continue
