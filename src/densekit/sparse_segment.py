@@ -186,12 +186,21 @@ def segment_scores(segment: Segment, columns: np.ndarray, weights: np.ndarray, a
 def row_scores(segment: Segment, positions: np.ndarray, columns: np.ndarray, weights: np.ndarray, average_length: float) -> np.ndarray:
     """BM25 of the segment's documents at ``positions`` only (the same arithmetic, term by term, as
     ``segment_scores``, so the floats are equal): for a search restricted to a few documents."""
-    rows = segment.by_document[positions]
-    usable = columns < rows.shape[1]  # words newer than the segment: no document of it has them
-    counts = rows[:, columns[usable]].toarray().astype(np.float32)
+    matrix = segment.by_document
+    starts, ends = matrix.indptr[positions], matrix.indptr[positions + 1]
+    # The rows' (column, count) entries, gathered with plain numpy (scipy's fancy indexing costs more
+    # than the arithmetic here), as a dense (rows x query words) table of counts.
+    entries = np.concatenate([np.arange(start, end) for start, end in zip(starts.tolist(), ends.tolist())] or [np.zeros(0, dtype=np.int64)])
+    row_of = np.repeat(np.arange(len(positions)), ends - starts)
+    entry_columns = matrix.indices[entries]
+    order = np.argsort(columns, kind="stable")
+    slots = np.searchsorted(columns[order], entry_columns).clip(max=len(columns) - 1)
+    wanted = columns[order][slots] == entry_columns
+    counts = np.zeros((len(positions), len(columns)), dtype=np.float32)
+    counts[row_of[wanted], order[slots[wanted]]] = matrix.data[entries[wanted]]
     norm = K1 * (1 - B + B * segment.lengths[positions] / average_length)
     scores = np.zeros(len(positions), dtype=np.float32)
-    for column, weight in zip(np.flatnonzero(usable).tolist(), weights[usable].tolist()):
+    for column, weight in enumerate(weights.tolist()):
         tf = counts[:, column]
         present = tf > 0
         scores[present] += weight * tf[present] / (tf[present] + norm[present])
