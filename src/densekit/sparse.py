@@ -75,18 +75,8 @@ def _group(texts: list[str], documents: Sequence[object], spans: Sequence[tuple[
             members.append([])
         of_text[position] = index_of[slot]
         members[index_of[slot]].append(position)
-    joined = []
-    for positions in members:
-        ordered = sorted(positions, key=lambda position: (_start(offsets[position]), position))
-        parts, covered = [], None
-        for position in ordered:
-            text, span = texts[position], offsets[position]
-            if span is not None and covered is not None and span[0] < covered:
-                text = text[min(len(text), covered - span[0]):]  # already counted in the previous chunk
-            parts.append(text)
-            if span is not None:
-                covered = span[1] if covered is None else max(covered, span[1])
-        joined.append(" ".join(parts))
+    joined = [" ".join(document_pieces([texts[position] for position in positions], [offsets[position] for position in positions]))
+              for positions in members]
     return _Grouping(joined, of_text)
 
 

@@ -346,7 +346,9 @@ class SegmentedSparseIndex(SegmentGenerations):
                 "terms": int((self._frequency > 0).sum()), "segments": len(self._segments)}
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
-        if not self._segments or ids.min() > max(int(segment.rowids.max(initial=-1)) for segment in self._segments):
+        # Each segment's largest row id is its last in row-id order: no scan of every row id.
+        largest = max((int(segment.rowids[segment.order[-1]]) for segment in self._segments if len(segment.rowids)), default=-1)
+        if ids.min() > largest:
             return np.zeros(0, dtype=np.int64)  # ids beyond every indexed one (new rows): nothing to look up
         found = [segment.positions(ids)[1] for segment in self._segments]
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
@@ -391,10 +393,10 @@ class SegmentedSparseIndex(SegmentGenerations):
         weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
         average_length = self._total_length / self._documents
         found_scores, found_ids = [], []
-        few = allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED
+        few = np.unique(allowed_ids.astype(np.int64)) if allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED else None
         for segment in self._segments:
-            if few:  # score only the allowed documents instead of every posting of the query's words
-                positions, present = segment.positions(np.unique(allowed_ids.astype(np.int64)))
+            if few is not None:  # score only the allowed documents instead of every posting of the query's words
+                positions, present = segment.positions(few)
                 if len(positions):
                     scores = row_scores(segment, positions, columns, weights.astype(np.float32), average_length)
                     found_scores.append(scores[scores > 0])

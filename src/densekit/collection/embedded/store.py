@@ -304,15 +304,6 @@ class ContentStore:
         ).fetchall()
         return [_item(row) for row in rows]
 
-    def metadata_of(self, rowids: list[int]) -> list[dict[str, Any]]:
-        """The metadata of these rows (whatever their generation)."""
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(rowids), 500):
-            part = [int(rowid) for rowid in rowids[start : start + 500]]
-            marks = ", ".join("?" for _ in part)
-            found += [json.loads(row[0]) for row in self.connection.execute(f"SELECT metadata FROM items WHERE rowid IN ({marks})", part)]
-        return found
-
     def by_rowids(self, rowids: Iterable[int]) -> dict[int, Item]:
         wanted = [int(rowid) for rowid in rowids]
         found: dict[int, Item] = {}
@@ -385,28 +376,25 @@ class ContentStore:
     # --- for the sparse tables (sparse_tables.py) --------------------------------------------------
     def text_members(self, parents: list[str], gen: int) -> dict[str, list[tuple[int, str, tuple[int, int] | None]]]:
         """Each parent's visible text chunks: (rowid, text, (start, end) or None), in row order."""
-        found: dict[str, list] = {}
-        visible = _VISIBLE.replace(":gen", str(int(gen)))
-        for start in range(0, len(parents), 500):
-            part = parents[start : start + 500]
-            marks = ", ".join("?" for _ in part)
-            for rowid, parent, text, begin, end in self.connection.execute(
-                f"SELECT rowid, parent, text, start, end FROM items WHERE parent IN ({marks}) AND kind = 'text'"
-                f" AND text IS NOT NULL AND {visible} ORDER BY rowid", part):
-                found.setdefault(parent, []).append((int(rowid), text, (begin, end) if begin is not None and end is not None else None))
-        return found
+        return {parent: [(rowid, text, (begin, end) if begin is not None and end is not None else None)
+                         for rowid, begin, end, text in rows]
+                for parent, rows in self._members(parents, gen, "text").items()}
 
     def member_spans(self, parents: list[str], gen: int) -> dict[str, list[tuple[int, int | None, int | None]]]:
         """Each parent's visible text chunks as (rowid, start, end), without their texts."""
+        return {parent: [(rowid, begin, end) for rowid, begin, end, _ in rows]
+                for parent, rows in self._members(parents, gen, "NULL").items()}
+
+    def _members(self, parents: list[str], gen: int, text_column: str) -> dict[str, list[tuple]]:
         found: dict[str, list] = {}
         visible = _VISIBLE.replace(":gen", str(int(gen)))
         for start in range(0, len(parents), 500):
             part = parents[start : start + 500]
             marks = ", ".join("?" for _ in part)
-            for rowid, parent, begin, end in self.connection.execute(
-                f"SELECT rowid, parent, start, end FROM items WHERE parent IN ({marks}) AND kind = 'text'"
+            for rowid, parent, begin, end, text in self.connection.execute(
+                f"SELECT rowid, parent, start, end, {text_column} FROM items WHERE parent IN ({marks}) AND kind = 'text'"
                 f" AND text IS NOT NULL AND {visible} ORDER BY rowid", part):
-                found.setdefault(parent, []).append((int(rowid), begin, end))
+                found.setdefault(parent, []).append((int(rowid), begin, end, text))
         return found
 
     def parents_of(self, rowids: list[int]) -> dict[int, str | None]:

@@ -168,8 +168,8 @@ class EmbeddedWrites:
     def _remove_rowids(self, rowids: list[int]) -> None:
         if not rowids:
             return
-        metadata = self.store.metadata_of(list(rowids))
-        removed = sorted(self.store.by_rowids(rowids).items())
+        removed = sorted(self.store.by_rowids(rowids).items())  # one read: metadata for the key counts, texts for BM25
+        metadata = [item.metadata for _, item in removed]
         sparse = self._sparse_writer()
         self._store_legacy_vectors()
 
