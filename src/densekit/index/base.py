@@ -66,6 +66,10 @@ class VectorIndex(abc.ABC):
     def load(cls, path: Path, dimension: int) -> "VectorIndex":
         """Read an index written by ``save``."""
 
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` vectors in all before adding them in batches: growing by doubling
+        would copy the index at each step and briefly hold two copies (a hint; default: nothing)."""
+
     def __len__(self) -> int:
         return int(self.ids().shape[0])
 

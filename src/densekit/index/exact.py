@@ -182,6 +182,14 @@ class ExactIndex(VectorIndex):
         self._count = needed
         self._max_id = max(self._max_id, int(ids.max()))
 
+    def reserve(self, count: int) -> None:
+        if count > self._matrix.shape[0]:
+            matrix = np.empty((count, self.dimension), dtype=np.float32)
+            matrix[: self._count] = self._matrix[: self._count]
+            grown = np.empty(count, dtype=np.int64)
+            grown[: self._count] = self._ids[: self._count]
+            self._matrix, self._ids = matrix, grown
+
     def remove(self, ids: np.ndarray) -> None:
         ids = as_ids(ids)
         keep = ~np.isin(self._ids[: self._count], ids)

@@ -136,6 +136,7 @@ def convert_index(
     ids = np.sort(index.ids())  # increasing ids let FAISS indexes skip an argsort for lookups
     target = create_index(kind, index.dimension, count_hint=ids.size, **params)
     total = int(ids.size)
+    target.reserve(total)
     report(progress, 0, total)
     for start in range(0, total, _CONVERT_BATCH):
         batch = ids[start : start + _CONVERT_BATCH]

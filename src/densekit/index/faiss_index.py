@@ -10,6 +10,7 @@ faiss is imported lazily so importing densekit stays fast and works without it.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import InvalidInputError, MissingDependencyError
 from ..files import open_syncing
 from .base import VectorIndex
 from .exact import as_ids, check_new_ids, top_k
+from .npz_stream import read_faiss_member, read_member, write_faiss_member, write_member
 
 #: Defaults picked with benchmarks/index_speed.py (1M clustered 384-d vectors).
 DEFAULT_M = 32
@@ -166,6 +168,23 @@ class FaissIndex(VectorIndex):
         self._live = np.concatenate([self._live, np.ones(ids.size, dtype=bool)])
         self._forget_caches()
 
+    def reserve(self, count: int) -> None:
+        # FAISS's arrays grow like std::vector (a copy per doubling); sized once, later adds fill them
+        # in place. Resizing up and back down keeps the capacity.
+        extra = count - self._labels.size
+        if extra <= 0:
+            return
+        storage = self._faiss.downcast_index(self._index.storage) if self.kind == "hnsw" else self._index
+        _reserve(storage.codes, (storage.ntotal + extra) * storage.code_size)
+        if self.kind == "hnsw":
+            graph = self._index.hnsw
+            # Expected neighbour slots per node: 2M on level 0, M per upper level, and a node reaches
+            # level l with probability M^-l, so M/(M-1) more on average (plus 2% for chance).
+            slots = 2 * self.m + self.m / (self.m - 1)
+            _reserve(graph.neighbors, graph.neighbors.size() + int(extra * slots * 1.02))
+            _reserve(graph.levels, graph.levels.size() + extra)
+            _reserve(graph.offsets, graph.offsets.size() + extra)
+
     def remove(self, ids: np.ndarray) -> None:
         positions, found = self._positions(as_ids(ids))
         positions = np.unique(positions[found])
@@ -289,14 +308,12 @@ class FaissIndex(VectorIndex):
         meta = json.dumps({"dimension": self.dimension, **self.params()})
         # One file: the serialized FAISS index plus our ids and tombstones. An open file object
         # keeps the caller's exact path (np.savez would append ".npz").
-        with open_syncing(path) as handle:  # synced as it goes: concurrent commits never wait for all of it
-            np.savez(
-                handle,
-                meta=np.array(meta),
-                index=self._faiss.serialize_index(self._index),
-                labels=self._labels,
-                live=self._live,
-            )
+        # Synced as it goes (concurrent commits never wait for all of it), streamed (npz_stream.py).
+        with open_syncing(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+            write_member(archive, "meta", np.array(meta))
+            write_faiss_member(archive, "index", self._index, self._faiss)
+            write_member(archive, "labels", self._labels)
+            write_member(archive, "live", self._live)
 
     @classmethod
     def load(cls, path: Path, dimension: int, **overrides: Any) -> "FaissIndex":
@@ -306,8 +323,8 @@ class FaissIndex(VectorIndex):
             >>> index = FaissIndex.load(Path("space.index"), 384, ef_search=256)  # doctest: +SKIP
         """
         faiss = import_faiss()
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(str(read_member(archive, "meta")))
             kind = meta.pop("kind", None)
             if kind not in KINDS:
                 raise InvalidInputError(f"{path} holds a {kind!r} index, expected one of {', '.join(KINDS)}")
@@ -321,11 +338,19 @@ class FaissIndex(VectorIndex):
                 )
             meta.update(overrides)
             index = cls(dimension, kind, **meta)
-            index._index = faiss.deserialize_index(np.ascontiguousarray(data["index"]))
-            index._labels = data["labels"].astype(np.int64)
-            index._live = data["live"].astype(bool)
+            index._index = read_faiss_member(archive, "index", faiss)
+            index._labels = read_member(archive, "labels").astype(np.int64)
+            index._live = read_member(archive, "live").astype(bool)
         if kind == "hnsw":
             index._index.hnsw.efSearch = index.ef_search
         index._dead = int(index._labels.size - index._live.sum())
         index._labels_sorted = bool(np.all(index._labels[1:] > index._labels[:-1]))
         return index
+
+
+def _reserve(vector: Any, size: int) -> None:
+    """Give a FAISS vector the capacity for ``size`` elements without changing its contents."""
+    current = vector.size()
+    if size > current:
+        vector.resize(size)
+        vector.resize(current)

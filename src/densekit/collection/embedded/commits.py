@@ -65,7 +65,7 @@ class EmbeddedCommits:
                             "documents": len(self._sparse_tables.documents)}
         new, new_files = persistence.write_generation(
             self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
-            checkpoints_inline=not background_checkpoints(),
+            checkpoints_inline=not background_checkpoints(), store=self.store, view=self.view,
         )
         # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
         previous_manifest = self._manifest

@@ -92,6 +92,8 @@ def catch_up(store, space: VectorSpace, through: int | None, expected: int | Non
     if space.vector_key is None or store is None or through is None:
         return
     if through > space.shows:
+        if expected is not None:
+            space.index.reserve(int(expected))
         replay(store, space.index, space.vector_key, space.shows, through)
         space.shows = through
     if expected is not None and VERIFY_COUNTS.get() and len(space.index) != int(expected):
@@ -138,6 +140,8 @@ def write_generation(
     count: int,
     step: Callable[[str], None],
     checkpoints_inline: bool = True,
+    store=None,
+    view: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Write the next generation's files and switch the manifest to them (steps 1-3).
 
@@ -149,6 +153,8 @@ def write_generation(
         step: called with each step's name (crash-injection tests raise from it).
         checkpoints_inline: write the checkpoints that are due here (False: background jobs write
             them, checkpoints.py; one far overdue is still written here).
+        store, view: the content store and the writer's generation, to convert an index from the
+            stored vectors (without them, from the old index, holding both at once).
     Returns:
         (the new manifest, space -> its new checkpoint file, for the spaces that got one).
     """
@@ -162,7 +168,7 @@ def write_generation(
         tail = space.tail + space.staged_rows
         due = checkpoint_due(len(space.index), tail if checkpoints_inline else tail // OVERDUE)
         if space.rewrite or space.file is None or space.vector_key is None or _conversion_due(space) or due:
-            _convert_if_needed(space)
+            _convert_if_needed(space, store, view)
             file = index_file_name(space.name, generation)
             write_atomically(folder / file, space.index.save)
             new_files[space.name] = file
@@ -199,11 +205,38 @@ def _conversion_due(space: VectorSpace) -> bool:
     return wanted != space.index.kind and not (space.index_kind == "auto" and space.index.kind == "hnsw")
 
 
-def _convert_if_needed(space: VectorSpace) -> None:
+def _convert_if_needed(space: VectorSpace, store=None, view: int | None = None) -> None:
     from ...index.factory import convert_index
 
-    if _conversion_due(space):
-        space.index = convert_index(space.index, resolve_kind(space.index_kind, len(space.index)))
+    if not _conversion_due(space):
+        return
+    kind = resolve_kind(space.index_kind, len(space.index))
+    if store is None or view is None or space.vector_key is None:
+        space.index = convert_index(space.index, kind)
+        return
+    # The writer's rows and vectors are all in the content store: the old index is let go before the
+    # new one is built from there, so the two never take memory at once (a 200 MB ingest converting
+    # to HNSW: one copy of its vectors less at its peak). A failure builds the old kind back.
+    count, old_kind = len(space.index), space.index.kind
+    space.index = None
+    try:
+        space.index = index_from_store(store, space.vector_key, kind, space.dimension, count, view)
+    except BaseException:
+        space.index = index_from_store(store, space.vector_key, old_kind, space.dimension, count, view)
+        raise
+
+
+def index_from_store(store, key: str, kind: str, dimension: int, count: int, view: int, **params: Any):
+    """A new ``kind`` index of the ``count`` vectors stored under ``key`` visible at ``view``."""
+    from ...index.factory import create_index
+
+    index = create_index(kind, dimension, **params)
+    index.reserve(count)
+    for rowids, vectors in store.vectors_added_between(key, -1, view, dimension):
+        index.add(rowids, vectors)
+    if len(index) != count:
+        raise CollectionError(f"the content store holds {len(index)} vectors under {key!r}, the index held {count}")
+    return index
 
 
 def file_checksum(path: Path) -> str:
