@@ -69,6 +69,7 @@ class VectorIndex(abc.ABC):
     def reserve(self, count: int) -> None:
         """Make room for ``count`` vectors in all before adding them in batches: growing by doubling
         would copy the index at each step and briefly hold two copies (a hint; default: nothing)."""
+        return None
 
     def __len__(self) -> int:
         return int(self.ids().shape[0])
