@@ -20,7 +20,8 @@ import numpy as np
 
 from .errors import CollectionError, InvalidInputError
 from .sparse_generations import SegmentGenerations, with_generation
-from .sparse_segment import Segment, row_scores, segment_scores, tier
+from .sparse_scoring import Layout, best, scan, score_rows
+from .sparse_segment import Segment, tier
 from .sparse_words import english_stemmer, words
 
 FORMAT_VERSION = 2  # 2: segments and tombstones carry generations
@@ -64,6 +65,7 @@ class SegmentedSparseIndex(SegmentGenerations):
         #: The generation this index shows (a collection's snapshot; writes are made at it, see
         #: densekit/collection/embedded/sparse_tables.py), or None: everything, writes at 0.
         self.view = view
+        self._search_layout: Layout | None = None
         self.reload()
 
     # ---- storage -------------------------------------------------------------------------------
@@ -392,34 +394,23 @@ class SegmentedSparseIndex(SegmentGenerations):
         frequency = self._frequency[columns].astype(np.float64)
         weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
         average_length = self._total_length / self._documents
-        found_scores, found_ids = [], []
-        few = np.unique(allowed_ids.astype(np.int64)) if allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED else None
-        for segment in self._segments:
-            if few is not None:  # score only the allowed documents instead of every posting of the query's words
-                positions, present = segment.positions(few)
-                if len(positions):
-                    scores = row_scores(segment, positions, columns, weights.astype(np.float32), average_length)
-                    found_scores.append(scores[scores > 0])
-                    found_ids.append(present[scores > 0])
-                continue
-            scores = segment_scores(segment, columns, weights.astype(np.float32), average_length)
-            if scores is None:
-                continue
-            scores[~segment.alive] = 0
-            if allowed_ids is not None:
-                scores[~np.isin(segment.rowids, allowed_ids)] = 0
-            hits = np.flatnonzero(scores > 0)
-            if len(hits) > k:
-                # Keep every document tied with the k-th score so the final tie-break sees them all.
-                threshold = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
-                hits = hits[scores[hits] >= threshold]
-            found_scores.append(scores[hits])
-            found_ids.append(segment.rowids[hits])
-        if not found_scores:
-            return empty
-        scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
-        order = np.lexsort((ids, -scores))[: int(k)]
-        return scores[order], ids[order]
+        layout = self._layout()
+        weights = weights.astype(np.float32)
+        if allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED:
+            # Score only the allowed documents instead of every posting of the query's words.
+            positions = layout.positions(np.unique(allowed_ids.astype(np.int64)))
+            return best(score_rows(layout, positions, columns, weights, average_length), layout.rowids[positions], k)
+        scores = scan(layout, columns, weights, average_length)
+        scores[~layout.alive()] = 0
+        if allowed_ids is not None:
+            scores[~np.isin(layout.rowids, allowed_ids)] = 0
+        return best(scores, layout.rowids, k)
+
+    def _layout(self) -> Layout:
+        """The searched segments end to end, kept until the set of segments changes."""
+        if self._search_layout is None or not self._search_layout.matches(self._segments):
+            self._search_layout = Layout(self._segments)
+        return self._search_layout
 
 
 def _int_ids(values, name: str) -> np.ndarray:
