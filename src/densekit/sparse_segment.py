@@ -18,6 +18,7 @@ class Segment:
 
     def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, layout=None, order=None):
         self.key = key
+        self.added_gen = 0  # the generation that wrote it (sparse_generations.with_generation)
         self.rowids = rowids
         self.lengths = lengths
         self._set_postings(counts.tocsr(), layout)

@@ -29,6 +29,9 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Segments are merged automatically only while the result stays this small, so one commit never
 # pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
 AUTO_MERGE_DOCUMENTS = 20_000
+#: The most live documents ``merge_newer`` (an index run's end) puts in one segment: 262,144 chunks of
+#: ~80 distinct words make a BLOB of about 340 MB, inside SQLite's 1 GB limit.
+RUN_MERGE_DOCUMENTS = 262_144
 #: A search allowed at most this many documents scores them one by one instead of scanning postings.
 FEW_ALLOWED = 512
 
@@ -287,6 +290,33 @@ class SegmentedSparseIndex(SegmentGenerations):
         self._merge(max_documents)
         if max_documents is None and (len(self._segments) > 1 or any(not s.alive.all() for s in self._segments)):
             self._rewrite(list(self._segments))
+
+    def merge_newer(self, generation: int, max_documents: int | None = None) -> int:
+        """Merge the segments added after ``generation`` (what an index run wrote) into as few as
+        ``max_documents`` live documents each allows (default ``RUN_MERGE_DOCUMENTS``); segments of
+        older generations are left alone, so the cost is that of the run. Returns how many segments
+        were rewritten (0: nothing changed).
+
+        Example:
+            >>> index.merge_newer(run_started_at)  # an index run's end (Collection.merge_segments)
+            13
+        """
+        limit = RUN_MERGE_DOCUMENTS if max_documents is None else max_documents
+        rewritten = 0
+        newer = [segment for segment in sorted(self._segments, key=lambda s: s.key) if segment.added_gen > generation]
+        group: list[Segment] = []
+        total = 0
+        for segment in newer + [None]:
+            live = 0 if segment is None else int(segment.alive.sum())
+            if segment is None or (group and total + live > limit):
+                if len(group) > 1 or (group and not group[0].alive.all()):  # one whole segment stays as it is
+                    self._rewrite(group)
+                    rewritten += len(group)
+                group, total = [], 0
+            if segment is not None:
+                group.append(segment)
+                total += live
+        return rewritten
 
     def _merge(self, max_documents: int | None) -> None:
         while True:
