@@ -76,9 +76,9 @@ def test_scores_are_identical_however_the_documents_are_segmented(tmp_path):
 
 
 def test_merge_newer_merges_only_the_runs_segments_within_the_cap(connection, monkeypatch):
-    import densekit.sparse_segments as segments
+    import densekit.sparse_merges as merges
 
-    monkeypatch.setattr(segments, "AUTO_MERGE_DOCUMENTS", 0)  # no tier merges while writing: one segment per add
+    monkeypatch.setattr(merges, "AUTO_MERGE_DOCUMENTS", 0)  # no tier merges while writing: one segment per add
     texts = random_corpus(300, seed=5)
     older = SegmentedSparseIndex(connection, "sparse", view=1)
     for start in range(0, 60, 20):  # generation 1: three segments, an earlier run's

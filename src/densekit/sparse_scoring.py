@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .sparse_segment import B, K1, Segment
+from .sparse_segment import K1, B, Segment
 
 
 class Layout:
