@@ -104,3 +104,4 @@ class SegmentMerges:
             ).lastrowid
             merged.release(self._loader(merged.key))
             self._segments.append(merged)
+        self._search_layout = None  # it holds the replaced segments: let them go now

@@ -63,7 +63,6 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         #: The generation this index shows (a collection's snapshot; writes are made at it, see
         #: densekit/collection/embedded/sparse_tables.py), or None: everything, writes at 0.
         self.view = view
-        self._search_layout: Layout | None = None
         self.reload()
 
     # ---- storage -------------------------------------------------------------------------------
@@ -113,6 +112,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
         width = len(self._terms)
+        self._search_layout: Layout | None = None  # searches' view of the segments (sparse_scoring.Layout)
         self._segments = [
             with_generation(Segment.from_blob(key, blob, width), added)
             for key, blob, added in self.connection.execute(
