@@ -106,17 +106,22 @@ def _contributions(counts, lengths, weights, average_length: float) -> np.ndarra
 def _postings(segment: Segment, columns: np.ndarray):
     """(documents, counts, word numbers) of the segment's postings of ``columns``, word by word in the
     order of ``columns``; None when the segment has none of them."""
+    # Plain ndarray methods only: this runs once per segment and query, where numpy's Python-level
+    # wrappers (np.clip, np.flatnonzero, np.repeat) cost as much as the work.
     terms = segment.terms
     if not len(terms):
         return None
-    slots = np.searchsorted(terms, columns).clip(max=len(terms) - 1)
-    present = np.flatnonzero(terms[slots] == columns)
+    slots = terms.searchsorted(columns)
+    slots[slots == len(terms)] = 0
+    present = (terms[slots] == columns).nonzero()[0]
     if not len(present):
         return None
+    slots = slots[present]
     bounds = segment.term_starts
-    starts, ends = bounds[slots[present]], bounds[slots[present] + 1]
-    entries = ranges(starts, ends)
-    return segment.term_documents[entries], segment.term_counts[entries], np.repeat(present, ends - starts)
+    starts, ends = bounds[slots], bounds[slots + 1]
+    sizes = ends - starts
+    entries = ranges(starts, ends, sizes)
+    return segment.term_documents[entries], segment.term_counts[entries], present.repeat(sizes)
 
 
 def _row_entries(segment: Segment, positions: np.ndarray, columns: np.ndarray):
@@ -133,13 +138,13 @@ def _row_entries(segment: Segment, positions: np.ndarray, columns: np.ndarray):
     return row_of[wanted], matrix.data[entries[wanted]], order[slots[wanted]]
 
 
-def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, ends: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
     """``np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])`` without the Python loop."""
-    sizes = ends - starts
+    sizes = ends - starts if sizes is None else sizes
     total = int(sizes.sum())
     if not total:
         return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - np.cumsum(sizes) + sizes, sizes)
+    shift = (starts - sizes.cumsum() + sizes).repeat(sizes)
     return shift + np.arange(total)
 
 
