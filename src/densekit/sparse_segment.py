@@ -1,4 +1,4 @@
-"""One segment of a SegmentedSparseIndex: a batch's term counts, its BLOB form, and its BM25 scores."""
+"""One segment of a SegmentedSparseIndex: a batch's term counts and its BLOB form (its BM25 scores: sparse_scoring.py)."""
 
 from __future__ import annotations
 
