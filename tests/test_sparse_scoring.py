@@ -103,3 +103,22 @@ def test_merge_newer_merges_only_the_runs_segments_within_the_cap(connection, mo
     connection.commit()
     reopened = SegmentedSparseIndex(connection, "sparse", view=2)
     assert_identical(searches(reopened, [np.array([1, 65, 70, 299])]), before)
+
+
+def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
+    path = tmp_path / "index.sqlite"
+    texts = random_corpus(105, seed=11)
+    writer = SegmentedSparseIndex(sqlite3.connect(path), "sparse", view=1)
+    for start in range(0, 105, 15):  # 7 segments: one short of a tier merge
+        writer.add(range(start, start + 15), texts[start : start + 15])
+    writer.delete([4, 40])
+    writer.connection.commit()
+    reader = SegmentedSparseIndex(sqlite3.connect(path), "sparse", view=1)
+    before = searches(reader, [np.array([1, 4, 30, 99])])  # the reader now holds its layout of 7 segments
+    writer.advance(2)
+    assert writer.merge_newer(0) == 7
+    writer.connection.commit()
+    assert_identical(searches(reader, [np.array([1, 4, 30, 99])]), before)  # generation 1 still shows 7
+    reader.advance(2)
+    assert reader.statistics()["segments"] == 1
+    assert_identical(searches(reader, [np.array([1, 4, 30, 99])]), before)
