@@ -72,8 +72,11 @@ def test_merging_the_segments_changes_no_answer(tmp_path):
     assert collection.merge_segments(0) > 0
     assert segment_counts(collection) == {"documents": 1, "chunks": 1}
     assert answers(collection) == before
-    assert collection.generation == started + 1
-    assert collection.merge_segments(0) == 0 and collection.generation == started + 1  # nothing left: no commit
+    assert collection.generation == started + 2  # the merge, then the commit that purges what it replaced
+    connection = collection.store.connection
+    for table in ("sparse_documents", "sparse_chunks"):
+        assert connection.execute(f"SELECT count(*) FROM {table}_segments").fetchone() == (1,)
+    assert collection.merge_segments(0) == 0 and collection.generation == started + 2  # nothing left: no commit
     collection.close()
     assert check_collection(tmp_path / "c") == []
     with Collection.open(tmp_path / "c", readonly=True) as reader:
@@ -139,6 +142,9 @@ if where == "merge":  # inside the merge's transaction, after the documents' tab
             os._exit(9)
         original(self, group)
     SegmentedSparseIndex._rewrite = rewrite
+elif where == "purge":  # the merge is committed; the commit that purges what it replaced is not
+    seen = []
+    collection.on_save_step = lambda name: (seen.append(name), os._exit(9) if seen.count("manifest") == 2 else None)
 else:  # the merge is in SQLite, the manifest not yet switched
     collection.on_save_step = lambda name: os._exit(9) if name == where else None
 collection.merge_segments(0)
@@ -146,7 +152,7 @@ os._exit(0)
 """
 
 
-@pytest.mark.parametrize("where", ["merge", "sparse", "manifest"])
+@pytest.mark.parametrize("where", ["merge", "sparse", "manifest", "purge"])
 def test_a_kill_during_the_merge_keeps_the_last_commit(tmp_path, where):
     encoder = HashingEncoder(32)
     collection = written_in_commits(tmp_path / "c", encoder)
@@ -155,9 +161,11 @@ def test_a_kill_during_the_merge_keeps_the_last_commit(tmp_path, where):
     child = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "c"), where], capture_output=True, text=True)
     assert child.returncode == 9, child.stderr
     assert check_collection(tmp_path / "c") == []
+    merged = where == "purge"  # killed after the merge's own commit: that one stays
     with Collection.open(tmp_path / "c", readonly=True) as reader:
-        assert reader.generation == generation and answers(reader) == before and segment_counts(reader) == segments
+        assert reader.generation == generation + merged and answers(reader) == before
+        assert segment_counts(reader) == ({"documents": 1, "chunks": 1} if merged else segments)
     with Collection.open(tmp_path / "c", encoder=encoder) as writer:  # the next writer tidies up and merges
         assert answers(writer) == before
-        assert writer.merge_segments(0) > 0 and answers(writer) == before
+        assert (writer.merge_segments(0) > 0) != merged and answers(writer) == before
     assert check_collection(tmp_path / "c") == []

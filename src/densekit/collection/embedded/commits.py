@@ -141,8 +141,8 @@ class EmbeddedCommits:
     def merge_segments(self, since: int) -> int:
         """Merge the BM25 segments that commits after generation ``since`` wrote (``ingest`` calls it
         at the end of a committing run) and commit: one staged write, published by the manifest like
-        any other, so a failure or a kill leaves the last commit as it was. Returns how many segments
-        were rewritten."""
+        any other, so a failure or a kill leaves the last commit as it was; a second commit purges the
+        replaced segments. Returns how many segments were rewritten."""
         self._require_writer()
         self.commit()
         if not segmented(self._manifest):  # no sparse tables (yet): nothing was written to them
@@ -157,6 +157,9 @@ class EmbeddedCommits:
         if rewritten:
             self._dirty_sparse = True
             self.commit()
+            # Once more, as compact does: this commit purges the replaced segments (kept by the first
+            # for readers of the generation before), instead of leaving them until the next write.
+            self.commit(force=True)
         return rewritten
 
     def compact(self) -> dict[str, int]:
