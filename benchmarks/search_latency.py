@@ -38,7 +38,7 @@ GOALS_MS = {"hybrid": 10.0, "dense": 8.0, "sparse": 2.0}
 def build(folder: Path, model: str, chunk_tokens: int | None) -> None:
     """The collection ``densekit index passages.jsonl`` would build (default backend and chunking)."""
     from densekit.collection import Collection
-    from densekit.ingest import ingest
+    from densekit.ingest import CommitEvery, ingest
 
     started = time.perf_counter()
     partial = folder.with_name(folder.name + ".partial")
@@ -47,7 +47,8 @@ def build(folder: Path, model: str, chunk_tokens: int | None) -> None:
 
         shutil.rmtree(partial)
     with Collection.create(partial, model) as collection:
-        report = ingest(collection, [DATA / "passages.jsonl"], max_tokens=chunk_tokens)
+        # Committed as it goes, as `densekit index` does: the segments a search reads are the ones it leaves.
+        report = ingest(collection, [DATA / "passages.jsonl"], max_tokens=chunk_tokens, commit_every=CommitEvery())
     partial.rename(folder)
     print(f"built {folder} in {time.perf_counter() - started:.0f} s: {report.chunks} chunks", file=sys.stderr)
 

@@ -124,7 +124,8 @@ def ingest(
         progress: called with (chunks encoded, None) while reading, then (total, total) at the end.
         path_metadata: a template such as ``"{category}/{file}"``: each file's path inside its folder
             argument gives these metadata keys (``ingest_sources.path_pattern``).
-        commit_every: commit after this many written documents or seconds (``CommitEvery``); None:
+        commit_every: commit after this many written documents or seconds (``CommitEvery``), and at
+            the end merge the BM25 segments the run wrote (``Collection.merge_segments``); None:
             nothing is committed here.
     Returns:
         What was added, replaced, migrated, skipped, and every problem with its path (and line).
@@ -145,6 +146,7 @@ def ingest(
     if commit_every is not None and not isinstance(commit_every, CommitEvery):
         raise InvalidInputError(f"commit_every is {commit_every!r:.40}; expected a CommitEvery or None")
     writer = _GroupWriter(collection, report, batch_size, progress, commit_every)
+    started_at = collection.generation
     seen: dict[str, str] = {}
     try:
         for source in with_path_metadata(discover(paths, report), path_metadata, report):
@@ -158,6 +160,10 @@ def ingest(
         writer.flush()
         if commit_every is not None:
             writer.commit()
+            if started_at is not None:
+                # One segment per table for the whole run instead of one per write (a merge of the
+                # run's own segments, committed like any write: a kill keeps the commit before it).
+                collection.merge_segments(started_at)
     except BaseException as error:
         writer.abandon(error)
         raise

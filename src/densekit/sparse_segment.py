@@ -1,4 +1,4 @@
-"""One segment of a SegmentedSparseIndex: a batch's term counts, its BLOB form, and its BM25 scores."""
+"""One segment of a SegmentedSparseIndex: a batch's term counts and its BLOB form (its BM25 scores: sparse_scoring.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Segment:
 
     def __init__(self, key: int, rowids: np.ndarray, lengths: np.ndarray, counts, layout=None, order=None):
         self.key = key
+        self.added_gen = 0  # the generation that wrote it (sparse_generations.with_generation)
         self.rowids = rowids
         self.lengths = lengths
         self._set_postings(counts.tocsr(), layout)
@@ -165,43 +166,3 @@ def _term_layout(by_document):
 def tier(segment: Segment) -> int:
     """Size tier: 0 for up to 7 live documents, 1 up to 63, ... (merges happen within a tier)."""
     return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(8))
-
-
-def segment_scores(segment: Segment, columns: np.ndarray, weights: np.ndarray, average_length: float):
-    """BM25 of every document of the segment for these term columns (None when it has none of them)."""
-    slots = np.searchsorted(segment.terms, columns)
-    scores = None
-    for column, slot, weight in zip(columns.tolist(), slots.tolist(), weights.tolist()):
-        if slot == len(segment.terms) or segment.terms[slot] != column:
-            continue
-        if scores is None:
-            scores = np.zeros(len(segment.rowids), dtype=np.float32)
-        start, end = segment.term_starts[slot], segment.term_starts[slot + 1]
-        documents, counts = segment.term_documents[start:end], segment.term_counts[start:end]
-        norm = K1 * (1 - B + B * segment.lengths[documents] / average_length)
-        scores[documents] += weight * counts / (counts + norm)
-    return scores
-
-
-def row_scores(segment: Segment, positions: np.ndarray, columns: np.ndarray, weights: np.ndarray, average_length: float) -> np.ndarray:
-    """BM25 of the segment's documents at ``positions`` only (the same arithmetic, term by term, as
-    ``segment_scores``, so the floats are equal): for a search restricted to a few documents."""
-    matrix = segment.by_document
-    starts, ends = matrix.indptr[positions], matrix.indptr[positions + 1]
-    # The rows' (column, count) entries, gathered with plain numpy (scipy's fancy indexing costs more
-    # than the arithmetic here), as a dense (rows x query words) table of counts.
-    entries = np.concatenate([np.arange(start, end) for start, end in zip(starts.tolist(), ends.tolist())] or [np.zeros(0, dtype=np.int64)])
-    row_of = np.repeat(np.arange(len(positions)), ends - starts)
-    entry_columns = matrix.indices[entries]
-    order = np.argsort(columns, kind="stable")
-    slots = np.searchsorted(columns[order], entry_columns).clip(max=len(columns) - 1)
-    wanted = columns[order][slots] == entry_columns
-    counts = np.zeros((len(positions), len(columns)), dtype=np.float32)
-    counts[row_of[wanted], order[slots[wanted]]] = matrix.data[entries[wanted]]
-    norm = K1 * (1 - B + B * segment.lengths[positions] / average_length)
-    scores = np.zeros(len(positions), dtype=np.float32)
-    for column, weight in enumerate(weights.tolist()):
-        tf = counts[:, column]
-        present = tf > 0
-        scores[present] += weight * tf[present] / (tf[present] + norm[present])
-    return scores

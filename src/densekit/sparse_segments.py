@@ -20,19 +20,18 @@ import numpy as np
 
 from .errors import CollectionError, InvalidInputError
 from .sparse_generations import SegmentGenerations, with_generation
-from .sparse_segment import Segment, row_scores, segment_scores, tier
+from .sparse_merges import SegmentMerges
+from .sparse_scoring import Layout, best, scan, score_rows
+from .sparse_segment import Segment
 from .sparse_words import english_stemmer, words
 
 FORMAT_VERSION = 2  # 2: segments and tombstones carry generations
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Segments are merged automatically only while the result stays this small, so one commit never
-# pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
-AUTO_MERGE_DOCUMENTS = 20_000
 #: A search allowed at most this many documents scores them one by one instead of scanning postings.
 FEW_ALLOWED = 512
 
 
-class SegmentedSparseIndex(SegmentGenerations):
+class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
     """BM25 over texts keyed by int64 row ids, stored in tables ``<table>_*`` of a SQLite database.
 
     Writes run on the given connection and never begin, commit or roll back: they belong to whatever
@@ -113,6 +112,7 @@ class SegmentedSparseIndex(SegmentGenerations):
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
         width = len(self._terms)
+        self._search_layout: Layout | None = None  # searches' view of the segments (sparse_scoring.Layout)
         self._segments = [
             with_generation(Segment.from_blob(key, blob, width), added)
             for key, blob, added in self.connection.execute(
@@ -250,7 +250,7 @@ class SegmentedSparseIndex(SegmentGenerations):
         self._frequency += np.bincount(matrix.indices, minlength=width)
         self._documents += len(counters)
         self._total_length += int(sum(lengths))
-        self._merge(AUTO_MERGE_DOCUMENTS)
+        self._merge_after_add()
 
     def delete(self, rowids: Sequence[int] | np.ndarray) -> int:
         """Remove documents by row id; ids not indexed are ignored. Returns how many were removed.
@@ -275,60 +275,6 @@ class SegmentedSparseIndex(SegmentGenerations):
         if removed:
             self._last_tombstone = self.connection.execute(f"SELECT max(id) FROM {self.table}_deleted").fetchone()[0]
         return removed
-
-    def merge(self, max_documents: int | None = None) -> None:
-        """Merge segments (size tiers of 8) and drop deleted documents; None merges without a size cap.
-
-        Example:
-            >>> index.merge()  # e.g. from `densekit compact`
-        """
-        self._merge(max_documents)
-        if max_documents is None and (len(self._segments) > 1 or any(not s.alive.all() for s in self._segments)):
-            self._rewrite(list(self._segments))
-
-    def _merge(self, max_documents: int | None) -> None:
-        while True:
-            tiers: dict[int, list[Segment]] = {}
-            for segment in self._segments:
-                tiers.setdefault(tier(segment), []).append(segment)
-            groups = [group[:8] for _, group in sorted(tiers.items()) if len(group) >= 8]
-            if max_documents is not None:
-                groups = [group for group in groups if sum(int(s.alive.sum()) for s in group) <= max_documents]
-            if not groups:
-                return
-            self._rewrite(groups[0])
-
-    def _rewrite(self, group: list[Segment]) -> None:
-        """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
-        from scipy.sparse import vstack
-
-        width = len(self._terms)
-        parts = []
-        for segment in group:
-            rows = segment.by_document[np.flatnonzero(segment.alive)]
-            rows.resize((rows.shape[0], width))
-            parts.append(rows)
-        merged = Segment(
-            0,
-            np.concatenate([s.rowids[s.alive] for s in group]),
-            np.concatenate([s.lengths[s.alive] for s in group]),
-            vstack(parts).tocsr(),
-        )
-        t = self.table
-        for segment in group:
-            if self.view is None or segment.added_gen == self._write_gen:  # nobody else shows it: it can go
-                self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
-                self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
-            else:  # readers of older generations still show it, until purge()
-                self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
-            self._segments.remove(segment)
-        merged = with_generation(merged, self._write_gen)
-        if len(merged.rowids):
-            merged.key = self._last_segment = self.connection.execute(
-                f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
-            ).lastrowid
-            merged.release(self._loader(merged.key))
-            self._segments.append(merged)
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -392,34 +338,23 @@ class SegmentedSparseIndex(SegmentGenerations):
         frequency = self._frequency[columns].astype(np.float64)
         weights = np.log(1.0 + (self._documents - frequency + 0.5) / (frequency + 0.5)) * np.array(list(repeats.values()))
         average_length = self._total_length / self._documents
-        found_scores, found_ids = [], []
-        few = np.unique(allowed_ids.astype(np.int64)) if allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED else None
-        for segment in self._segments:
-            if few is not None:  # score only the allowed documents instead of every posting of the query's words
-                positions, present = segment.positions(few)
-                if len(positions):
-                    scores = row_scores(segment, positions, columns, weights.astype(np.float32), average_length)
-                    found_scores.append(scores[scores > 0])
-                    found_ids.append(present[scores > 0])
-                continue
-            scores = segment_scores(segment, columns, weights.astype(np.float32), average_length)
-            if scores is None:
-                continue
-            scores[~segment.alive] = 0
-            if allowed_ids is not None:
-                scores[~np.isin(segment.rowids, allowed_ids)] = 0
-            hits = np.flatnonzero(scores > 0)
-            if len(hits) > k:
-                # Keep every document tied with the k-th score so the final tie-break sees them all.
-                threshold = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
-                hits = hits[scores[hits] >= threshold]
-            found_scores.append(scores[hits])
-            found_ids.append(segment.rowids[hits])
-        if not found_scores:
-            return empty
-        scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
-        order = np.lexsort((ids, -scores))[: int(k)]
-        return scores[order], ids[order]
+        layout = self._layout()
+        weights = weights.astype(np.float32)
+        if allowed_ids is not None and len(allowed_ids) <= FEW_ALLOWED:
+            # Score only the allowed documents instead of every posting of the query's words.
+            positions = layout.positions(np.unique(allowed_ids.astype(np.int64)))
+            return best(score_rows(layout, positions, columns, weights, average_length), layout.rowids[positions], k)
+        scores = scan(layout, columns, weights, average_length)
+        scores[~layout.alive()] = 0
+        if allowed_ids is not None:
+            scores[~np.isin(layout.rowids, allowed_ids)] = 0
+        return best(scores, layout.rowids, k)
+
+    def _layout(self) -> Layout:
+        """The searched segments end to end, kept until the set of segments changes."""
+        if self._search_layout is None or not self._search_layout.matches(self._segments):
+            self._search_layout = Layout(self._segments)
+        return self._search_layout
 
 
 def _int_ids(values, name: str) -> np.ndarray:

@@ -173,6 +173,8 @@ def test_build_resumes_and_reuses(tmp_path, quoref_slice, hashing_encoder):
     all_chunks = len(split_passages(hashing_encoder, documents, ChunkSettings()))
     with Collection.create(folder, encoder=hashing_encoder) as collection:
         first = build_collection(collection, documents[:25], step=10)
+        sparse = collection.sparse_index()  # committed in steps, merged at the end as densekit index does
+        assert sparse.documents.statistics()["segments"] == sparse.chunks.statistics()["segments"] == 1
     assert (first.added, first.reused, first.truncated, first.passages) == (first_chunks, 0, 0, 25)
     progress = []
     result = run_retrieval_benchmark(folder, documents, queries[:20], "sparse", model="hashing",

@@ -354,6 +354,19 @@ class Collection(SpaceEncoders, StoreHooks):
             "compact is for folder collections"
         )
 
+    @property
+    def generation(self) -> int | None:
+        """The committed generation (folder collections count their commits); None for a store whose
+        every write commits on its own (PostgreSQL)."""
+        return None
+
+    def merge_segments(self, since: int) -> int:
+        """Merge the BM25 segments written by commits after generation ``since`` and commit: what
+        ``ingest`` does at the end of a run that commits as it goes, so searches read a few segments
+        instead of one per write (docs/retrieval.md, latency). Returns how many segments were rewritten;
+        0 for a store that keeps no segments (PostgreSQL)."""
+        return 0
+
     def reencode(self, space: str = DEFAULT_SPACE, *, encoder: Encoder | None = None, backend: str | None = None,
                  progress: ProgressCallback | None = None) -> int:
         """Encode every item of a space again with another backend of its model (e.g. into today's

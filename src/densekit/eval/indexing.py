@@ -106,6 +106,7 @@ def build_collection(
     truncated, maximum = _count_truncated(encoder, missing) if missing else (0, getattr(encoder, "max_seq_length", None))
     done = total - len(missing)
     report(progress, done, total)
+    since = collection.generation
     for start in range(0, len(missing), step):
         batch = missing[start:start + step]
 
@@ -116,6 +117,8 @@ def build_collection(
         collection.commit()
         done += len(batch)
         report(progress, done, total)
+    if missing and since is not None:
+        collection.merge_segments(since)  # one BM25 segment per table, as a `densekit index` run leaves it
     return BuildReport(added=len(missing), reused=total - len(missing), truncated=truncated, max_length=maximum,
                        seconds=time.perf_counter() - started, passages=len(documents), chunks=total,
                        split=describe_split(encoder, settings, len(documents), total))

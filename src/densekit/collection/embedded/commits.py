@@ -12,7 +12,7 @@ from typing import Any
 from ...errors import CollectionError
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
-from .manifest import checkpoint_generations, read_manifest, vector_keys
+from .manifest import checkpoint_generations, read_manifest, segmented, vector_keys
 from .vector_log import checkpoint_due
 
 
@@ -137,6 +137,30 @@ class EmbeddedCommits:
                 self.commit()
         finally:
             self._closing = False
+
+    def merge_segments(self, since: int) -> int:
+        """Merge the BM25 segments that commits after generation ``since`` wrote (``ingest`` calls it
+        at the end of a committing run) and commit: one staged write, published by the manifest like
+        any other, so a failure or a kill leaves the last commit as it was; a second commit purges the
+        replaced segments. Returns how many segments were rewritten."""
+        self._require_writer()
+        self.commit()
+        if not segmented(self._manifest):  # no sparse tables (yet): nothing was written to them
+            return 0
+        sparse = self._sparse_writer()
+        try:
+            with self.store.connection:
+                rewritten = sparse.merge_newer(since)
+        except BaseException:
+            sparse.reload()  # the transaction was rolled back: memory matches the tables again
+            raise
+        if rewritten:
+            self._dirty_sparse = True
+            self.commit()
+            # Once more, as compact does: this commit purges the replaced segments (kept by the first
+            # for readers of the generation before), instead of leaving them until the next write.
+            self.commit(force=True)
+        return rewritten
 
     def compact(self) -> dict[str, int]:
         """Write every space's checkpoint, drop deleted rows and merged sparse segments for good, and

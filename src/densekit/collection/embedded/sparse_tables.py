@@ -71,6 +71,11 @@ class CollectionSparse:
         self.documents.merge()
         self.chunks.merge()
 
+    def merge_newer(self, gen: int) -> int:
+        """Merge the segments generations after ``gen`` wrote (an index run's), per table; returns how
+        many segments were rewritten."""
+        return self.documents.merge_newer(gen) + self.chunks.merge_newer(gen)
+
     def purge(self, gen: int) -> None:
         self.documents.purge(gen)
         self.chunks.purge(gen)

@@ -1,0 +1,107 @@
+"""Merges of a SegmentedSparseIndex's segments: by size tiers after each add (bounded, so one commit
+never rewrites a large part of the index), the segments an index run wrote at its end, or everything
+(``densekit compact``). A merge writes one segment of the live documents and retires (or, when no
+reader can show them, deletes) the segments it replaces, in the caller's transaction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .sparse_generations import with_generation
+from .sparse_segment import Segment, tier
+
+# Segments are merged automatically only while the result stays this small, so one commit never
+# pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
+AUTO_MERGE_DOCUMENTS = 20_000
+#: The most live documents ``merge_newer`` (an index run's end) puts in one segment: 262,144 chunks of
+#: ~80 distinct words make a BLOB of about 340 MB, inside SQLite's 1 GB limit.
+RUN_MERGE_DOCUMENTS = 262_144
+
+
+class SegmentMerges:
+    """Mixin for ``SegmentedSparseIndex``."""
+
+    def _merge_after_add(self) -> None:
+        self._merge(AUTO_MERGE_DOCUMENTS)
+
+    def merge(self, max_documents: int | None = None) -> None:
+        """Merge segments (size tiers of 8) and drop deleted documents; None merges without a size cap.
+
+        Example:
+            >>> index.merge()  # e.g. from `densekit compact`
+        """
+        self._merge(max_documents)
+        if max_documents is None and (len(self._segments) > 1 or any(not s.alive.all() for s in self._segments)):
+            self._rewrite(list(self._segments))
+
+    def merge_newer(self, generation: int, max_documents: int | None = None) -> int:
+        """Merge the segments added after ``generation`` (what an index run wrote) into as few as
+        ``max_documents`` live documents each allows (default ``RUN_MERGE_DOCUMENTS``); segments of
+        older generations are left alone, so the cost is that of the run. Returns how many segments
+        were rewritten (0: nothing changed).
+
+        Example:
+            >>> index.merge_newer(run_started_at)  # an index run's end (Collection.merge_segments)
+            13
+        """
+        limit = RUN_MERGE_DOCUMENTS if max_documents is None else max_documents
+        rewritten = 0
+        newer = [segment for segment in sorted(self._segments, key=lambda s: s.key) if segment.added_gen > generation]
+        group: list[Segment] = []
+        total = 0
+        for segment in newer + [None]:
+            live = 0 if segment is None else int(segment.alive.sum())
+            if segment is None or (group and total + live > limit):
+                if len(group) > 1 or (group and not group[0].alive.all()):  # one whole segment stays as it is
+                    self._rewrite(group)
+                    rewritten += len(group)
+                group, total = [], 0
+            if segment is not None:
+                group.append(segment)
+                total += live
+        return rewritten
+
+    def _merge(self, max_documents: int | None) -> None:
+        while True:
+            tiers: dict[int, list[Segment]] = {}
+            for segment in self._segments:
+                tiers.setdefault(tier(segment), []).append(segment)
+            groups = [group[:8] for _, group in sorted(tiers.items()) if len(group) >= 8]
+            if max_documents is not None:
+                groups = [group for group in groups if sum(int(s.alive.sum()) for s in group) <= max_documents]
+            if not groups:
+                return
+            self._rewrite(groups[0])
+
+    def _rewrite(self, group: list[Segment]) -> None:
+        """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
+        from scipy.sparse import vstack
+
+        width = len(self._terms)
+        parts = []
+        for segment in group:
+            rows = segment.by_document[np.flatnonzero(segment.alive)]
+            rows.resize((rows.shape[0], width))
+            parts.append(rows)
+        merged = Segment(
+            0,
+            np.concatenate([s.rowids[s.alive] for s in group]),
+            np.concatenate([s.lengths[s.alive] for s in group]),
+            vstack(parts).tocsr(),
+        )
+        t = self.table
+        for segment in group:
+            if self.view is None or segment.added_gen == self._write_gen:  # nobody else shows it: it can go
+                self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
+                self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            else:  # readers of older generations still show it, until purge()
+                self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
+            self._segments.remove(segment)
+        merged = with_generation(merged, self._write_gen)
+        if len(merged.rowids):
+            merged.key = self._last_segment = self.connection.execute(
+                f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
+            ).lastrowid
+            merged.release(self._loader(merged.key))
+            self._segments.append(merged)
+        self._search_layout = None  # it holds the replaced segments: let them go now

@@ -1,0 +1,124 @@
+"""BM25 scored in one pass across segments: the same scores, bit for bit, however the documents are
+split into segments, merged or restricted; and the merge of an index run's segments."""
+
+import random
+import sqlite3
+
+import numpy as np
+import pytest
+
+from densekit.sparse_scoring import ranges
+from densekit.sparse_segments import SegmentedSparseIndex
+
+WORDS = ("river castle painter orchestra glacier senator violin harbour comet novel miner lantern "
+         "the of and a to in is was bridge storm abbey poet cargo duke falcon mill").split()
+QUERIES = ["river castle", "the painter of the orchestra", "falcon", "comet comet lantern", "duke mill abbey storm",
+           "nothing matches zzz", "river", "glacier senator violin harbour comet novel miner", "falcon falcon mill"]
+
+
+def random_corpus(count: int, seed: int) -> list[str]:
+    """Texts with Zipf-like word frequencies, so many documents tie and many share words."""
+    draw = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(WORDS))]
+    return [" ".join(draw.choices(WORDS, weights, k=draw.randint(0, 25))) for _ in range(count)]
+
+
+@pytest.fixture()
+def connection():
+    opened = sqlite3.connect(":memory:")
+    yield opened
+    opened.close()
+
+
+def searches(index, allowed_sets):
+    """Every query's full scan and allowed-restricted hits (scores and row ids)."""
+    found = []
+    for query in QUERIES:
+        found.append(index.search(query, 15))
+        for allowed in allowed_sets:
+            found.append(index.search(query, 15, allowed=allowed))
+    return found
+
+
+def assert_identical(left, right):
+    assert len(left) == len(right)
+    for (scores, rowids), (other_scores, other_rowids) in zip(left, right):
+        assert rowids.tolist() == other_rowids.tolist()
+        assert scores.dtype == other_scores.dtype == np.float32 and np.array_equal(scores, other_scores)
+
+
+def test_ranges_concatenates_aranges():
+    starts, ends = np.array([3, 10, 10, 0]), np.array([6, 10, 12, 2])
+    assert ranges(starts, ends).tolist() == [3, 4, 5, 10, 11, 0, 1]
+    assert ranges(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
+    assert ranges(np.array([4]), np.array([4])).tolist() == []
+
+
+def test_scores_are_identical_however_the_documents_are_segmented(tmp_path):
+    texts = random_corpus(400, seed=21)
+    deleted = [3, 50, 51, 199, 300, 399]
+    allowed_sets = [np.array([5, 7, 50, 120, 121, 250, 398]), np.arange(0, 400, 3)]  # scored by row, then by scan
+
+    whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    whole.add(range(400), texts)
+    whole.delete(deleted)
+    expected = searches(whole, allowed_sets)
+
+    split = SegmentedSparseIndex(sqlite3.connect(tmp_path / "split.sqlite"), "sparse")
+    for start in range(0, 400, 13):  # 31 segments, merged by tiers of 8 as they come
+        split.add(range(start, min(start + 13, 400)), texts[start : start + 13])
+    split.delete(deleted)
+    assert split.statistics()["segments"] > 3
+    assert_identical(searches(split, allowed_sets), expected)
+    split.merge()
+    assert split.statistics()["segments"] == 1
+    assert_identical(searches(split, allowed_sets), expected)
+
+
+def test_merge_newer_merges_only_the_runs_segments_within_the_cap(connection, monkeypatch):
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "AUTO_MERGE_DOCUMENTS", 0)  # no tier merges while writing: one segment per add
+    texts = random_corpus(300, seed=5)
+    older = SegmentedSparseIndex(connection, "sparse", view=1)
+    for start in range(0, 60, 20):  # generation 1: three segments, an earlier run's
+        older.add(range(start, start + 20), texts[start : start + 20])
+    connection.commit()
+    run = SegmentedSparseIndex(connection, "sparse", view=2)
+    for start in range(60, 300, 20):  # generation 2: twelve more, of 20 documents each
+        run.add(range(start, start + 20), texts[start : start + 20])
+    run.delete([70, 71])
+    before = searches(run, [np.array([1, 65, 70, 299])])
+    older_keys = {segment.key for segment in run._segments if segment.added_gen == 1}
+    assert len(older_keys) == 3 and run.statistics()["segments"] > 4
+
+    rewritten = run.merge_newer(1, max_documents=100)
+    keys = {segment.key for segment in run._segments}
+    assert older_keys <= keys  # the earlier run's segments are left alone
+    newer = sorted(int(segment.alive.sum()) for segment in run._segments if segment.key not in older_keys)
+    assert sum(newer) == 238 and max(newer) <= 100 and len(newer) == 3  # 238 live documents, at most 100 a segment
+    assert rewritten == 12
+    assert_identical(searches(run, [np.array([1, 65, 70, 299])]), before)
+    assert run.merge_newer(1, max_documents=100) == 0  # nothing left to merge
+    connection.commit()
+    reopened = SegmentedSparseIndex(connection, "sparse", view=2)
+    assert_identical(searches(reopened, [np.array([1, 65, 70, 299])]), before)
+
+
+def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
+    path = tmp_path / "index.sqlite"
+    texts = random_corpus(105, seed=11)
+    writer = SegmentedSparseIndex(sqlite3.connect(path), "sparse", view=1)
+    for start in range(0, 105, 15):  # 7 segments: one short of a tier merge
+        writer.add(range(start, start + 15), texts[start : start + 15])
+    writer.delete([4, 40])
+    writer.connection.commit()
+    reader = SegmentedSparseIndex(sqlite3.connect(path), "sparse", view=1)
+    before = searches(reader, [np.array([1, 4, 30, 99])])  # the reader now holds its layout of 7 segments
+    writer.advance(2)
+    assert writer.merge_newer(0) == 7
+    writer.connection.commit()
+    assert_identical(searches(reader, [np.array([1, 4, 30, 99])]), before)  # generation 1 still shows 7
+    reader.advance(2)
+    assert reader.statistics()["segments"] == 1
+    assert_identical(searches(reader, [np.array([1, 4, 30, 99])]), before)
