@@ -13,9 +13,12 @@ from .sparse_segment import Segment, tier
 # Segments are merged automatically only while the result stays this small, so one commit never
 # pays for rewriting a large part of the index; bigger merges happen in merge(), called by compact.
 AUTO_MERGE_DOCUMENTS = 20_000
-#: The most live documents ``merge_newer`` (an index run's end) puts in one segment: 262,144 chunks of
-#: ~80 distinct words make a BLOB of about 340 MB, inside SQLite's 1 GB limit.
-RUN_MERGE_DOCUMENTS = 262_144
+#: The most live documents ``merge_newer`` (an index run's end) puts in one segment. A merge holds
+#: about 3.4x its segment's BLOB at its peak (the merged arrays, their packed form, SQLite's copy):
+#: 32,768 chunks of ~20 distinct words make a 11 MB BLOB (~40 MiB at the peak), of ~80 words ~45 MB
+#: (~150 MiB), whatever the size of the run; a search pays ~12 us per extra segment and table
+#: (a 1M-chunk run: 31 segments, ~0.4 ms). Measured with benchmarks/ingest_memory.py (docs/input.md).
+RUN_MERGE_DOCUMENTS = 32_768
 
 
 class SegmentMerges:
@@ -80,15 +83,21 @@ class SegmentMerges:
         width = len(self._terms)
         parts = []
         for segment in group:
+            released = segment.is_released
             rows = segment.by_document[np.flatnonzero(segment.alive)]
             rows.resize((rows.shape[0], width))
             parts.append(rows)
+            if released:  # read back for this merge only: let its postings go before the next one's
+                segment.release(self._loader(segment.key))
+        matrix = vstack(parts, format="csr")
+        del parts
         merged = Segment(
             0,
             np.concatenate([s.rowids[s.alive] for s in group]),
             np.concatenate([s.lengths[s.alive] for s in group]),
-            vstack(parts).tocsr(),
+            matrix,
         )
+        del matrix
         t = self.table
         for segment in group:
             if self.view is None or segment.added_gen == self._write_gen:  # nobody else shows it: it can go
@@ -99,9 +108,7 @@ class SegmentMerges:
             self._segments.remove(segment)
         merged = with_generation(merged, self._write_gen)
         if len(merged.rowids):
-            merged.key = self._last_segment = self.connection.execute(
-                f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (merged.to_blob(), self._write_gen)
-            ).lastrowid
+            merged.key = self._last_segment = merged.insert(self.connection, f"{t}_segments", self._write_gen)
             merged.release(self._loader(merged.key))
             self._segments.append(merged)
         self._search_layout = None  # it holds the replaced segments: let them go now

@@ -39,6 +39,11 @@ class Segment:
         self._load = load
         self._by_document = self._terms = self._term_starts = self._term_documents = self._term_counts = None
 
+    @property
+    def is_released(self) -> bool:
+        """True while the postings are only in the BLOB (``release``)."""
+        return self._by_document is None
+
     def _postings(self) -> None:
         if self._by_document is None:
             stored = self._load()
@@ -78,12 +83,28 @@ class Segment:
         live = self.alive[positions]
         return positions[live], rowids[found][live]
 
-    def to_blob(self) -> bytes:
+    def _arrays(self) -> dict[str, np.ndarray]:
         matrix = self.by_document
-        return pack_arrays(rowids=self.rowids, lengths=self.lengths.astype(np.float32), order=self.order,
-                           indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int32),
-                           counts=matrix.data.astype(np.float32), terms=self.terms.astype(np.int64),
-                           term_starts=self.term_starts, term_documents=self.term_documents, term_counts=self.term_counts)
+        return dict(rowids=self.rowids, lengths=self.lengths.astype(np.float32, copy=False), order=self.order,
+                    indptr=matrix.indptr.astype(np.int64, copy=False), indices=matrix.indices.astype(np.int32, copy=False),
+                    counts=matrix.data.astype(np.float32, copy=False), terms=self.terms.astype(np.int64, copy=False),
+                    term_starts=self.term_starts, term_documents=self.term_documents, term_counts=self.term_counts)
+
+    def to_blob(self) -> bytes:
+        return pack_arrays(**self._arrays())
+
+    def insert(self, connection, table: str, added_gen: int) -> int:
+        """Write the segment as a new row of ``table`` (columns data, added_gen); returns its id.
+        The BLOB is written piece by piece (sqlite3 blob I/O): no copy of the whole segment in memory."""
+        head, arrays = packed_parts(**self._arrays())
+        size = len(head) + sum(array.nbytes for array in arrays)
+        key = connection.execute(f"INSERT INTO {table} (data, added_gen) VALUES (zeroblob(?), ?)", (size, added_gen)).lastrowid
+        with connection.blobopen(table, "data", key) as blob:
+            blob.write(head)
+            for array in arrays:
+                if array.nbytes:
+                    blob.write(memoryview(array).cast("B"))
+        return key
 
     @classmethod
     def from_blob(cls, key: int, blob: bytes, width: int) -> "Segment":
@@ -112,18 +133,25 @@ _MAGIC = b"DKSEG1\n"
 def pack_arrays(**arrays: np.ndarray) -> bytes:
     """Named arrays as one BLOB: a JSON header (dtype, shape, offset of each) and their raw bytes.
     (np.savez's zip container cost milliseconds per small segment; this reads back without copying.)"""
+    head, parts = packed_parts(**arrays)
+    return head + b"".join(memoryview(part).cast("B") for part in parts)
+
+
+def packed_parts(**arrays: np.ndarray) -> tuple[bytes, list[np.ndarray]]:
+    """The BLOB's header (magic, length, JSON) and the arrays whose bytes follow it, uncopied."""
     import json
 
-    header, parts, offset = {}, [], 0
+    header, parts, offset, crc = {}, [], 0, 0
     for name, array in arrays.items():
-        data = np.ascontiguousarray(array)
-        header[name] = [data.dtype.str, list(data.shape), offset]
-        parts.append(data.tobytes())
+        data = np.ascontiguousarray(array).reshape(-1) if np.ndim(array) else np.ascontiguousarray(array)
+        header[name] = [data.dtype.str, list(np.shape(array)), offset]
+        if data.nbytes:
+            crc = zlib.crc32(memoryview(data).cast("B"), crc)
+        parts.append(data)
         offset += data.nbytes
-    payload = b"".join(parts)
-    header["crc32"] = zlib.crc32(payload)  # a flipped byte is found when the segment is read
+    header["crc32"] = crc  # a flipped byte is found when the segment is read
     encoded = json.dumps(header).encode()
-    return _MAGIC + len(encoded).to_bytes(4, "little") + encoded + payload
+    return _MAGIC + len(encoded).to_bytes(4, "little") + encoded, parts
 
 
 def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:

@@ -241,9 +241,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
             f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
         )
         segment = with_generation(Segment(0, ids, np.array(lengths, dtype=np.float32), matrix), self._write_gen)
-        segment.key = self._last_segment = self.connection.execute(
-            f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (segment.to_blob(), self._write_gen)
-        ).lastrowid
+        segment.key = self._last_segment = segment.insert(self.connection, f"{t}_segments", self._write_gen)
         segment.release(self._loader(segment.key))
         self._segments.append(segment)
         self._grow_frequency(width)
