@@ -47,7 +47,7 @@ def test_documents_written_in_parts_score_as_a_whole(tmp_path, monkeypatch):
 
     recounted = []
     original = CollectionSparse._recount
-    monkeypatch.setattr(CollectionSparse, "_recount", lambda self, parents, removed: (recounted.extend(parents), original(self, parents, removed)))
+    monkeypatch.setattr(CollectionSparse, "_recount", lambda self, parents, *rest: (recounted.extend(parents), original(self, parents, *rest)))
     with Collection.create(tmp_path / "c", encoder=HashingEncoder(16)) as collection:
         for document in range(3):
             chunks = chunked(f"doc{document}", 300 + 50 * document, 40, 8, seed=document)

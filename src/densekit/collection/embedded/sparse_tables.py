@@ -13,12 +13,11 @@ next generation, invisible to readers until the manifest names it (``SegmentedSp
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from ...sparse import document_pieces
+from ...sparse_counting import DocumentText, WordTable, count_rows, joined
 from ...sparse_generations import discard_generations_after
 from ...sparse_segments import SegmentedSparseIndex
 
@@ -37,6 +36,7 @@ class CollectionSparse:
         self.store = store
         self.documents = SegmentedSparseIndex(store.connection, DOCUMENTS, view=view)
         self.chunks = SegmentedSparseIndex(store.connection, CHUNKS, view=view)
+        self._words: tuple[WordTable, WordTable] | None = None
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -81,45 +81,60 @@ class CollectionSparse:
     # --- writes (the caller's transaction; rows already inserted / not yet marked deleted) --------
     def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
         """Index the (rowid, item) pairs ``added`` and drop ``removed``; every parent touched is
-        written again as one document from the chunks it has at this view."""
+        written again as one document from the chunks it has at this view.
+
+        Each touched parent's text is split into words once (``sparse_counting``): its new chunks' rows
+        and its document's row are counted from that one split."""
         added = [(rowid, item) for rowid, item in added if item.kind == "text" and item.text is not None]
         removed_ids = np.asarray([rowid for rowid, _ in removed], dtype=np.int64)
+        parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
+        # Decided before anything is written (reads only): which parents' entries are appended to,
+        # which are counted again from their chunks, and those chunks.
+        appends, recount = self._plan_parents(parents, added, removed_ids) if parents else ([], [])
+        members = self.store.text_members(recount, self.view) if recount else {}
+        documents = {parent: DocumentText(rows) for parent, rows in members.items()}
+        words, document_words = self._word_tables()
         if len(removed_ids):
             self.chunks.delete(removed_ids)
         if added:
-            self.chunks.add(np.asarray([rowid for rowid, _ in added], dtype=np.int64), [item.text for _, item in added])
+            self.chunks.add_rows(np.asarray([rowid for rowid, _ in added], dtype=np.int64), words,
+                                 *self._chunk_rows(added, documents, words))
         standalone_removed = [rowid for rowid, item in removed if item.parent is None]
         if standalone_removed:
             self.documents.delete(np.asarray(standalone_removed, dtype=np.int64))
         standalone = [(rowid, item.text) for rowid, item in added if item.parent is None]
         if standalone:
-            self.documents.add(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), [text for _, text in standalone])
-        parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
-        if parents:
-            self._rewrite_parents(parents, added, removed_ids)
+            terms, lengths = joined([document_words.text_ids(text) for _, text in standalone])
+            self.documents.add_rows(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), document_words,
+                                    *count_rows(terms, lengths, np.arange(len(standalone)), len(standalone),
+                                                len(document_words.terms)))
+        for before, new in appends:
+            self._append(before, new)
+        if recount:
+            self._recount(recount, members, documents, removed_ids, document_words)
 
-    def _rewrite_parents(self, parents: list[str], added: list[tuple[int, Any]], removed_ids: np.ndarray) -> None:
-        """Write each touched parent's document entry again. Chunks appended after the document's
-        last one (how long documents are written, in parts) only add their words to the entry;
-        anything else counts the document again from its chunks."""
+    def _plan_parents(self, parents: list[str], added: list[tuple[int, Any]],
+                      removed_ids: np.ndarray) -> tuple[list[tuple[list, list]], list[str]]:
+        """Each touched parent's entry is appended to (chunks appended after the document's last one,
+        how long documents are written in parts: (chunks before, new chunks)) or counted again."""
         spans = self.store.member_spans(parents, self.view)
         added_by_parent: dict[str, list[tuple[int, Any]]] = {}
         for rowid, item in added:
             if item.parent is not None:
                 added_by_parent.setdefault(item.parent, []).append((rowid, item))
-        removed = set(removed_ids.tolist())
-        recount = []
+        removed = bool(len(removed_ids))
+        appends, recount = [], []
         for parent in parents:
             new = added_by_parent.get(parent, [])
             new_ids = {rowid for rowid, _ in new}
             before = [row for row in spans.get(parent, []) if row[0] not in new_ids]
-            if not self._append(before, new, removed):
+            if self._appendable(before, new, removed):
+                appends.append((before, new))
+            else:
                 recount.append(parent)
-        if recount:
-            self._recount(recount, removed_ids)
+        return appends, recount
 
-    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: set[int]) -> bool:
-        """Add appended chunks' words to their document's entry; False when that is not the case."""
+    def _appendable(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: bool) -> bool:
         if not new or not before or removed:
             return False
         if any(start is None or end is None for _, start, end in before) or any(
@@ -128,9 +143,12 @@ class CollectionSparse:
         key = min(rowid for rowid, _, _ in before)
         if min(item.start for _, item in new) < max(start for _, start, _ in before) or key > min(rowid for rowid, _ in new):
             return False
+        return self.documents.counts_of(key) is not None
+
+    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]]) -> None:
+        """Add appended chunks' words to their document's entry."""
+        key = min(rowid for rowid, _, _ in before)
         counts = self.documents.counts_of(key)
-        if counts is None:
-            return False
         covered = max(end for _, _, end in before)
         for _, item in sorted(new, key=lambda pair: (pair[1].start, pair[0])):
             text = item.text if item.start >= covered else item.text[min(len(item.text), covered - item.start):]
@@ -138,27 +156,58 @@ class CollectionSparse:
             covered = max(covered, item.end)
         self.documents.delete(np.asarray([key], dtype=np.int64))
         self.documents.add_counted(np.asarray([key], dtype=np.int64), [counts])
-        return True
 
-    def _recount(self, parents: list[str], removed_ids: np.ndarray) -> None:
-        members = self.store.text_members(parents, self.view)
+    def _word_tables(self) -> tuple[WordTable, WordTable]:
+        """The word numbers of the chunks' and the documents' index (one table when both stem alike),
+        kept from write to write: a word is looked at once per writer, not once per batch."""
+        if self._words is None:
+            words = WordTable(self.chunks.stemmer)
+            same = self.documents.stemmer_language == self.chunks.stemmer_language
+            self._words = (words, words if same else WordTable(self.documents.stemmer))
+        return self._words
+
+    @staticmethod
+    def _chunk_rows(added: list[tuple[int, Any]], documents: dict[str, DocumentText],
+                    words: WordTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each added chunk's word counts (CSR rows, ``count_rows``): from its document's split when its
+        document is counted again (and it is one of that document's chunks), else from its own text."""
+        by_document: dict[str, list[int]] = {}
+        alone = []
+        for position, (rowid, item) in enumerate(added):
+            document = documents.get(item.parent) if item.parent is not None else None
+            if document is not None and rowid in document.chunk_bounds:
+                by_document.setdefault(item.parent, []).append(position)
+            else:
+                alone.append(position)
+        parts, lengths, rows = [], [], []
+        for parent, positions in by_document.items():
+            terms, counts = documents[parent].chunk_windows(words, [added[position][0] for position in positions])
+            parts.append((terms, counts, positions))
+        if alone:
+            terms, counts = joined([words.text_ids(added[position][1].text) for position in alone])
+            parts.append((terms, counts, alone))
+        return count_rows(np.concatenate([terms for terms, _, _ in parts]), np.concatenate([counts for _, counts, _ in parts]),
+                          np.concatenate([np.asarray(rows, dtype=np.int64) for _, _, rows in parts]),
+                          len(added), len(words.terms))
+
+    def _recount(self, parents: list[str], members: dict[str, list[tuple[int, str, Any]]],
+                 documents: dict[str, "DocumentText"], removed_ids: np.ndarray, words: WordTable) -> None:
         # A parent's document is keyed by its smallest chunk row id at the time it was written, which is
         # one of its chunks now or one just removed: deleting all of those removes it (others are ignored).
         stale = np.concatenate([removed_ids] + [np.asarray([rowid for rowid, _, _ in rows], dtype=np.int64)
                                                 for rows in members.values()])
         if len(stale):
             self.documents.delete(stale)
-        keys, counters = [], []
+        keys, parts = [], []
         for parent in parents:
-            rows = members.get(parent)
-            if rows:
-                keys.append(min(rowid for rowid, _, _ in rows))
-                total: Counter = Counter()
-                for piece in document_pieces([text for _, text, _ in rows], [span for _, _, span in rows]):
-                    total.update(self.documents.term_counts(piece))
-                counters.append(total)
+            if members.get(parent):
+                terms, counts = documents[parent].piece_windows(words)  # the pieces of one row, in order
+                parts.append((terms, counts, np.full(len(counts), len(keys), dtype=np.int64)))
+                keys.append(min(rowid for rowid, _, _ in members[parent]))
         if keys:
-            self.documents.add_counted(np.asarray(keys, dtype=np.int64), counters)
+            self.documents.add_rows(np.asarray(keys, dtype=np.int64), words, *count_rows(
+                np.concatenate([terms for terms, _, _ in parts]), np.concatenate([counts for _, counts, _ in parts]),
+                np.concatenate([rows for _, _, rows in parts]), len(keys), len(words.terms)))
 
     # --- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
