@@ -10,7 +10,7 @@ import pytest
 
 from densekit.chunking import chunk_text
 from densekit.sparse import document_pieces
-from densekit.sparse_counting import DocumentText, WordTable, count_rows, joined
+from densekit.sparse_counting import DocumentText, Windows, WordTable, count_rows, joined
 from densekit.sparse_segments import SegmentedSparseIndex
 from densekit.sparse_words import words
 
@@ -47,37 +47,52 @@ def expected_rows(members):
     return chunks, list(total.items())
 
 
-def counted(windows, table):
-    """Each window's (term, count) pairs, from ``count_rows`` with one row per window."""
-    terms, lengths = windows
-    indptr, indices, counts = count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms))
+def counted(rows, table):
+    """Each row's (term, count) pairs from CSR counts."""
+    indptr, indices, counts = rows
     return [[(table.terms[term], int(count)) for term, count in zip(indices[indptr[row]:indptr[row + 1]].tolist(),
                                                                      counts[indptr[row]:indptr[row + 1]].tolist())]
-            for row in range(len(lengths))]
+            for row in range(len(indptr) - 1)]
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_chunk_and_document_counts_equal_counting_each_text(seed):
+def random_document(seed):
     rng = random.Random(seed)
     alphabet = VOCABULARY if seed % 2 else [word for word in VOCABULARY if word not in ("İstanbul", "ΣΟΦΙΑ", "ΟΔΟΣ", "ΑΣΑ")]
     text = random_text(rng, rng.randint(0, 120), alphabet)
     spans = [character_spans(rng.randint(1, 7)), word_spans][seed % 3 == 0]
     size = rng.randint(2, 12)
     chunks = chunk_text(text, spans, size, rng.randint(0, size - 1)) if text else []
-    members = [(100 + number, chunk.text, (chunk.start, chunk.end)) for number, chunk in enumerate(chunks)]
+    members = [(1000 * seed + number, chunk.text, (chunk.start, chunk.end)) for number, chunk in enumerate(chunks)]
     rng.shuffle(members)  # the store gives them in row order, not by offset
     if members and seed % 5 == 0:
-        members.append((999, "a chunk WITHOUT offsets", None))
-    chunk_rows, document_row = expected_rows(members)
-    document = DocumentText(members)
-    if seed % 2 == 0 and members and all(span is not None for _, _, span in members):
-        assert document.split is not None and document.split.exact  # the fast path is the one tested
-    table = WordTable()
-    rowids = [rowid for rowid, _, _ in members]
-    assert counted(document.chunk_windows(table, rowids), table) == [chunk_rows[rowid] for rowid in rowids]
-    terms, lengths = document.piece_windows(table)
-    indptr, indices, counts = count_rows(terms, lengths, np.zeros(len(lengths), dtype=np.int64), 1, len(table.terms))
-    assert [(table.terms[term], int(count)) for term, count in zip(indices.tolist(), counts.tolist())] == document_row
+        members.append((1000 * seed + 999, "a chunk WITHOUT offsets", None))
+    return members
+
+
+@pytest.mark.parametrize("first", range(0, 40, 4))
+def test_chunk_and_document_counts_equal_counting_each_text(first):
+    """Four documents and a lone text in one batch: each chunk's row and each document's row hold
+    the counts of splitting that chunk, or that document's pieces, on its own."""
+    documents = [random_document(seed) for seed in range(first, first + 4)]
+    table, windows, expected, row = WordTable(), None, [], 0
+    windows = Windows(table)
+    lone = "A lone TEXT, of the river"
+    windows.add(lone, [(0, len(lone))], [row])
+    expected.append(list(Counter(words(lone)).items()))
+    row += 1
+    for members in documents:
+        chunk_rows, document_row = expected_rows(members)
+        document = DocumentText(members)
+        if members and all(span is not None for _, _, span in members):
+            assert document.whole
+        rowids = [rowid for rowid, _, _ in members]
+        document.add_chunks(windows, rowids, list(range(row, row + len(rowids))))
+        expected += [chunk_rows[rowid] for rowid in rowids]
+        row += len(rowids)
+        document.add_document(windows, row)
+        expected.append(document_row)
+        row += 1
+    assert counted(windows.counts(row), table) == expected
 
 
 def test_chunks_that_are_not_slices_of_one_text_are_counted_one_by_one():
@@ -85,10 +100,11 @@ def test_chunks_that_are_not_slices_of_one_text_are_counted_one_by_one():
     document = DocumentText(members)
     assert not document.whole
     table = WordTable()
+    windows = Windows(table)
     chunk_rows, document_row = expected_rows(members)
-    assert counted(document.chunk_windows(table, [1, 2]), table) == [chunk_rows[1], chunk_rows[2]]
-    terms, _ = document.piece_windows(table)
-    assert counted((terms, np.array([len(terms)])), table) == [document_row]
+    document.add_chunks(windows, [1, 2], [0, 1])
+    document.add_document(windows, 2)
+    assert counted(windows.counts(3), table) == [chunk_rows[1], chunk_rows[2], document_row]
 
 
 def test_rows_write_the_same_segment_and_terms_as_counters():
@@ -112,12 +128,12 @@ def test_rows_write_the_same_segment_and_terms_as_counters():
 @pytest.mark.parametrize("text", ["ΟΔΟΣΑΣ ΟΔΟΣ ΑΣΑ", "İSTANBUL İstanbul ıi"])
 def test_texts_whose_lowercase_depends_on_neighbours_or_grows(text):
     """A capital sigma lowercases by what follows (a chunk cut after it sees a final sigma); 'İ'
-    lowercases to two characters. Both are counted chunk by chunk, as the per-text path does."""
+    lowercases to two characters. Both are counted window by window, as the per-text path does."""
     chunks = chunk_text(text, character_spans(1), 4, 1)
     members = [(number, chunk.text, (chunk.start, chunk.end)) for number, chunk in enumerate(chunks)]
     chunk_rows, document_row = expected_rows(members)
     document, table = DocumentText(members), WordTable()
-    assert not document.split.exact
-    assert counted(document.chunk_windows(table, range(len(members))), table) == [chunk_rows[n] for n in range(len(members))]
-    terms, _ = document.piece_windows(table)
-    assert counted((terms, np.array([len(terms)])), table) == [document_row]
+    windows = Windows(table)
+    document.add_chunks(windows, range(len(members)), range(len(members)))
+    document.add_document(windows, len(members))
+    assert counted(windows.counts(len(members) + 1), table) == [chunk_rows[n] for n in range(len(members))] + [document_row]

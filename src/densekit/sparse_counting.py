@@ -61,61 +61,104 @@ class WordTable:
         return self.ids(_RUNS.findall(text.lower()))
 
 
-class SplitText:
-    """A text split into runs of word characters once; ``windows`` numbers the words of its slices."""
+class Windows:
+    """Slices of texts whose words are counted into rows: every text of a batch is split once, together,
+    so a write costs a few numpy calls however many documents it holds.
 
-    def __init__(self, text: str):
-        self.text = text
-        lowered = text.lower()
-        # Lowercasing character by character (same length, no context-dependent capital sigma): a
-        # slice's lowercase is the slice of the lowercase.
-        self.exact = len(lowered) == len(text) and "\u03a3" not in text
-        self._ids: dict[int, np.ndarray] = {}
-        if not self.exact:
-            return
-        self.lowered = lowered
-        parts = _SPLIT.split(lowered)  # runs at even places (the first and last may be empty)
+    ``add(text, bounds, rows)`` asks for the words of ``text[start:end]`` for each (start, end) in
+    ``bounds``, counted into ``rows`` (a row of several windows, e.g. a document's pieces, gets them in
+    the order added); ``counts`` gives every row's counts.
+    """
+
+    def __init__(self, table: WordTable):
+        self.table = table
+        self._lowered: list[str] = []  # texts split together (lowercasing them is exact)
+        self._length = 0
+        self._bounds: list[tuple[int, int]] = []  # their windows, in the joined text
+        self._rows: list[int] = []
+        self._apart: list[np.ndarray] = []  # the term numbers of windows of other texts
+        self._apart_rows: list[int] = []
+        self._added = 0  # windows asked for so far: each window's number in order
+        self._order: list[int] = []
+        self._apart_order: list[int] = []
+        self._placed: dict[int, tuple[str, int | None]] = {}  # id(text) -> (text, its offset or None: apart)
+
+    def add(self, text: str, bounds: Sequence[tuple[int, int]], rows: Sequence[int]) -> None:
+        placed = self._placed.get(id(text))
+        if placed is None:  # a text asked for again (a document's chunks, then the document) is split once
+            lowered = text.lower()
+            # Lowercasing character by character (same length, no context-dependent capital sigma): a
+            # window's lowercase is that window of the lowercase.
+            base = None
+            if len(lowered) == len(text) and "\u03a3" not in text:
+                base = self._length
+                self._lowered.append(lowered)
+                self._length += len(lowered) + 1  # joined by one non-word character: no run crosses texts
+            placed = self._placed[id(text)] = (text, base)
+        base = placed[1]
+        order = range(self._added, self._added + len(bounds))
+        self._added += len(bounds)
+        if base is not None:
+            self._bounds += [(base + start, base + end) for start, end in bounds]
+            self._rows += rows
+            self._order += order
+        else:
+            self._apart += [self.table.text_ids(text[start:end]) for start, end in bounds]
+            self._apart_rows += rows
+            self._apart_order += order
+
+    def counts(self, row_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's term counts as CSR (``count_rows``)."""
+        terms, lengths = self._joined_windows()
+        rows = np.asarray(self._rows, dtype=np.int64)
+        if self._apart:  # back in the order the windows were asked for (a row's windows stay in order)
+            apart, apart_lengths = joined(self._apart)
+            order = np.argsort(np.asarray(self._order + self._apart_order, dtype=np.int64), kind="stable")
+            terms, lengths = np.concatenate([terms, apart]), np.concatenate([lengths, apart_lengths])
+            starts = np.cumsum(lengths) - lengths
+            lengths = lengths[order]
+            terms = terms[np.arange(int(lengths.sum()), dtype=np.int64)
+                          + np.repeat(starts[order] - (np.cumsum(lengths) - lengths), lengths)]
+            rows = np.concatenate([rows, np.asarray(self._apart_rows, dtype=np.int64)])[order]
+        return count_rows(terms, lengths, rows, row_count, len(self.table.terms))
+
+    def _joined_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._bounds:
+            return _EMPTY, np.zeros(0, dtype=np.int64)
+        text = "\x00".join(self._lowered)
+        parts = _SPLIT.split(text)  # runs at even places (the first and last may be empty)
         lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        runs, run_lengths, run_starts = parts[0::2], lengths[0::2], offsets[:-1][0::2]
+        runs, run_starts, run_lengths = parts[0::2], offsets[:-1][0::2], lengths[0::2]
         first = 0 if runs[0] else 1
         last = len(runs) if runs[-1] else len(runs) - 1
-        self.runs = runs[first:last] if first < last else []
-        self.starts = run_starts[first:last] if first < last else _EMPTY
-        self.ends = self.starts + run_lengths[first:last] if first < last else _EMPTY
-
-    def windows(self, table: WordTable, bounds: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """The term numbers of the words of ``text[start:end]`` for each (start, end) in ``bounds``: all
-        of them, one window after another, and how many each window has."""
-        if not self.exact:
-            return joined([table.text_ids(self.text[start:end]) for start, end in bounds])
-        ids = self._ids.get(id(table))
-        if ids is None:
-            ids = self._ids[id(table)] = table.ids(self.runs)
-        starts_at = np.fromiter((start for start, _ in bounds), dtype=np.int64, count=len(bounds))
-        ends_at = np.fromiter((end for _, end in bounds), dtype=np.int64, count=len(bounds))
-        if not len(ids) or not len(bounds):
+        runs, starts = runs[first:last], run_starts[first:last]
+        ends = starts + run_lengths[first:last]
+        ids = self.table.ids(runs)
+        bounds = np.asarray(self._bounds, dtype=np.int64).reshape(-1, 2)
+        window_starts, window_ends = bounds[:, 0], bounds[:, 1]
+        if not len(ids):
             return _EMPTY, np.zeros(len(bounds), dtype=np.int64)
-        low = np.searchsorted(self.ends, starts_at, side="right")  # first run ending inside
-        high = np.searchsorted(self.starts, ends_at, side="left")  # first run starting after
+        low = np.searchsorted(ends, window_starts, side="right")  # first run ending inside
+        high = np.searchsorted(starts, window_ends, side="left")  # first run starting after
         counts = np.maximum(high - low, 0)
-        offsets = np.cumsum(counts) - counts
-        found = ids[np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(low - offsets, counts)]
+        slots = np.cumsum(counts) - counts
+        found = ids[np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(low - slots, counts)]
         # A run cut by a window's edge: its part inside is the window's word there.
-        cut = (counts > 0) & ((self.starts[np.minimum(low, len(ids) - 1)] < starts_at)
-                              | (self.ends[np.maximum(high - 1, 0)] > ends_at))
+        cut = (counts > 0) & ((starts[np.minimum(low, len(ids) - 1)] < window_starts)
+                              | (ends[np.maximum(high - 1, 0)] > window_ends))
         for window in np.flatnonzero(cut).tolist():
-            start, end, first, last = int(starts_at[window]), int(ends_at[window]), int(low[window]), int(high[window]) - 1
-            run_start, run_end = int(self.starts[first]), int(self.ends[last])
-            slot = int(offsets[window])
-            if first == last:
-                found[slot] = table.ids([self.lowered[max(run_start, start):min(run_end, end)]])[0]
+            start, end = int(window_starts[window]), int(window_ends[window])
+            head, tail = int(low[window]), int(high[window]) - 1
+            run_start, run_end, slot = int(starts[head]), int(ends[tail]), int(slots[window])
+            if head == tail:
+                found[slot] = self.table.ids([text[max(run_start, start):min(run_end, end)]])[0]
                 continue
             if run_start < start:
-                found[slot] = table.ids([self.lowered[start:int(self.ends[first])]])[0]
+                found[slot] = self.table.ids([text[start:int(ends[head])]])[0]
             if run_end > end:
-                found[slot + last - first] = table.ids([self.lowered[int(self.starts[last]):end]])[0]
+                found[slot + tail - head] = self.table.ids([text[int(starts[tail]):end]])[0]
         return found, counts
 
 
@@ -148,25 +191,28 @@ class DocumentText:
             length += len(text) - drop
             if span is not None:
                 covered = span[1] if covered is None else max(covered, span[1])
-        joined = "".join(pieces)
-        self.whole = all(start >= 0 and joined.startswith(prefix, start) for start, prefix in overlaps)
+        self.text = "".join(pieces)
+        self.whole = all(start >= 0 and self.text.startswith(prefix, start) for start, prefix in overlaps)
         self.texts: dict[int, str] = {rowid: text for rowid, text, _ in members}
         self.chunk_bounds = chunk_bounds
         self.piece_bounds = piece_bounds
         self.pieces = pieces
-        self.split = SplitText(joined) if self.whole else None
 
-    def chunk_windows(self, table: WordTable, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The term numbers of each chunk's words (chunks by row id), as ``SplitText.windows``."""
-        if self.split is None:
-            return joined([table.text_ids(self.texts[rowid]) for rowid in rowids])
-        return self.split.windows(table, [self.chunk_bounds[rowid] for rowid in rowids])
+    def add_chunks(self, windows: Windows, rowids: Sequence[int], rows: Sequence[int]) -> None:
+        """Ask ``windows`` for the words of these chunks (by row id), each into its row."""
+        if self.whole:
+            windows.add(self.text, [self.chunk_bounds[rowid] for rowid in rowids], rows)
+        else:
+            for rowid, row in zip(rowids, rows):
+                windows.add(self.texts[rowid], [(0, len(self.texts[rowid]))], [row])
 
-    def piece_windows(self, table: WordTable) -> tuple[np.ndarray, np.ndarray]:
-        """The term numbers of each piece's words: together, the document's words."""
-        if self.split is None:
-            return joined([table.text_ids(piece) for piece in self.pieces])
-        return self.split.windows(table, self.piece_bounds)
+    def add_document(self, windows: Windows, row: int) -> None:
+        """Ask ``windows`` for the document's words (its pieces, in order) into ``row``."""
+        if self.whole:
+            windows.add(self.text, self.piece_bounds, [row] * len(self.piece_bounds))
+        else:
+            for piece in self.pieces:
+                windows.add(piece, [(0, len(piece))], [row])
 
 
 def count_rows(terms: np.ndarray, window_lengths: np.ndarray, window_rows: np.ndarray, row_count: int,

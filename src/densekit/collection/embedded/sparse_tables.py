@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...sparse_counting import DocumentText, WordTable, count_rows, joined
+from ...sparse_counting import DocumentText, Windows, WordTable
 from ...sparse_generations import discard_generations_after
 from ...sparse_segments import SegmentedSparseIndex
 
@@ -83,8 +83,8 @@ class CollectionSparse:
         """Index the (rowid, item) pairs ``added`` and drop ``removed``; every parent touched is
         written again as one document from the chunks it has at this view.
 
-        Each touched parent's text is split into words once (``sparse_counting``): its new chunks' rows
-        and its document's row are counted from that one split."""
+        The batch's texts are split into words once, together (``sparse_counting.Windows``): the new
+        chunks' rows and their documents' rows are counted from that one split."""
         added = [(rowid, item) for rowid, item in added if item.kind == "text" and item.text is not None]
         removed_ids = np.asarray([rowid for rowid, _ in removed], dtype=np.int64)
         parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
@@ -92,26 +92,21 @@ class CollectionSparse:
         # which are counted again from their chunks, and those chunks.
         appends, recount = self._plan_parents(parents, added, removed_ids) if parents else ([], [])
         members = self.store.text_members(recount, self.view) if recount else {}
-        documents = {parent: DocumentText(rows) for parent, rows in members.items()}
-        words, document_words = self._word_tables()
+        counted = self._count(added, recount, members)
         if len(removed_ids):
             self.chunks.delete(removed_ids)
         if added:
-            self.chunks.add_rows(np.asarray([rowid for rowid, _ in added], dtype=np.int64), words,
-                                 *self._chunk_rows(added, documents, words))
+            self.chunks.add_rows(np.asarray([rowid for rowid, _ in added], dtype=np.int64), *counted["chunks"])
         standalone_removed = [rowid for rowid, item in removed if item.parent is None]
         if standalone_removed:
             self.documents.delete(np.asarray(standalone_removed, dtype=np.int64))
-        standalone = [(rowid, item.text) for rowid, item in added if item.parent is None]
+        standalone = [rowid for rowid, item in added if item.parent is None]
         if standalone:
-            terms, lengths = joined([document_words.text_ids(text) for _, text in standalone])
-            self.documents.add_rows(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), document_words,
-                                    *count_rows(terms, lengths, np.arange(len(standalone)), len(standalone),
-                                                len(document_words.terms)))
+            self.documents.add_rows(np.asarray(standalone, dtype=np.int64), *counted["standalone"])
         for before, new in appends:
             self._append(before, new)
         if recount:
-            self._recount(recount, members, documents, removed_ids, document_words)
+            self._recount(members, removed_ids, *counted["documents"])
 
     def _plan_parents(self, parents: list[str], added: list[tuple[int, Any]],
                       removed_ids: np.ndarray) -> tuple[list[tuple[list, list]], list[str]]:
@@ -166,48 +161,59 @@ class CollectionSparse:
             self._words = (words, words if same else WordTable(self.documents.stemmer))
         return self._words
 
-    @staticmethod
-    def _chunk_rows(added: list[tuple[int, Any]], documents: dict[str, DocumentText],
-                    words: WordTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each added chunk's word counts (CSR rows, ``count_rows``): from its document's split when its
-        document is counted again (and it is one of that document's chunks), else from its own text."""
-        by_document: dict[str, list[int]] = {}
-        alone = []
-        for position, (rowid, item) in enumerate(added):
+    def _count(self, added: list[tuple[int, Any]], recount: list[str],
+               members: dict[str, list[tuple[int, str, Any]]]) -> dict[str, tuple]:
+        """The word counts of the rows a change writes, each ``(words, indptr, term numbers, counts)``:
+        "chunks" (one row per added text), "standalone" (the added texts without a parent: their own
+        documents) and "documents" (each recounted parent with chunks, in ``members`` order, with its
+        key, in ``recount`` order). A recounted parent's chunks and document are windows of one text
+        (``DocumentText``)."""
+        words, document_words = self._word_tables()
+        chunk_windows = Windows(words)
+        document_windows = chunk_windows if document_words is words else Windows(document_words)
+        documents = {parent: DocumentText(members[parent]) for parent in recount if members.get(parent)}
+        by_document: dict[str, tuple[list[int], list[int]]] = {}
+        standalone = 0
+        for row, (rowid, item) in enumerate(added):
             document = documents.get(item.parent) if item.parent is not None else None
             if document is not None and rowid in document.chunk_bounds:
-                by_document.setdefault(item.parent, []).append(position)
+                rowids, rows = by_document.setdefault(item.parent, ([], []))
+                rowids.append(rowid)
+                rows.append(row)
             else:
-                alone.append(position)
-        parts, lengths, rows = [], [], []
-        for parent, positions in by_document.items():
-            terms, counts = documents[parent].chunk_windows(words, [added[position][0] for position in positions])
-            parts.append((terms, counts, positions))
-        if alone:
-            terms, counts = joined([words.text_ids(added[position][1].text) for position in alone])
-            parts.append((terms, counts, alone))
-        return count_rows(np.concatenate([terms for terms, _, _ in parts]), np.concatenate([counts for _, counts, _ in parts]),
-                          np.concatenate([np.asarray(rows, dtype=np.int64) for _, _, rows in parts]),
-                          len(added), len(words.terms))
+                chunk_windows.add(item.text, [(0, len(item.text))], [row])
+        for parent, (rowids, rows) in by_document.items():
+            documents[parent].add_chunks(chunk_windows, rowids, rows)
+        # Document rows follow the chunk rows when both go through one table (one split for both).
+        first = len(added) if document_windows is chunk_windows else 0
+        for rowid, item in added:
+            if item.parent is None:
+                document_windows.add(item.text, [(0, len(item.text))], [first + standalone])
+                standalone += 1
+        keys = []
+        for parent, document in documents.items():
+            document.add_document(document_windows, first + standalone + len(keys))
+            keys.append(min(rowid for rowid, _, _ in members[parent]))
+        chunk_rows = chunk_windows.counts(len(added) if document_windows is not chunk_windows
+                                          else len(added) + standalone + len(keys))
+        document_rows = chunk_rows if document_windows is chunk_windows else document_windows.counts(standalone + len(keys))
+        return {"chunks": (words, *_row_range(chunk_rows, 0, len(added))),
+                "standalone": (document_words, *_row_range(document_rows, first, first + standalone)),
+                "documents": (keys, document_words, *_row_range(document_rows, first + standalone,
+                                                                first + standalone + len(keys)))}
 
-    def _recount(self, parents: list[str], members: dict[str, list[tuple[int, str, Any]]],
-                 documents: dict[str, "DocumentText"], removed_ids: np.ndarray, words: WordTable) -> None:
+    def _recount(self, members: dict[str, list[tuple[int, str, Any]]], removed_ids: np.ndarray, keys: list[int],
+                 words: WordTable, indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray) -> None:
+        """Write the recounted parents' document entries again (their counts made by ``_count``)."""
         # A parent's document is keyed by its smallest chunk row id at the time it was written, which is
         # one of its chunks now or one just removed: deleting all of those removes it (others are ignored).
         stale = np.concatenate([removed_ids] + [np.asarray([rowid for rowid, _, _ in rows], dtype=np.int64)
                                                 for rows in members.values()])
         if len(stale):
             self.documents.delete(stale)
-        keys, parts = [], []
-        for parent in parents:
-            if members.get(parent):
-                terms, counts = documents[parent].piece_windows(words)  # the pieces of one row, in order
-                parts.append((terms, counts, np.full(len(counts), len(keys), dtype=np.int64)))
-                keys.append(min(rowid for rowid, _, _ in members[parent]))
         if keys:
-            self.documents.add_rows(np.asarray(keys, dtype=np.int64), words, *count_rows(
-                np.concatenate([terms for terms, _, _ in parts]), np.concatenate([counts for _, counts, _ in parts]),
-                np.concatenate([rows for _, _, rows in parts]), len(keys), len(words.terms)))
+            self.documents.add_rows(np.asarray(keys, dtype=np.int64), words, indptr, indices, counts)
+
 
     # --- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -268,3 +274,9 @@ def drop_tables(connection: sqlite3.Connection) -> None:
     for table in (DOCUMENTS, CHUNKS):
         for suffix in ("settings", "terms", "segments", "deleted"):
             connection.execute(f"DROP TABLE IF EXISTS {table}_{suffix}")
+
+
+def _row_range(rows: tuple[np.ndarray, np.ndarray, np.ndarray], start: int, end: int):
+    """Rows ``start`` to ``end`` of CSR counts (indptr, term numbers, counts)."""
+    indptr, indices, counts = rows
+    return indptr[start : end + 1] - indptr[start], indices[indptr[start] : indptr[end]], counts[indptr[start] : indptr[end]]
