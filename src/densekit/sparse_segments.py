@@ -11,6 +11,7 @@ measurements that chose this design over SQLite FTS5 and tantivy).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections import Counter
@@ -295,9 +296,9 @@ class SegmentedSparseIndex(SegmentGenerations):
         matrix = csr_matrix((counts.astype(np.float32), columns.astype(np.int32), indptr), shape=(len(ids), width))
         t = self.table
         first_new = width - len(new_terms)
-        self.connection.executemany(
-            f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
-        )
+        if new_terms:  # one statement: a first batch brings tens of thousands of terms
+            self.connection.execute(f"INSERT INTO {t}_terms (id, term) SELECT key + ?, value FROM json_each(?)",
+                                    (first_new, json.dumps(new_terms, ensure_ascii=False)))
         segment = with_generation(Segment(0, ids, lengths.astype(np.float32), matrix), self._write_gen)
         segment.key = self._last_segment = self.connection.execute(
             f"INSERT INTO {t}_segments (data, added_gen) VALUES (?, ?)", (segment.to_blob(), self._write_gen)
