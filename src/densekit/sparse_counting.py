@@ -1,10 +1,12 @@
-"""BM25 word counts for a batch of texts, each text split into words once.
+"""BM25 word counts for a batch of texts, the batch split into words once.
 
 A document's chunks and the document itself (its chunks without their overlaps, ``sparse.document_pieces``)
-are windows of one text: it is split into runs of word characters once, and numpy counts the words of
-every window. The counts equal ``Counter(words(window))`` of each window's own text, terms in the same
-(first-occurrence) order, so the indexes written from them are byte for byte the ones the per-text
-path writes (tests/test_sparse_counting.py checks both).
+are windows of one text, and a write's texts are joined into one string: it is split into runs of word
+characters once, each run numbered once, and numpy counts the words of every window. The counts equal
+``Counter(words(window))`` of each window's own text, terms in the same (first-occurrence) order, so
+the indexes written from them are byte for byte the ones the per-text path writes
+(tests/test_sparse_counting.py checks both). Splitting per document instead cost more in numpy calls
+than the per-text path (docs/storage.md).
 
 Why windows of one split are exact: BM25's words are the runs of two or more word characters of the
 lowercased text, stop words dropped (``sparse_words.words``). When lowercasing turns each character
