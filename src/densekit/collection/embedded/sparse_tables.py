@@ -165,9 +165,9 @@ class CollectionSparse:
                members: dict[str, list[tuple[int, str, Any]]]) -> dict[str, tuple]:
         """The word counts of the rows a change writes, each ``(words, indptr, term numbers, counts)``:
         "chunks" (one row per added text), "standalone" (the added texts without a parent: their own
-        documents) and "documents" (each recounted parent with chunks, in ``members`` order, with its
-        key, in ``recount`` order). A recounted parent's chunks and document are windows of one text
-        (``DocumentText``)."""
+        documents) and "documents" (each recounted parent that still has chunks, in ``recount`` order,
+        with the list of their keys first). A recounted parent's chunks and document are windows of one
+        text (``DocumentText``)."""
         words, document_words = self._word_tables()
         chunk_windows = Windows(words)
         document_windows = chunk_windows if document_words is words else Windows(document_words)
