@@ -6,6 +6,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from densekit.errors import InvalidInputError
@@ -61,3 +62,25 @@ def test_nesting_is_bounded_without_recursion():
 def test_non_json_values_are_refused(metadata, expected):
     with pytest.raises(InvalidInputError, match=expected):
         check_metadata(metadata)
+
+
+@pytest.mark.parametrize("metadata", [
+    {}, {"title": "Dune", "year": 1965, "score": 4.5, "read": True, "series": None, "chunk": 3},
+    {"naïve": "café ☕", "n": -0.0}, {"s": "\ud800"}, {"\udfff": 1}, {"x": math.nan}, {"x": -math.inf},
+    {1: "a whole-number key"}, {None: 1}, {"b": b"bytes"}, {"o": object()}, {"f": np.float64(1.5)},
+    {"i": np.int64(3)}, {"nested": {"a": 1}}, {"tags": ["a", "b"]},
+])
+def test_flat_metadata_is_judged_as_the_full_walk_judges_it(metadata, monkeypatch):
+    """Flat dicts of plain values skip the walk: the answer (accepted, or refused with which message)
+    is the one the full walk gives."""
+    import densekit.metadata as module
+
+    def outcome():
+        try:
+            return ("accepted", check_metadata(metadata, "item 'd1'") is metadata)
+        except InvalidInputError as error:
+            return ("refused", str(error))
+
+    quick = outcome()
+    monkeypatch.setattr(module, "_plain", lambda metadata: False)
+    assert quick == outcome()

@@ -34,6 +34,24 @@ def _problem(value: Any) -> str | None:
     return None
 
 
+def _plain(metadata: dict) -> bool:
+    """True for a flat dict of string keys and string, whole-number, boolean, None or finite float values,
+    all valid Unicode: storable as it is, nothing to walk. False says only "check it in full"."""
+    for key, value in metadata.items():
+        if type(key) is not str or not (key.isascii() or _problem(key) is None):
+            return False
+        kind = type(value)
+        if kind is str:
+            if not (value.isascii() or _problem(value) is None):
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not int and kind is not bool and value is not None:
+            return False
+    return True
+
+
 def check_metadata(metadata: Any, item: str = "metadata") -> dict[str, Any]:
     """Return ``metadata`` if it is a JSON-storable dict, else raise InvalidInputError naming ``item`` and the key.
 
@@ -49,6 +67,8 @@ def check_metadata(metadata: Any, item: str = "metadata") -> dict[str, Any]:
     """
     if not isinstance(metadata, dict):
         raise InvalidInputError(f"{item} is {type(metadata).__name__}; expected a dict")
+    if _plain(metadata):  # the common case (ingest checks every chunk's copy of its document's metadata)
+        return metadata
     # Iterative walk: a hostile value nested 100,000 deep must not exhaust the interpreter's stack.
     stack: list[tuple[Any, list[str | int], int]] = [(metadata, [], 1)]
     while stack:

@@ -84,9 +84,8 @@ def document_pieces(texts: list[str], spans: Sequence[tuple[int, int] | None]) -
     """One document's chunks in order of their start offset, each without what overlaps the ones
     before: joined with spaces they are the text ``build(..., documents=...)`` scores, and counting
     their words one by one gives the same counts without building that text."""
-    ordered = sorted(range(len(texts)), key=lambda position: (_start(spans[position]), position))
     pieces, covered = [], None
-    for position in ordered:
+    for position in document_pieces_order(spans):
         text, span = texts[position], spans[position]
         if span is not None and covered is not None and span[0] < covered:
             text = text[min(len(text), covered - span[0]):]
@@ -94,6 +93,11 @@ def document_pieces(texts: list[str], spans: Sequence[tuple[int, int] | None]) -
         if span is not None:
             covered = span[1] if covered is None else max(covered, span[1])
     return pieces
+
+
+def document_pieces_order(spans: Sequence[tuple[int, int] | None]) -> list[int]:
+    """The order ``document_pieces`` takes a document's chunks in: by start offset, then position."""
+    return sorted(range(len(spans)), key=lambda position: (_start(spans[position]), position))
 
 
 def _start(span: tuple[int, int] | None) -> int:

@@ -11,6 +11,7 @@ measurements that chose this design over SQLite FTS5 and tantivy).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections import Counter
@@ -111,6 +112,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
                 raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
+        self._word_columns = None  # add_rows' columns for a WordTable's numbers (the vocabulary is new)
         width = len(self._terms)
         self._search_layout: Layout | None = None  # searches' view of the segments (sparse_scoring.Layout)
         self._segments = [
@@ -168,6 +170,11 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
 
     # ---- writing -------------------------------------------------------------------------------
 
+    @property
+    def stemmer(self):
+        """The stemmer this index's words go through, or None (``sparse_counting`` counts with it)."""
+        return self._stemmer
+
     def _tokens(self, text: str) -> list[str]:
         return words(text, self._stemmer)
 
@@ -212,42 +219,94 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
 
     def add_counted(self, rowids: Sequence[int] | np.ndarray, counters: Sequence[Counter]) -> None:
         """``add`` with each document given as its word counts (e.g. summed over a document's parts)."""
-        from scipy.sparse import csr_matrix
-
-        ids = _int_ids(rowids, "rowids")
-        if len(counters) != len(ids):
-            raise InvalidInputError(f"got {len(ids)} rowids but {len(counters)} documents; expected one rowid per document")
+        ids = self._new_ids(rowids, len(counters))
         if not len(ids):
             return
+        new_terms: list[str] = []
+        indptr, indices, values = [0], [], []
+        for counted in counters:
+            indices.extend(self._columns(list(counted.keys()), new_terms))
+            values.extend(counted.values())
+            indptr.append(len(indices))
+        self._store_segment(ids, np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int64),
+                            np.array(values, dtype=np.int64), new_terms)
+
+    def add_rows(self, rowids: Sequence[int] | np.ndarray, words, indptr: np.ndarray, indices: np.ndarray,
+                 counts: np.ndarray) -> None:
+        """``add_counted`` with the counts as CSR rows over the term numbers of ``words`` (a
+        ``sparse_counting.WordTable``; ``count_rows`` makes the rows): row i's terms are
+        ``words.terms[indices[indptr[i]:indptr[i + 1]]]``, in order of first occurrence, with their counts."""
+        ids = self._new_ids(rowids, len(indptr) - 1)
+        if not len(ids):
+            return
+        columns = self._columns_of(words)
+        # Terms new to this table's mapping, in order of first appearance: new terms get columns in
+        # that order, as add_counted gives them.
+        present, first = np.unique(indices, return_index=True)
+        unmapped = columns[present] < 0
+        new_terms: list[str] = []
+        vocabulary = self._vocabulary
+        for number in present[unmapped][np.argsort(first[unmapped], kind="stable")].tolist():
+            term = words.terms[number]
+            column = vocabulary.get(term)
+            if column is None:
+                column = vocabulary[term] = len(self._terms)
+                self._terms.append(term)
+                new_terms.append(term)
+            columns[number] = column
+        self._store_segment(ids, np.asarray(indptr, dtype=np.int64), columns[indices], np.asarray(counts, dtype=np.int64),
+                            new_terms)
+
+    def _columns_of(self, words) -> np.ndarray:
+        """This index's column of each of ``words``' term numbers (-1: not looked up yet), kept while the
+        same table writes here and the vocabulary is only appended to (``reload`` builds a new one)."""
+        cached = self._word_columns
+        if cached is None or cached[0] is not words or cached[1] is not self._terms:
+            cached = self._word_columns = (words, self._terms, np.full(0, -1, dtype=np.int64))
+        columns = cached[2]
+        if len(columns) < len(words.terms):
+            columns = np.concatenate([columns, np.full(len(words.terms) - len(columns), -1, dtype=np.int64)])
+            self._word_columns = (words, self._terms, columns)
+        return columns
+
+    def _new_ids(self, rowids, documents: int) -> np.ndarray:
+        ids = _int_ids(rowids, "rowids")
+        if documents != len(ids):
+            raise InvalidInputError(f"got {len(ids)} rowids but {documents} documents; expected one rowid per document")
+        if not len(ids):
+            return ids
         unique, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
             raise InvalidInputError(f"rowids must be unique; repeated: {unique[counts > 1][:10].tolist()}")
         present = self._present(ids)
         if len(present):
             raise InvalidInputError(f"rowids already indexed (delete them first): {present[:10].tolist()}")
-        new_terms: list[str] = []
-        indptr, indices, values, lengths = [0], [], [], []
-        for counted in counters:
-            indices.extend(self._columns(list(counted.keys()), new_terms))
-            values.extend(counted.values())
-            indptr.append(len(indices))
-            lengths.append(sum(counted.values()))
+        return ids
+
+    def _store_segment(self, ids: np.ndarray, indptr: np.ndarray, columns: np.ndarray, counts: np.ndarray,
+                       new_terms: list[str]) -> None:
+        """Write one segment of the documents ``ids`` (CSR rows over the index's columns) and the
+        terms it introduced (columns after the existing ones), in the caller's transaction."""
+        from scipy.sparse import csr_matrix
+
+        totals = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=totals[1:])
+        lengths = totals[indptr[1:]] - totals[indptr[:-1]]
         width = len(self._terms)
-        matrix = csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32),
-                             np.array(indptr, dtype=np.int64)), shape=(len(counters), width))
+        matrix = csr_matrix((counts.astype(np.float32), columns.astype(np.int32), indptr), shape=(len(ids), width))
         t = self.table
         first_new = width - len(new_terms)
-        self.connection.executemany(
-            f"INSERT INTO {t}_terms (id, term) VALUES (?, ?)", enumerate(new_terms, start=first_new)
-        )
-        segment = with_generation(Segment(0, ids, np.array(lengths, dtype=np.float32), matrix), self._write_gen)
+        if new_terms:  # one statement: a first batch brings tens of thousands of terms
+            self.connection.execute(f"INSERT INTO {t}_terms (id, term) SELECT key + ?, value FROM json_each(?)",
+                                    (first_new, json.dumps(new_terms, ensure_ascii=False)))
+        segment = with_generation(Segment(0, ids, lengths.astype(np.float32), matrix), self._write_gen)
         segment.key = self._last_segment = segment.insert(self.connection, f"{t}_segments", self._write_gen)
         segment.release(self._loader(segment.key))
         self._segments.append(segment)
         self._grow_frequency(width)
         self._frequency += np.bincount(matrix.indices, minlength=width)
-        self._documents += len(counters)
-        self._total_length += int(sum(lengths))
+        self._documents += len(ids)
+        self._total_length += int(lengths.sum())
         self._merge_after_add()
 
     def delete(self, rowids: Sequence[int] | np.ndarray) -> int:

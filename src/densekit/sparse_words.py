@@ -16,6 +16,8 @@ def _stop_words() -> frozenset[str]:
 
 
 _STOP_WORDS = _stop_words()
+#: The stop words ``words`` drops (public for sparse_counting, which must drop the same).
+STOP_WORDS = _STOP_WORDS
 
 
 def english_stemmer(stem: bool | None):

@@ -112,10 +112,11 @@ class Encoder(abc.ABC):
         return len(text)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character (start, end) of each model token, for token-aware chunking."""
-        import re
+        """Character (start, end) of each model token, for token-aware chunking: by default each run
+        of word characters and each other non-space character (``word_spans``)."""
+        from .word_spans import word_spans
 
-        return [match.span() for match in re.finditer(r"\w+|[^\w\s]", text)]
+        return word_spans(text)
 
     def info(self) -> EncoderInfo:
         return EncoderInfo(model=self.model_name, dimension=self.dimension, backend=self.backend)

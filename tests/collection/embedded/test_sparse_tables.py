@@ -47,7 +47,7 @@ def test_documents_written_in_parts_score_as_a_whole(tmp_path, monkeypatch):
 
     recounted = []
     original = CollectionSparse._recount
-    monkeypatch.setattr(CollectionSparse, "_recount", lambda self, parents, removed: (recounted.extend(parents), original(self, parents, removed)))
+    monkeypatch.setattr(CollectionSparse, "_recount", lambda self, members, *rest: (recounted.extend(members), original(self, members, *rest)))
     with Collection.create(tmp_path / "c", encoder=HashingEncoder(16)) as collection:
         for document in range(3):
             chunks = chunked(f"doc{document}", 300 + 50 * document, 40, 8, seed=document)
@@ -80,3 +80,37 @@ def test_replacing_and_deleting_chunks_keeps_the_documents_right(tmp_path):
         collection.commit()
         assert collection.search("doc3", k=3, mode="sparse") == []
     assert check_collection(tmp_path / "c") == []
+
+
+def test_every_row_holds_the_counts_of_its_own_words(tmp_path):
+    """Ingested documents (chunks cut inside words, Unicode that lowercases unevenly) and lone texts:
+    each chunk's entry counts its own text's words, each document's its pieces' words, in the order
+    the per-text path gives (the batch is split into words once, sparse_counting)."""
+    from collections import Counter
+
+    from densekit.ingest import ingest
+    from densekit.sparse import document_pieces
+    from densekit.sparse_words import words
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The owl, the RIVER and İstanbul's stones. " * 40)
+    (folder / "b.md").write_text("ΟΔΟΣ ΑΣΑ naïve café — co-op don't 3.14 snake_case. " * 30)
+    (folder / "c.txt").write_text("tiger " * 7)
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder(16)) as collection:
+        ingest(collection, [folder], max_tokens=9, overlap=3)
+        collection.add(["a lone Text about an OWL", "x"], ids=["lone", "tiny"])
+        collection.commit()
+        sparse = collection.sparse_index()
+        items = list(collection.store.by_rowids(sparse.ids().tolist()).items())
+        for rowid, item in items:
+            assert list(sparse.chunks.counts_of(rowid).items()) == list(Counter(words(item.text)).items())
+        for parent in {item.parent for _, item in items if item.parent}:
+            chunks = sorted((rowid, item) for rowid, item in items if item.parent == parent)
+            total: Counter = Counter()
+            for piece in document_pieces([item.text for _, item in chunks], [(item.start, item.end) for _, item in chunks]):
+                total.update(Counter(words(piece)))
+            assert list(sparse.documents.counts_of(chunks[0][0]).items()) == list(total.items())
+        for rowid, item in items:
+            if item.parent is None:
+                assert list(sparse.documents.counts_of(rowid).items()) == list(Counter(words(item.text)).items())

@@ -13,12 +13,11 @@ next generation, invisible to readers until the manifest names it (``SegmentedSp
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from ...sparse import document_pieces
+from ...sparse_counting import DocumentText, Windows, WordTable
 from ...sparse_generations import discard_generations_after
 from ...sparse_segments import SegmentedSparseIndex
 
@@ -37,6 +36,7 @@ class CollectionSparse:
         self.store = store
         self.documents = SegmentedSparseIndex(store.connection, DOCUMENTS, view=view)
         self.chunks = SegmentedSparseIndex(store.connection, CHUNKS, view=view)
+        self._words: tuple[WordTable, WordTable] | None = None
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -86,45 +86,55 @@ class CollectionSparse:
     # --- writes (the caller's transaction; rows already inserted / not yet marked deleted) --------
     def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
         """Index the (rowid, item) pairs ``added`` and drop ``removed``; every parent touched is
-        written again as one document from the chunks it has at this view."""
+        written again as one document from the chunks it has at this view.
+
+        The batch's texts are split into words once, together (``sparse_counting.Windows``): the new
+        chunks' rows and their documents' rows are counted from that one split."""
         added = [(rowid, item) for rowid, item in added if item.kind == "text" and item.text is not None]
         removed_ids = np.asarray([rowid for rowid, _ in removed], dtype=np.int64)
+        parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
+        # Decided before anything is written (reads only): which parents' entries are appended to,
+        # which are counted again from their chunks, and those chunks.
+        appends, recount = self._plan_parents(parents, added, removed_ids) if parents else ([], [])
+        members = self.store.text_members(recount, self.view) if recount else {}
+        counted = self._count(added, recount, members)
         if len(removed_ids):
             self.chunks.delete(removed_ids)
         if added:
-            self.chunks.add(np.asarray([rowid for rowid, _ in added], dtype=np.int64), [item.text for _, item in added])
+            self.chunks.add_rows(np.asarray([rowid for rowid, _ in added], dtype=np.int64), *counted["chunks"])
         standalone_removed = [rowid for rowid, item in removed if item.parent is None]
         if standalone_removed:
             self.documents.delete(np.asarray(standalone_removed, dtype=np.int64))
-        standalone = [(rowid, item.text) for rowid, item in added if item.parent is None]
+        standalone = [rowid for rowid, item in added if item.parent is None]
         if standalone:
-            self.documents.add(np.asarray([rowid for rowid, _ in standalone], dtype=np.int64), [text for _, text in standalone])
-        parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
-        if parents:
-            self._rewrite_parents(parents, added, removed_ids)
+            self.documents.add_rows(np.asarray(standalone, dtype=np.int64), *counted["standalone"])
+        for before, new in appends:
+            self._append(before, new)
+        if recount:
+            self._recount(members, removed_ids, *counted["documents"])
 
-    def _rewrite_parents(self, parents: list[str], added: list[tuple[int, Any]], removed_ids: np.ndarray) -> None:
-        """Write each touched parent's document entry again. Chunks appended after the document's
-        last one (how long documents are written, in parts) only add their words to the entry;
-        anything else counts the document again from its chunks."""
+    def _plan_parents(self, parents: list[str], added: list[tuple[int, Any]],
+                      removed_ids: np.ndarray) -> tuple[list[tuple[list, list]], list[str]]:
+        """Each touched parent's entry is appended to (chunks appended after the document's last one,
+        how long documents are written in parts: (chunks before, new chunks)) or counted again."""
         spans = self.store.member_spans(parents, self.view)
         added_by_parent: dict[str, list[tuple[int, Any]]] = {}
         for rowid, item in added:
             if item.parent is not None:
                 added_by_parent.setdefault(item.parent, []).append((rowid, item))
-        removed = set(removed_ids.tolist())
-        recount = []
+        removed = bool(len(removed_ids))
+        appends, recount = [], []
         for parent in parents:
             new = added_by_parent.get(parent, [])
             new_ids = {rowid for rowid, _ in new}
             before = [row for row in spans.get(parent, []) if row[0] not in new_ids]
-            if not self._append(before, new, removed):
+            if self._appendable(before, new, removed):
+                appends.append((before, new))
+            else:
                 recount.append(parent)
-        if recount:
-            self._recount(recount, removed_ids)
+        return appends, recount
 
-    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: set[int]) -> bool:
-        """Add appended chunks' words to their document's entry; False when that is not the case."""
+    def _appendable(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: bool) -> bool:
         if not new or not before or removed:
             return False
         if any(start is None or end is None for _, start, end in before) or any(
@@ -133,9 +143,12 @@ class CollectionSparse:
         key = min(rowid for rowid, _, _ in before)
         if min(item.start for _, item in new) < max(start for _, start, _ in before) or key > min(rowid for rowid, _ in new):
             return False
+        return self.documents.counts_of(key) is not None
+
+    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]]) -> None:
+        """Add appended chunks' words to their document's entry."""
+        key = min(rowid for rowid, _, _ in before)
         counts = self.documents.counts_of(key)
-        if counts is None:
-            return False
         covered = max(end for _, _, end in before)
         for _, item in sorted(new, key=lambda pair: (pair[1].start, pair[0])):
             text = item.text if item.start >= covered else item.text[min(len(item.text), covered - item.start):]
@@ -143,27 +156,69 @@ class CollectionSparse:
             covered = max(covered, item.end)
         self.documents.delete(np.asarray([key], dtype=np.int64))
         self.documents.add_counted(np.asarray([key], dtype=np.int64), [counts])
-        return True
 
-    def _recount(self, parents: list[str], removed_ids: np.ndarray) -> None:
-        members = self.store.text_members(parents, self.view)
+    def _word_tables(self) -> tuple[WordTable, WordTable]:
+        """The word numbers of the chunks' and the documents' index (one table when both stem alike),
+        kept from write to write: a word is looked at once per writer, not once per batch."""
+        if self._words is None:
+            words = WordTable(self.chunks.stemmer)
+            same = self.documents.stemmer_language == self.chunks.stemmer_language
+            self._words = (words, words if same else WordTable(self.documents.stemmer))
+        return self._words
+
+    def _count(self, added: list[tuple[int, Any]], recount: list[str],
+               members: dict[str, list[tuple[int, str, Any]]]) -> dict[str, tuple]:
+        """The word counts of the rows a change writes, each ``(words, indptr, term numbers, counts)``:
+        "chunks" (one row per added text), "standalone" (the added texts without a parent: their own
+        documents) and "documents" (each recounted parent that still has chunks, in ``recount`` order,
+        with the list of their keys first). A recounted parent's chunks and document are windows of one
+        text (``DocumentText``)."""
+        words, document_words = self._word_tables()
+        chunk_windows = Windows(words)
+        document_windows = chunk_windows if document_words is words else Windows(document_words)
+        documents = {parent: DocumentText(members[parent]) for parent in recount if members.get(parent)}
+        by_document: dict[str, tuple[list[int], list[int]]] = {}
+        standalone = 0
+        for row, (rowid, item) in enumerate(added):
+            document = documents.get(item.parent) if item.parent is not None else None
+            if document is not None and rowid in document.chunk_bounds:
+                rowids, rows = by_document.setdefault(item.parent, ([], []))
+                rowids.append(rowid)
+                rows.append(row)
+            else:
+                chunk_windows.add(item.text, [(0, len(item.text))], [row])
+        for parent, (rowids, rows) in by_document.items():
+            documents[parent].add_chunks(chunk_windows, rowids, rows)
+        # Document rows follow the chunk rows when both go through one table (one split for both).
+        first = len(added) if document_windows is chunk_windows else 0
+        for rowid, item in added:
+            if item.parent is None:
+                document_windows.add(item.text, [(0, len(item.text))], [first + standalone])
+                standalone += 1
+        keys = []
+        for parent, document in documents.items():
+            document.add_document(document_windows, first + standalone + len(keys))
+            keys.append(min(rowid for rowid, _, _ in members[parent]))
+        chunk_rows = chunk_windows.counts(len(added) if document_windows is not chunk_windows
+                                          else len(added) + standalone + len(keys))
+        document_rows = chunk_rows if document_windows is chunk_windows else document_windows.counts(standalone + len(keys))
+        return {"chunks": (words, *_row_range(chunk_rows, 0, len(added))),
+                "standalone": (document_words, *_row_range(document_rows, first, first + standalone)),
+                "documents": (keys, document_words, *_row_range(document_rows, first + standalone,
+                                                                first + standalone + len(keys)))}
+
+    def _recount(self, members: dict[str, list[tuple[int, str, Any]]], removed_ids: np.ndarray, keys: list[int],
+                 words: WordTable, indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray) -> None:
+        """Write the recounted parents' document entries again (their counts made by ``_count``)."""
         # A parent's document is keyed by its smallest chunk row id at the time it was written, which is
         # one of its chunks now or one just removed: deleting all of those removes it (others are ignored).
         stale = np.concatenate([removed_ids] + [np.asarray([rowid for rowid, _, _ in rows], dtype=np.int64)
                                                 for rows in members.values()])
         if len(stale):
             self.documents.delete(stale)
-        keys, counters = [], []
-        for parent in parents:
-            rows = members.get(parent)
-            if rows:
-                keys.append(min(rowid for rowid, _, _ in rows))
-                total: Counter = Counter()
-                for piece in document_pieces([text for _, text, _ in rows], [span for _, _, span in rows]):
-                    total.update(self.documents.term_counts(piece))
-                counters.append(total)
         if keys:
-            self.documents.add_counted(np.asarray(keys, dtype=np.int64), counters)
+            self.documents.add_rows(np.asarray(keys, dtype=np.int64), words, indptr, indices, counts)
+
 
     # --- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -224,3 +279,9 @@ def drop_tables(connection: sqlite3.Connection) -> None:
     for table in (DOCUMENTS, CHUNKS):
         for suffix in ("settings", "terms", "segments", "deleted"):
             connection.execute(f"DROP TABLE IF EXISTS {table}_{suffix}")
+
+
+def _row_range(rows: tuple[np.ndarray, np.ndarray, np.ndarray], start: int, end: int):
+    """Rows ``start`` to ``end`` of CSR counts (indptr, term numbers, counts)."""
+    indptr, indices, counts = rows
+    return indptr[start : end + 1] - indptr[start], indices[indptr[start] : indptr[end]], counts[indptr[start] : indptr[end]]

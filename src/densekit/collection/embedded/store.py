@@ -120,25 +120,20 @@ class ContentStore:
     def insert(self, items: list[Item], gen: int, commit: bool = True) -> list[int]:
         """Stage items at generation ``gen``; returns their new row ids (never reused). With
         ``commit=False`` the rows belong to the caller's open transaction."""
-        rowids = []
+        if not items:
+            return []
         with self._transaction(commit):
-            for item in items:
-                cursor = self.connection.execute(
-                    "INSERT INTO items (id, kind, text, metadata, parent, start, end, hash, added_gen)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        item.id,
-                        item.kind,
-                        item.text,
-                        json.dumps(item.metadata, ensure_ascii=False, sort_keys=True),
-                        item.parent,
-                        item.start,
-                        item.end,
-                        item.hash,
-                        gen,
-                    ),
-                )
-                rowids.append(int(cursor.lastrowid))
+            before = self.connection.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
+            self.connection.executemany(
+                "INSERT INTO items (id, kind, text, metadata, parent, start, end, hash, added_gen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(item.id, item.kind, item.text, json.dumps(item.metadata, ensure_ascii=False, sort_keys=True),
+                  item.parent, item.start, item.end, item.hash, gen) for item in items],
+            )
+            # AUTOINCREMENT gives each new row an id above every id used before: the rows above the
+            # largest id before this statement are these, in order.
+            rowids = [rowid for (rowid,) in self.connection.execute(
+                "SELECT rowid FROM items WHERE rowid > ? ORDER BY rowid", (before,))]
         return rowids
 
     def _transaction(self, commit: bool):
