@@ -191,7 +191,7 @@ class CollectionSparse:
             documents[parent].add_chunks(chunk_windows, rowids, rows)
         # Document rows follow the chunk rows when both go through one table (one split for both).
         first = len(added) if document_windows is chunk_windows else 0
-        for rowid, item in added:
+        for _, item in added:
             if item.parent is None:
                 document_windows.add(item.text, [(0, len(item.text))], [first + standalone])
                 standalone += 1
