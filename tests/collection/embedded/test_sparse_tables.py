@@ -114,3 +114,23 @@ def test_every_row_holds_the_counts_of_its_own_words(tmp_path):
         for rowid, item in items:
             if item.parent is None:
                 assert list(sparse.documents.counts_of(rowid).items()) == list(Counter(words(item.text)).items())
+
+
+def test_earlier_chunks_are_summed_up_by_sql_as_from_each_row(tmp_path):
+    """Appending to a long document reads its earlier chunks as one summary row (SQL) when the new
+    rows are consecutive, else sums them from each chunk: both give the same summary."""
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder(16)) as collection:
+        chunks = chunked("doc", 400, 40, 8, seed=4)
+        collection.add_items(chunks[:6])
+        collection.add(["a lone text"], ids=["single"])
+        collection.add_items(chunks[6:])
+        sparse = collection._sparse_writer()
+        rowids = sorted(rowid for rows in collection.store.member_spans(["doc"], collection.view).values()
+                        for rowid, _, _ in rows)
+        new = rowids[6:]
+        by_sql = sparse._earlier_chunks(["doc"], new)
+        by_rows = sparse._earlier_chunks(["doc"], new + [10**9])  # not consecutive: summed per row
+        assert by_sql == by_rows
+        count, key, last_start, last_end, without_offsets = by_sql["doc"]
+        assert (count, key, without_offsets) == (6, rowids[0], 0)
+        assert (last_start, last_end) == (chunks[5].start, chunks[5].end)

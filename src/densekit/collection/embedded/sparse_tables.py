@@ -114,42 +114,58 @@ class CollectionSparse:
             self._recount(members, removed_ids, *counted["documents"])
 
     def _plan_parents(self, parents: list[str], added: list[tuple[int, Any]],
-                      removed_ids: np.ndarray) -> tuple[list[tuple[list, list]], list[str]]:
+                      removed_ids: np.ndarray) -> tuple[list[tuple[tuple, list]], list[str]]:
         """Each touched parent's entry is appended to (chunks appended after the document's last one,
-        how long documents are written in parts: (chunks before, new chunks)) or counted again."""
-        spans = self.store.member_spans(parents, self.view)
+        how long documents are written in parts: (its earlier chunks summed up, new chunks)) or
+        counted again."""
         added_by_parent: dict[str, list[tuple[int, Any]]] = {}
         for rowid, item in added:
             if item.parent is not None:
                 added_by_parent.setdefault(item.parent, []).append((rowid, item))
+        earlier = self._earlier_chunks(parents, [rowid for rowid, _ in added])
         removed = bool(len(removed_ids))
         appends, recount = [], []
         for parent in parents:
             new = added_by_parent.get(parent, [])
-            new_ids = {rowid for rowid, _ in new}
-            before = [row for row in spans.get(parent, []) if row[0] not in new_ids]
+            before = earlier.get(parent)
             if self._appendable(before, new, removed):
                 appends.append((before, new))
             else:
                 recount.append(parent)
         return appends, recount
 
-    def _appendable(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]], removed: bool) -> bool:
+    def _earlier_chunks(self, parents: list[str], new_rowids: list[int]) -> dict[str, tuple]:
+        """Each parent's chunks other than the new ones, summed up: (count, smallest row id, largest
+        start, largest end, chunks without offsets). A write's rows have consecutive row ids, so SQL
+        sums them up; otherwise they are summed here from each chunk's row."""
+        low, high = (min(new_rowids), max(new_rowids)) if new_rowids else (0, -1)
+        if high - low + 1 == len(new_rowids):
+            return self.store.member_summaries(parents, self.view, (low, high))
+        new = set(new_rowids)
+        summaries = {}
+        for parent, rows in self.store.member_spans(parents, self.view).items():
+            rows = [row for row in rows if row[0] not in new]
+            if rows:
+                starts = [start for _, start, _ in rows if start is not None]
+                ends = [end for _, _, end in rows if end is not None]
+                summaries[parent] = (len(rows), min(rowid for rowid, _, _ in rows), max(starts, default=None),
+                                     max(ends, default=None), sum(start is None or end is None for _, start, end in rows))
+        return summaries
+
+    def _appendable(self, before: tuple | None, new: list[tuple[int, Any]], removed: bool) -> bool:
         if not new or not before or removed:
             return False
-        if any(start is None or end is None for _, start, end in before) or any(
-                item.start is None or item.end is None for _, item in new):
+        _, key, last_start, _, without_offsets = before
+        if without_offsets or any(item.start is None or item.end is None for _, item in new):
             return False
-        key = min(rowid for rowid, _, _ in before)
-        if min(item.start for _, item in new) < max(start for _, start, _ in before) or key > min(rowid for rowid, _ in new):
+        if min(item.start for _, item in new) < last_start or key > min(rowid for rowid, _ in new):
             return False
         return self.documents.counts_of(key) is not None
 
-    def _append(self, before: list[tuple[int, Any, Any]], new: list[tuple[int, Any]]) -> None:
+    def _append(self, before: tuple, new: list[tuple[int, Any]]) -> None:
         """Add appended chunks' words to their document's entry."""
-        key = min(rowid for rowid, _, _ in before)
+        _, key, _, covered, _ = before
         counts = self.documents.counts_of(key)
-        covered = max(end for _, _, end in before)
         for _, item in sorted(new, key=lambda pair: (pair[1].start, pair[0])):
             text = item.text if item.start >= covered else item.text[min(len(item.text), covered - item.start):]
             counts.update(self.documents.term_counts(text))

@@ -380,6 +380,22 @@ class ContentStore:
         return {parent: [(rowid, begin, end) for rowid, begin, end, _ in rows]
                 for parent, rows in self._members(parents, gen, "NULL").items()}
 
+    def member_summaries(self, parents: list[str], gen: int, skip: tuple[int, int]) -> dict[str, tuple[int, int, Any, Any, int]]:
+        """Each parent's visible text chunks outside the row ids ``skip`` (first, last) summed up:
+        (count, smallest row id, largest start, largest end, chunks without offsets); what appending
+        to a long document needs, without a row per chunk in memory."""
+        found: dict[str, tuple[int, int, Any, Any, int]] = {}
+        visible = _VISIBLE.replace(":gen", str(int(gen)))
+        for start in range(0, len(parents), 500):
+            part = parents[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            for parent, *summary in self.connection.execute(
+                f"SELECT parent, COUNT(*), MIN(rowid), MAX(start), MAX(end), SUM(start IS NULL OR end IS NULL)"
+                f" FROM items WHERE parent IN ({marks}) AND kind = 'text' AND text IS NOT NULL AND {visible}"
+                f" AND NOT (rowid BETWEEN ? AND ?) GROUP BY parent", [*part, int(skip[0]), int(skip[1])]):
+                found[parent] = tuple(summary)
+        return found
+
     def _members(self, parents: list[str], gen: int, text_column: str) -> dict[str, list[tuple]]:
         found: dict[str, list] = {}
         visible = _VISIBLE.replace(":gen", str(int(gen)))
