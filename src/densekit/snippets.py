@@ -31,7 +31,7 @@ def make_snippet(text: str | None, query: str | None = None, width: int = SNIPPE
         return "", []
     flat = " ".join(text.split())
     wanted = query_words(query or "")
-    matches = [match for match in _WORD.finditer(flat) if match.group().lower() in wanted]
+    matches = [match for match in _WORD.finditer(flat) if match.group().lower() in wanted] if wanted else []
     start = 0
     if matches and len(flat) > width:
         # The window holding the most matches, started a little before its first one.

@@ -99,6 +99,7 @@ class FaissIndex(VectorIndex):
         self._labels_sorted = True  # true while ids were added in increasing order: no argsort needed
         self._sorter: np.ndarray | None = None
         self._live_bitmap: np.ndarray | None = None
+        self._plain_params: dict[int, Any] = {}  # efSearch -> SearchParametersHNSW without a selector
 
     def params(self) -> dict[str, Any]:
         """The settings that rebuild this index, for the collection manifest."""
@@ -239,9 +240,12 @@ class FaissIndex(VectorIndex):
         selector = faiss.IDSelectorBitmap(bitmap) if bitmap is not None else None
         if self.kind == "hnsw":
             # SearchParametersHNSW defaults efSearch to 16, so always pass ours explicitly.
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+            ef = max(self.ef_search, k)
             if selector is not None:
+                params = faiss.SearchParametersHNSW(efSearch=ef)
                 params.sel = selector
+            else:  # unfiltered: one read-only parameter object per efSearch, not one per call
+                params = self._plain_params.get(ef) or self._plain_params.setdefault(ef, faiss.SearchParametersHNSW(efSearch=ef))
         elif selector is not None:
             params = faiss.SearchParameters(sel=selector)
         else:

@@ -52,7 +52,8 @@ _COLUMNS = "rowid, id, kind, text, metadata, parent, start, end, hash"
 
 def _item(row: sqlite3.Row | tuple) -> Item:
     rowid, id_, kind, text, metadata, parent, start, end, hash_ = row
-    return Item(id_, text, json.loads(metadata), parent, start, end, kind, hash_, rowid)
+    # Most items carry no metadata: skip the JSON parser for them (a search reads k rows per call).
+    return Item(id_, text, {} if metadata == "{}" else json.loads(metadata), parent, start, end, kind, hash_, rowid)
 
 
 def _matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
