@@ -30,8 +30,10 @@ def make_snippet(text: str | None, query: str | None = None, width: int = SNIPPE
     if not text:
         return "", []
     flat = " ".join(text.split())
-    wanted = query_words(query or "")
-    matches = [match for match in _WORD.finditer(flat) if match.group().lower() in wanted]
+    wanted = query_words(query) if query else set()
+    if not wanted and len(flat) <= width:  # nothing to find or cut (a search by vector): the text itself
+        return flat, []
+    matches = [match for match in _WORD.finditer(flat) if match.group().lower() in wanted] if wanted else []
     start = 0
     if matches and len(flat) > width:
         # The window holding the most matches, started a little before its first one.

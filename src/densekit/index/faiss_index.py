@@ -99,6 +99,7 @@ class FaissIndex(VectorIndex):
         self._labels_sorted = True  # true while ids were added in increasing order: no argsort needed
         self._sorter: np.ndarray | None = None
         self._live_bitmap: np.ndarray | None = None
+        self._plain_params: dict[int, Any] = {}  # efSearch -> SearchParametersHNSW without a selector
 
     def params(self) -> dict[str, Any]:
         """The settings that rebuild this index, for the collection manifest."""
@@ -221,8 +222,10 @@ class FaissIndex(VectorIndex):
         if candidates is not None or self._dead:
             selector_bitmap = self._bitmap(candidates)
         distances, positions = self._faiss_search(queries, k, selector_bitmap)
-        scores = distances.astype(np.float32)
         found = positions >= 0
+        if found.all():  # the usual case, k hits per row: ten numpy calls less (1M, one query: ~50 us)
+            return distances.astype(np.float32, copy=False), self._labels[positions]
+        scores = distances.astype(np.float32)
         ids = np.where(found, self._labels[np.maximum(positions, 0)], -1)
         scores[~found] = -np.inf
 
@@ -239,9 +242,12 @@ class FaissIndex(VectorIndex):
         selector = faiss.IDSelectorBitmap(bitmap) if bitmap is not None else None
         if self.kind == "hnsw":
             # SearchParametersHNSW defaults efSearch to 16, so always pass ours explicitly.
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+            ef = max(self.ef_search, k)
             if selector is not None:
+                params = faiss.SearchParametersHNSW(efSearch=ef)
                 params.sel = selector
+            else:  # unfiltered: one read-only parameter object per efSearch, not one per call
+                params = self._plain_params.get(ef) or self._plain_params.setdefault(ef, faiss.SearchParametersHNSW(efSearch=ef))
         elif selector is not None:
             params = faiss.SearchParameters(sel=selector)
         else:

@@ -186,7 +186,7 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
 
     def refresh(self) -> None:
         """Readers pick up a newer committed generation, if a writer made one."""
-        if self.readonly and persistence.stamp(self.folder) != self._manifest_stamp:
+        if self.readonly and persistence.stamp(self.location) != self._manifest_stamp:
             self._reload()
 
     _ensure_current = refresh

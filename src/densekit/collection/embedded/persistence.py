@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from .vector_log import checkpoint_due, replay
 #: A checkpoint left to a background job is written inside the commit once it is this many times
 #: overdue (the jobs keep failing, or writes outpace them).
 OVERDUE = 4
-from .manifest import manifest_path, write_manifest
+from .manifest import MANIFEST_NAME, manifest_path, write_manifest
 
 INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
 #: Opening refuses a space whose checkpoint and replay disagree with the manifest's count; ``check``
@@ -45,10 +46,11 @@ def resolve_kind(requested: str, count: int) -> str:
     return "hnsw" if count >= config.hnsw_threshold() else "flat"
 
 
-def stamp(folder: Path) -> tuple[int, int]:
-    """A cheap fingerprint of the manifest file, to notice a writer's commit."""
+def stamp(folder: Path | str) -> tuple[int, int]:
+    """A cheap fingerprint of the manifest file, to notice a writer's commit (a reader checks it on
+    every search: os.stat of a joined string, a few microseconds less than pathlib's)."""
     try:
-        status = manifest_path(folder).stat()
+        status = os.stat(os.path.join(folder, MANIFEST_NAME))
     except FileNotFoundError:
         return (0, 0)
     return (status.st_mtime_ns, status.st_ino)
