@@ -170,13 +170,7 @@ class ExactIndex(VectorIndex):
         needed = self._count + ids.shape[0]
         if needed > self._matrix.shape[0]:
             # Grow geometrically so many small adds stay amortised O(n).
-            capacity = max(needed, 2 * self._matrix.shape[0], 1024)
-            matrix = np.empty((capacity, self.dimension), dtype=np.float32)
-            matrix[: self._count] = self._matrix[: self._count]
-            self._matrix = matrix
-            grown = np.empty(capacity, dtype=np.int64)
-            grown[: self._count] = self._ids[: self._count]
-            self._ids = grown
+            self.reserve(max(needed, 2 * self._matrix.shape[0], 1024))
         self._matrix[self._count : needed] = vectors
         self._ids[self._count : needed] = ids
         self._count = needed
