@@ -63,8 +63,8 @@ class VectorIndex(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, path: Path, dimension: int) -> "VectorIndex":
-        """Read an index written by ``save``."""
+    def load(cls, path: Path, dimension: int, capacity: int | None = None) -> "VectorIndex":
+        """Read an index written by ``save``, with room for ``capacity`` vectors when given."""
 
     def reserve(self, count: int) -> None:
         """Make room for ``count`` vectors in all before adding them in batches: growing by doubling

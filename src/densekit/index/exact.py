@@ -232,7 +232,8 @@ class ExactIndex(VectorIndex):
             )
 
     @classmethod
-    def load(cls, path: Path, dimension: int) -> "ExactIndex":
+    def load(cls, path: Path, dimension: int, capacity: int | None = None) -> "ExactIndex":
+        """Read a file written by ``save``, with room for ``capacity`` vectors (adds up to it copy nothing)."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("kind") != cls.kind:
@@ -246,4 +247,6 @@ class ExactIndex(VectorIndex):
             index._matrix = np.ascontiguousarray(data["vectors"], dtype=np.float32)
         index._count = index._ids.shape[0]
         index._max_id = int(index._ids.max()) if index._count else -1
+        if capacity:
+            index.reserve(capacity)
         return index

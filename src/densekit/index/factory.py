@@ -70,13 +70,14 @@ def create_index(kind: str, dimension: int, count_hint: int = 0, **params: Any) 
     return FaissIndex(dimension, resolved, **params)
 
 
-def load_index(kind: str, path: Path, dimension: int, **params: Any) -> VectorIndex:
+def load_index(kind: str, path: Path, dimension: int, capacity: int | None = None, **params: Any) -> VectorIndex:
     """Read an index saved by ``VectorIndex.save``.
 
     Args:
         kind: the resolved kind recorded when it was saved ("auto" reads it from the file).
         path: the index file.
         dimension: the expected vector size; a mismatch is an error.
+        capacity: vectors to make room for at load, so adds up to it do not copy the index.
         **params: search-time overrides for HNSW (ef_search, compact_fraction).
     Returns:
         The loaded index.
@@ -89,19 +90,19 @@ def load_index(kind: str, path: Path, dimension: int, **params: Any) -> VectorIn
         raise InvalidInputError(f"index file {str(path)!r} does not exist")
     if kind == "exact":
         _check_params("exact", params)
-        return ExactIndex.load(path, dimension)
+        return ExactIndex.load(path, dimension, capacity)
     from .faiss_index import FaissIndex
 
     if kind == "auto":
-        index = _load_any(path, dimension, **params)
+        index = _load_any(path, dimension, capacity, **params)
     else:
-        index = FaissIndex.load(path, dimension, **params)
+        index = FaissIndex.load(path, dimension, capacity, **params)
     if kind != "auto" and index.kind != kind:
         raise InvalidInputError(f"{path} holds a {index.kind!r} index, expected {kind!r}")
     return index
 
 
-def _load_any(path: Path, dimension: int, **params: Any) -> VectorIndex:
+def _load_any(path: Path, dimension: int, capacity: int | None, **params: Any) -> VectorIndex:
     """Load whichever kind the file holds (both backends write an npz with a "meta" entry)."""
     import json
 
@@ -111,8 +112,8 @@ def _load_any(path: Path, dimension: int, **params: Any) -> VectorIndex:
         stored = json.loads(str(data["meta"])).get("kind")
     if stored == "exact":
         _check_params("exact", params)
-        return ExactIndex.load(path, dimension)
-    return FaissIndex.load(path, dimension, **params)
+        return ExactIndex.load(path, dimension, capacity)
+    return FaissIndex.load(path, dimension, capacity, **params)
 
 
 def convert_index(

@@ -20,7 +20,7 @@ from ..errors import InvalidInputError, MissingDependencyError
 from ..files import open_syncing
 from .base import VectorIndex
 from .exact import as_ids, check_new_ids, top_k
-from .npz_stream import read_faiss_member, read_member, write_faiss_member, write_member
+from .npz_stream import member_shape, read_faiss_member, read_member, read_member_into, write_faiss_member, write_member
 
 #: Defaults picked with benchmarks/index_speed.py (1M clustered 384-d vectors).
 DEFAULT_M = 32
@@ -175,7 +175,7 @@ class FaissIndex(VectorIndex):
         extra = count - self._labels.size
         if extra <= 0:
             return
-        storage = self._faiss.downcast_index(self._index.storage) if self.kind == "hnsw" else self._index
+        storage = self._storage()
         _reserve(storage.codes, (storage.ntotal + extra) * storage.code_size)
         if self.kind == "hnsw":
             graph = self._index.hnsw
@@ -312,18 +312,27 @@ class FaissIndex(VectorIndex):
         if self._dead > self.compact_fraction * self._labels.size:
             self.compact()
         meta = json.dumps({"dimension": self.dimension, **self.params()})
-        # One file: the serialized FAISS index plus our ids and tombstones. An open file object
-        # keeps the caller's exact path (np.savez would append ".npz").
-        # Synced as it goes (concurrent commits never wait for all of it), streamed (npz_stream.py).
+        # One file: the vectors as a plain array, the HNSW graph (FAISS's serialization without its
+        # vectors), our ids and tombstones. The vectors apart let ``load`` read them into a buffer
+        # with room to grow (see there). An open file object keeps the caller's exact path (np.savez
+        # would append ".npz"). Synced as it goes (concurrent commits never wait for all of it),
+        # streamed (npz_stream.py): no copy of the index in memory.
         with open_syncing(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
             write_member(archive, "meta", np.array(meta))
-            write_faiss_member(archive, "index", self._index, self._faiss)
+            write_member(archive, "vectors", _stored_vectors(self._storage(), self.dimension, self._faiss))
+            if self.kind == "hnsw":
+                write_faiss_member(archive, "index", self._index, self._faiss, self._faiss.IO_FLAG_SKIP_STORAGE)
             write_member(archive, "labels", self._labels)
             write_member(archive, "live", self._live)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, **overrides: Any) -> "FaissIndex":
+    def load(cls, path: Path, dimension: int, capacity: int | None = None, **overrides: Any) -> "FaissIndex":
         """Read a file written by ``save``; ``overrides`` may change search-time settings (ef_search).
+
+        ``capacity``: vectors to make room for (at least the stored ones). FAISS keeps its vectors in
+        one array of exactly the stored size, so without room the first add after loading copies the
+        whole array (1.5 GB at 1M x 384: one add took 17 s on a busy machine). With room, adds up to
+        ``capacity`` fill it in place; the vectors are read straight into it, so loading costs no copy.
 
         Example:
             >>> index = FaissIndex.load(Path("space.index"), 384, ef_search=256)  # doctest: +SKIP
@@ -344,14 +353,55 @@ class FaissIndex(VectorIndex):
                 )
             meta.update(overrides)
             index = cls(dimension, kind, **meta)
-            index._index = read_faiss_member(archive, "index", faiss)
+            if "vectors.npy" in archive.namelist():
+                index._index = _read_with_room(archive, kind, dimension, capacity or 0, faiss)
+            else:  # a file written before the vectors were stored apart: FAISS's whole serialization
+                index._index = read_faiss_member(archive, "index", faiss)
             index._labels = read_member(archive, "labels").astype(np.int64)
             index._live = read_member(archive, "live").astype(bool)
         if kind == "hnsw":
             index._index.hnsw.efSearch = index.ef_search
         index._dead = int(index._labels.size - index._live.sum())
         index._labels_sorted = bool(np.all(index._labels[1:] > index._labels[:-1]))
+        if kind == "hnsw" and capacity:
+            index.reserve(capacity)  # the graph's arrays (its vectors already have the room)
         return index
+
+    def _storage(self) -> Any:
+        """The FAISS flat index holding the vectors (an HNSW index's storage)."""
+        return self._faiss.downcast_index(self._index.storage) if self.kind == "hnsw" else self._index
+
+
+def _stored_vectors(storage: Any, dimension: int, faiss: Any) -> np.ndarray:
+    """A view (no copy) of a FAISS flat index's vectors as an (n, dimension) float32 array."""
+    if storage.ntotal == 0:
+        return np.empty((0, dimension), np.float32)
+    size = storage.ntotal * storage.code_size
+    return faiss.rev_swig_ptr(storage.codes.data(), size).view(np.float32).reshape(storage.ntotal, dimension)
+
+
+def _read_with_room(archive: zipfile.ZipFile, kind: str, dimension: int, capacity: int, faiss: Any) -> Any:
+    """The FAISS index of a file's members, its vectors read into an array with room for ``capacity``."""
+    shape, dtype = member_shape(archive, "vectors")
+    if dtype != np.float32 or len(shape) != 2 or shape[1] != dimension:
+        raise InvalidInputError(f"index vectors of shape {shape} and type {dtype}, expected (n, {dimension}) float32")
+    count = int(shape[0])
+    storage = faiss.IndexFlatIP(dimension)
+    # Sized up to the room, then down to the stored vectors: the capacity stays (std::vector).
+    storage.codes.resize(max(capacity, count) * storage.code_size)
+    storage.codes.resize(count * storage.code_size)
+    if count:
+        read_member_into(archive, "vectors", faiss.rev_swig_ptr(storage.codes.data(), count * storage.code_size))
+    storage.ntotal = count
+    if kind == "flat":
+        return storage
+    graph = read_faiss_member(archive, "index", faiss, faiss.IO_FLAG_SKIP_STORAGE)
+    if graph.ntotal != count:
+        raise InvalidInputError(f"an HNSW graph of {graph.ntotal} nodes beside {count} vectors")
+    graph.storage = storage
+    graph.own_fields = True  # the graph frees its storage, as when FAISS reads both
+    storage.this.disown()
+    return graph
 
 
 def _reserve(vector: Any, size: int) -> None:

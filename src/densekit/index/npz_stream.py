@@ -24,7 +24,7 @@ def write_member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None
         np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
-def write_faiss_member(archive: zipfile.ZipFile, name: str, index: Any, faiss: Any) -> None:
+def write_faiss_member(archive: zipfile.ZipFile, name: str, index: Any, faiss: Any, flags: int = 0) -> None:
     """Write FAISS's serialization of ``index`` as ``name.npy`` (a uint8 array), streamed.
 
     The .npy header needs the length first, so FAISS serializes twice: once only counting bytes,
@@ -35,18 +35,41 @@ def write_faiss_member(archive: zipfile.ZipFile, name: str, index: Any, faiss: A
         nonlocal size
         size += len(chunk)
 
-    faiss.write_index(index, faiss.PyCallbackIOWriter(count, _BLOCK))
+    faiss.write_index(index, faiss.PyCallbackIOWriter(count, _BLOCK), flags)
     header = {"descr": "|u1", "fortran_order": False, "shape": (size,)}
     with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
         np.lib.format.write_array_header_1_0(member, header)
-        faiss.write_index(index, faiss.PyCallbackIOWriter(member.write, _BLOCK))
+        faiss.write_index(index, faiss.PyCallbackIOWriter(member.write, _BLOCK), flags)
 
 
-def read_faiss_member(archive: zipfile.ZipFile, name: str, faiss: Any) -> Any:
+def read_faiss_member(archive: zipfile.ZipFile, name: str, faiss: Any, flags: int = 0) -> Any:
     """The FAISS index stored as ``name.npy`` by ``write_faiss_member`` (or by ``np.savez``)."""
     with archive.open(f"{name}.npy") as member:
         _skip_header(member)
-        return faiss.read_index(faiss.PyCallbackIOReader(member.read, _BLOCK))
+        return faiss.read_index(faiss.PyCallbackIOReader(member.read, _BLOCK), flags)
+
+
+def member_shape(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of array member ``name`` (its header only)."""
+    with archive.open(f"{name}.npy") as member:
+        return _header(member)[:2]
+
+
+def read_member_into(archive: zipfile.ZipFile, name: str, target: np.ndarray) -> None:
+    """Read array member ``name`` straight into ``target`` (same bytes), a block at a time: the caller
+    owns the memory, e.g. a FAISS buffer sized with room to grow."""
+    with archive.open(f"{name}.npy") as member:
+        shape, dtype, fortran = _header(member)
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if fortran or expected != target.nbytes:
+            raise ValueError(f"member {name!r} holds {shape} {dtype}, not the {target.nbytes} bytes expected")
+        view = memoryview(target.reshape(-1).view(np.uint8))
+        done = 0
+        while done < expected:
+            read = member.readinto(view[done : done + _BLOCK])
+            if not read:
+                raise ValueError(f"member {name!r} ends after {done} of {expected} bytes")
+            done += read
 
 
 def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
@@ -54,11 +77,16 @@ def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
         return np.lib.format.read_array(member, allow_pickle=False)
 
 
-def _skip_header(member: IO[bytes]) -> None:
+def _header(member: IO[bytes]) -> tuple[tuple[int, ...], np.dtype, bool]:
     version = np.lib.format.read_magic(member)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
     else:
-        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    return shape, dtype, fortran
+
+
+def _skip_header(member: IO[bytes]) -> None:
+    shape, dtype, _ = _header(member)
     if dtype != np.uint8 or len(shape) != 1:
         raise ValueError(f"expected a 1-D uint8 array of FAISS bytes, found {dtype} of shape {shape}")

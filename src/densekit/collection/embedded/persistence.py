@@ -29,6 +29,11 @@ OVERDUE = 4
 from .manifest import MANIFEST_NAME, manifest_path, write_manifest
 
 INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
+#: A loaded index gets room for 1/ROOM_SHARE more vectors than the manifest counts (at least
+#: ROOM_MIN): the adds of a writer, or a reader's replay of them, then fill it in place, where an index
+#: loaded to its exact size copies all its vectors at the first add (seconds at 1M x 384).
+ROOM_SHARE = 16
+ROOM_MIN = 1024
 #: Opening refuses a space whose checkpoint and replay disagree with the manifest's count; ``check``
 #: opens with this off, to list that problem beside every other one.
 VERIFY_COUNTS: contextvars.ContextVar[bool] = contextvars.ContextVar("verify_counts", default=True)
@@ -69,7 +74,10 @@ def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, throu
     params = {key: value for key, value in index_entry.get("params", {}).items() if key != "kind"}
     # Only search-time settings are applied at load; build settings live in the index file.
     overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
-    index = load_index(index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]), **overrides)
+    count = entry.get("count")
+    capacity = int(count) + max(int(count) // ROOM_SHARE, ROOM_MIN) if count is not None else None
+    index = load_index(index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]),
+                       capacity, **overrides)
     checkpoint = int(index_entry.get("generation", 0))
     space = VectorSpace(
         name=name,
