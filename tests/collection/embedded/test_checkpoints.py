@@ -118,6 +118,46 @@ def test_a_failed_background_checkpoint_keeps_the_collection_and_is_tried_again(
         assert reader.count() == 231 and reader.get("n29") is not None
 
 
+def test_an_overdue_checkpoint_a_job_is_writing_is_not_written_again_inside_a_commit(folder, monkeypatch):
+    """Writing it inline would hold the commit for the whole index (32 s at 1M): the commits go on,
+    each writing only its rows, and the job's file is named once it finishes."""
+    import threading
+
+    from densekit.collection.embedded import checkpoints
+
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_MIN_ROWS", "10")
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_FRACTION", "0.01")  # due past 10 rows; four times overdue past 44
+    release = threading.Event()
+    original = checkpoints.write_atomically
+
+    def slow_write(path, write):
+        release.wait(30)
+        return original(path, write)
+
+    monkeypatch.setattr(checkpoints, "write_atomically", slow_write)
+    with Collection.open(folder) as writer:
+        monkeypatch.setenv("DENSEKIT_CHECKPOINT_BACKGROUND", "0")
+        writer.add(["first"], ids=["first"])
+        writer.commit()  # a checkpoint of everything so far, inside the commit: the tail starts at 0
+        monkeypatch.setenv("DENSEKIT_CHECKPOINT_BACKGROUND", "1")
+        before = manifest(folder)["spaces"]["text"]["index"]["file"]
+        writer.add(texts(30, seed=3), ids=[f"a{n}" for n in range(30)])
+        writer.commit()  # due (30 > 10): a job starts and waits
+        saved = []
+        monkeypatch.setattr(writer.spaces["text"].index, "save", lambda path: saved.append(path))
+        for round_ in range(6):  # 6 x 30 rows: far past four times overdue
+            writer.add(texts(30, seed=10 + round_), ids=[f"b{round_}x{n}" for n in range(30)])
+            writer.commit()
+        assert saved == [] and manifest(folder)["spaces"]["text"]["index"]["file"] == before
+        assert manifest(folder)["spaces"]["text"]["index"]["tail"] == 210
+        release.set()
+        monkeypatch.undo()
+    assert manifest(folder)["spaces"]["text"]["index"]["file"] != before
+    assert check_collection(folder) == []
+    with Collection.open(folder, readonly=True) as reader:
+        assert reader.count() == 411 and reader.get("b5x29") is not None
+
+
 def test_a_failure_during_tail_replay_leaves_everything_as_it_was(folder, monkeypatch):
     from densekit.collection.embedded import persistence
 

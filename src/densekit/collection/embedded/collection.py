@@ -136,7 +136,10 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
             # A writer may commit twice while a reader loads, removing the files its manifest named: retry.
             for attempt in range(10):
                 try:
-                    return cls(folder, manifest, readonly=readonly, lock=lock)
+                    collection = cls(folder, manifest, readonly=readonly, lock=lock)
+                    if not readonly:
+                        collection.prepare_writes()
+                    return collection
                 except FileNotFoundError:
                     if not readonly or attempt == 9:
                         raise

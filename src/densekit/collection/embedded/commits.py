@@ -66,6 +66,7 @@ class EmbeddedCommits:
         new, new_files = persistence.write_generation(
             self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
             checkpoints_inline=not background_checkpoints(), store=self.store, view=self.view,
+            busy=frozenset(self._checkpoint_jobs),  # jobs still running (finished ones were adopted above)
         )
         # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
         previous_manifest = self._manifest

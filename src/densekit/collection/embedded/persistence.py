@@ -152,6 +152,7 @@ def write_generation(
     checkpoints_inline: bool = True,
     store=None,
     view: int | None = None,
+    busy: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Write the next generation's files and switch the manifest to them (steps 1-3).
 
@@ -162,7 +163,9 @@ def write_generation(
         count: visible items in the new generation.
         step: called with each step's name (crash-injection tests raise from it).
         checkpoints_inline: write the checkpoints that are due here (False: background jobs write
-            them, checkpoints.py; one far overdue is still written here).
+            them, checkpoints.py; one far overdue is still written here, unless its space is in
+            ``busy``: a job is writing it, and writing it here too would hold this commit for as long
+            as the whole index takes to write, seconds at 1M).
         store, view: the content store and the writer's generation, to convert an index from the
             stored vectors (without them, from the old index, holding both at once).
     Returns:
@@ -176,7 +179,10 @@ def write_generation(
         if not (space.dirty or space.file is None):
             continue
         tail = space.tail + space.staged_rows
-        due = checkpoint_due(len(space.index), tail if checkpoints_inline else tail // OVERDUE)
+        if checkpoints_inline:
+            due = checkpoint_due(len(space.index), tail)
+        else:
+            due = space.name not in busy and checkpoint_due(len(space.index), tail // OVERDUE)
         if space.rewrite or space.file is None or space.vector_key is None or _conversion_due(space) or due:
             _convert_if_needed(space, store, view)
             file = index_file_name(space.name, generation)

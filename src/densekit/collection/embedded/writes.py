@@ -200,6 +200,17 @@ class EmbeddedWrites:
                                      f"could not store the vectors of space {name!r}")
             space.vector_key, space.rewrite, space.dirty = key, True, True
 
+    def prepare_writes(self) -> None:
+        """Read the sparse tables when a writer opens, not inside its first write: at 1M items that
+        read (every segment's postings) takes seconds, which one add should not pay. A collection
+        still to be converted, or tables that cannot be read, are left to the first write, which
+        converts them or reports the problem as before."""
+        if segmented(self._manifest):
+            try:
+                self._sparse_writer()
+            except (CollectionError, sqlite3.Error):
+                self._sparse_tables = self._sparse = None
+
     def _sparse_writer(self) -> sparse_tables.CollectionSparse:
         """The sparse tables this writer stages into; a collection made before them is converted
         here, at its first write (every visible text indexed once, staged with that write)."""
