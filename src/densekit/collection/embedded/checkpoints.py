@@ -52,7 +52,7 @@ class CheckpointJob:
         store = None
         try:
             store = ContentStore(self.folder / CONTENT_NAME, readonly=True)
-            space = load_space(self.folder, self.name, self.entry, store, self.generation)
+            space = load_space(self.folder, self.name, self.entry, store, self.generation, room=False)
             write_atomically(self.folder / self.file, space.index.save)
             self.sha256 = file_checksum(self.folder / self.file)
         except BaseException as error:  # noqa: BLE001 - reported to the writer, which checkpoints again later

@@ -65,9 +65,11 @@ def index_file_name(space: str, generation: int) -> str:
     return f"spaces/{space}.{generation}.index"
 
 
-def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, through: int | None = None) -> VectorSpace:
+def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, through: int | None = None,
+               room: bool = True) -> VectorSpace:
     """A space as the manifest names it: its checkpoint, with the generations after it up to
-    ``through`` replayed from the content store ``store`` (vector_log.py)."""
+    ``through`` replayed from the content store ``store`` (vector_log.py). ``room``: space for later
+    adds (False: exactly the manifest's count, for a load that only writes the index out again)."""
     from ...index.factory import load_index
 
     index_entry = entry["index"]
@@ -75,7 +77,7 @@ def load_space(folder: Path, name: str, entry: dict[str, Any], store=None, throu
     # Only search-time settings are applied at load; build settings live in the index file.
     overrides = {key: value for key, value in params.items() if key in LOAD_OVERRIDES}
     count = entry.get("count")
-    capacity = int(count) + max(int(count) // ROOM_SHARE, ROOM_MIN) if count is not None else None
+    capacity = int(count) + (max(int(count) // ROOM_SHARE, ROOM_MIN) if room else 0) if count is not None else None
     index = load_index(index_entry["kind"], folder / index_entry["file"], int(entry["encoder"]["dimension"]),
                        capacity, **overrides)
     checkpoint = int(index_entry.get("generation", 0))
