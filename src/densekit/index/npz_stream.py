@@ -62,6 +62,11 @@ def read_faiss_member(archive: zipfile.ZipFile, name: str, faiss: Any, flags: in
         return faiss.read_index(faiss.PyCallbackIOReader(member.read, _BLOCK), flags)
 
 
+def skip_header(member: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    """Read past an open member's .npy header; returns the array's shape and dtype."""
+    return _header(member)[:2]
+
+
 def member_shape(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of array member ``name`` (its header only)."""
     with archive.open(f"{name}.npy") as member:

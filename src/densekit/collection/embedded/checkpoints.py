@@ -9,12 +9,14 @@ the manifest (``EmbeddedCommits._adopt_checkpoints``); until then readers keep t
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from ...files import write_atomically
+from .flat_checkpoints import can_stream, write_streamed
 from .persistence import file_checksum, index_file_name, load_space
 from .store import CONTENT_NAME, ContentStore
 
@@ -52,8 +54,12 @@ class CheckpointJob:
         store = None
         try:
             store = ContentStore(self.folder / CONTENT_NAME, readonly=True)
-            space = load_space(self.folder, self.name, self.entry, store, self.generation, room=False)
-            write_atomically(self.folder / self.file, space.index.save)
+            if can_stream(self.folder, self.entry):  # flat: no second copy of the index (flat_checkpoints.py)
+                write_atomically(self.folder / self.file, functools.partial(
+                    write_streamed, self.folder, self.entry, store, self.generation))
+            else:
+                space = load_space(self.folder, self.name, self.entry, store, self.generation, room=False)
+                write_atomically(self.folder / self.file, space.index.save)
             self.sha256 = file_checksum(self.folder / self.file)
         except BaseException as error:  # noqa: BLE001 - reported to the writer, which checkpoints again later
             self.error = error
