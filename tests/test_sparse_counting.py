@@ -125,6 +125,26 @@ def test_rows_write_the_same_segment_and_terms_as_counters():
     assert by_rows.search("river état", 5)[1].tolist() == by_counters.search("river état", 5)[1].tolist()
 
 
+def test_rows_of_one_table_over_several_writes_number_terms_as_counters():
+    """One WordTable writes three batches (as a writer does): terms the index has from an earlier
+    write, terms the table numbered for an earlier batch, and new ones mixed in each batch."""
+    rng = random.Random(11)
+    batches = [[random_text(rng, rng.randint(0, 30), VOCABULARY) for _ in range(20)] for _ in range(3)]
+    by_counters = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    by_rows = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    for index in (by_counters, by_rows):  # the index knows some words before the table does
+        index.add(np.array([1, 2]), [" ".join(VOCABULARY[::3]), "zzz unseen"])
+    table = WordTable()
+    for number, texts in enumerate(batches):
+        rowids = np.arange(100 * (number + 1), 100 * (number + 1) + len(texts), dtype=np.int64)
+        by_counters.add_counted(rowids, [Counter(words(text)) for text in texts])
+        terms, lengths = joined([table.text_ids(text) for text in texts])
+        by_rows.add_rows(rowids, table, *count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms)))
+    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments ORDER BY id"):
+        assert by_rows.connection.execute(query).fetchall() == by_counters.connection.execute(query).fetchall()
+    assert by_rows.statistics() == by_counters.statistics()
+
+
 @pytest.mark.parametrize("text", ["ΟΔΟΣΑΣ ΟΔΟΣ ΑΣΑ", "İSTANBUL İstanbul ıi"])
 def test_texts_whose_lowercase_depends_on_neighbours_or_grows(text):
     """A capital sigma lowercases by what follows (a chunk cut after it sees a final sigma); 'İ'

@@ -11,6 +11,7 @@ measurements that chose this design over SQLite FTS5 and tantivy).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
@@ -244,16 +245,19 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         # that order, as add_counted gives them.
         present, first = np.unique(indices, return_index=True)
         unmapped = columns[present] < 0
+        numbers = present[unmapped][np.argsort(first[unmapped], kind="stable")]
         new_terms: list[str] = []
-        vocabulary = self._vocabulary
-        for number in present[unmapped][np.argsort(first[unmapped], kind="stable")].tolist():
-            term = words.terms[number]
-            column = vocabulary.get(term)
-            if column is None:
-                column = vocabulary[term] = len(self._terms)
-                self._terms.append(term)
-                new_terms.append(term)
-            columns[number] = column
+        if len(numbers):
+            # Looked up together (a first batch brings tens of thousands of terms): the table's terms
+            # are distinct, so those missing from the vocabulary get the next columns in this order.
+            terms = list(map(words.terms.__getitem__, numbers.tolist()))
+            found = np.fromiter(map(self._vocabulary.get, terms, itertools.repeat(-1)), dtype=np.int64, count=len(terms))
+            missing = np.flatnonzero(found < 0)
+            found[missing] = np.arange(len(self._terms), len(self._terms) + len(missing))
+            new_terms = [terms[position] for position in missing.tolist()]
+            self._vocabulary.update(zip(new_terms, range(len(self._terms), len(self._terms) + len(new_terms))))
+            self._terms.extend(new_terms)
+            columns[numbers] = found
         self._store_segment(ids, np.asarray(indptr, dtype=np.int64), columns[indices], np.asarray(counts, dtype=np.int64),
                             new_terms)
 
