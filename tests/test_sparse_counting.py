@@ -107,6 +107,22 @@ def test_chunks_that_are_not_slices_of_one_text_are_counted_one_by_one():
     assert counted(windows.counts(3), table) == [chunk_rows[1], chunk_rows[2], document_row]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_count_rows_gives_each_rows_counter_in_first_occurrence_order(seed):
+    """Windows of a row need not be adjacent nor rows in order; -1 (a dropped word) is not counted."""
+    rng = np.random.default_rng(seed)
+    row_count, term_count = int(rng.integers(1, 30)), int(rng.integers(1, 50))
+    windows = [rng.integers(-1, term_count, size=int(rng.integers(0, 40))) for _ in range(int(rng.integers(0, 60)))]
+    rows = rng.integers(0, row_count, size=len(windows))
+    expected = [Counter() for _ in range(row_count)]
+    for window, row in zip(windows, rows.tolist()):
+        expected[row].update(term for term in window.tolist() if term >= 0)
+    terms, lengths = joined(windows)
+    indptr, indices, counts = count_rows(terms, lengths, rows, row_count, term_count)
+    assert [list(zip(indices[indptr[row]:indptr[row + 1]].tolist(), counts[indptr[row]:indptr[row + 1]].tolist()))
+            for row in range(row_count)] == [list(counter.items()) for counter in expected]
+
+
 def test_rows_write_the_same_segment_and_terms_as_counters():
     rng = random.Random(7)
     texts = [random_text(rng, rng.randint(0, 40), VOCABULARY) for _ in range(60)]

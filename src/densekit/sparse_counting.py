@@ -226,8 +226,16 @@ def count_rows(terms: np.ndarray, window_lengths: np.ndarray, window_rows: np.nd
     width = max(term_count, 1)
     row_of = np.repeat(np.asarray(window_rows, dtype=np.int64), window_lengths)
     kept = terms >= 0
-    keys, first, counts = np.unique(row_of[kept] * width + terms[kept], return_index=True, return_counts=True)
-    order = np.lexsort((first, keys // width))
+    occurrences = row_of[kept] * width + terms[kept]  # one key per (row, term) occurrence
+    # Grouped by an unstable sort (numpy's fastest for int64; np.unique's first index needs a stable
+    # one), each key's first occurrence as the least position in its group.
+    positions = np.argsort(occurrences)
+    grouped = occurrences[positions]
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1]))) if len(grouped) else _EMPTY
+    keys = grouped[starts]
+    counts = np.diff(np.append(starts, len(grouped)))
+    first = np.minimum.reduceat(positions, starts) if len(starts) else _EMPTY
+    order = np.argsort((keys // width) * max(len(grouped), 1) + first)  # by row, then first occurrence (distinct)
     keys, counts = keys[order], counts[order]
     indptr = np.zeros(row_count + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // width, minlength=row_count), out=indptr[1:])
