@@ -10,7 +10,7 @@ import pytest
 
 from densekit.chunking import chunk_text
 from densekit.sparse import document_pieces
-from densekit.sparse_counting import DocumentText, Windows, WordTable, count_rows, joined
+from densekit.sparse_counting import DocumentText, Windows, WordTable, count_rows, in_order_of_appearance, joined
 from densekit.sparse_segments import SegmentedSparseIndex
 from densekit.sparse_words import words
 
@@ -121,6 +121,12 @@ def test_count_rows_gives_each_rows_counter_in_first_occurrence_order(seed):
     indptr, indices, counts = count_rows(terms, lengths, rows, row_count, term_count)
     assert [list(zip(indices[indptr[row]:indptr[row + 1]].tolist(), counts[indptr[row]:indptr[row + 1]].tolist()))
             for row in range(row_count)] == [list(counter.items()) for counter in expected]
+
+
+def test_in_order_of_appearance():
+    values = np.random.default_rng(3).integers(0, 500, size=5000)
+    assert in_order_of_appearance(values).tolist() == list(dict.fromkeys(values.tolist()))
+    assert in_order_of_appearance(np.zeros(0, dtype=np.int64)).tolist() == []
 
 
 def test_rows_write_the_same_segment_and_terms_as_counters():

@@ -227,16 +227,27 @@ def count_rows(terms: np.ndarray, window_lengths: np.ndarray, window_rows: np.nd
     row_of = np.repeat(np.asarray(window_rows, dtype=np.int64), window_lengths)
     kept = terms >= 0
     occurrences = row_of[kept] * width + terms[kept]  # one key per (row, term) occurrence
-    # Grouped by an unstable sort (numpy's fastest for int64; np.unique's first index needs a stable
-    # one), each key's first occurrence as the least position in its group.
-    positions = np.argsort(occurrences)
-    grouped = occurrences[positions]
-    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1]))) if len(grouped) else _EMPTY
-    keys = grouped[starts]
-    counts = np.diff(np.append(starts, len(grouped)))
-    first = np.minimum.reduceat(positions, starts) if len(starts) else _EMPTY
-    order = np.argsort((keys // width) * max(len(grouped), 1) + first)  # by row, then first occurrence (distinct)
+    keys, counts, first = _groups(occurrences)
+    order = np.argsort((keys // width) * max(len(occurrences), 1) + first)  # by row, then first occurrence (distinct)
     keys, counts = keys[order], counts[order]
     indptr = np.zeros(row_count + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // width, minlength=row_count), out=indptr[1:])
     return indptr, keys % width, counts.astype(np.int64)
+
+
+def in_order_of_appearance(values: np.ndarray) -> np.ndarray:
+    """The distinct ``values``, in the order of their first appearance."""
+    distinct, _, first = _groups(values)
+    return distinct[np.argsort(first)]
+
+
+def _groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct values sorted, how often each occurs, the position of its first occurrence).
+    Grouped by numpy's unstable sort, its fastest for int64 (np.unique's first index needs a stable
+    one); a group's first occurrence is its least position."""
+    positions = np.argsort(values)
+    grouped = values[positions]
+    if not len(grouped):
+        return grouped, _EMPTY, _EMPTY
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+    return grouped[starts], np.diff(np.append(starts, len(grouped))), np.minimum.reduceat(positions, starts)

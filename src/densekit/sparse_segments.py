@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import CollectionError, InvalidInputError
+from .sparse_counting import in_order_of_appearance
 from .sparse_generations import SegmentGenerations, with_generation
 from .sparse_merges import SegmentMerges
 from .sparse_scoring import Layout, best, scan, score_rows
@@ -243,9 +244,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         columns = self._columns_of(words)
         # Terms new to this table's mapping, in order of first appearance: new terms get columns in
         # that order, as add_counted gives them.
-        present, first = np.unique(indices, return_index=True)
-        unmapped = columns[present] < 0
-        numbers = present[unmapped][np.argsort(first[unmapped], kind="stable")]
+        numbers = in_order_of_appearance(indices[columns[indices] < 0])
         new_terms: list[str] = []
         if len(numbers):
             # Looked up together (a first batch brings tens of thousands of terms): the table's terms
