@@ -14,7 +14,7 @@ import sqlite3
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import CollectionError, InvalidInputError
 from .sparse_segment import Segment
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -59,6 +59,8 @@ class SegmentGenerations:
         new_terms = [term for (term,) in self.connection.execute(
             f"SELECT term FROM {self.table}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
         for term in new_terms:
+            if term in self._vocabulary:
+                raise CollectionError(f"sparse tables {self.table}_*: the vocabulary holds {term!r} twice (damaged)")
             self._vocabulary[term] = len(self._terms)
             self._terms.append(term)
         self._grow_frequency(len(self._terms))

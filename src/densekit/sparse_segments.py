@@ -74,7 +74,10 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         t = self.table
         language, _ = english_stemmer(self._requested_stem)
         self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
-        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
+        # No UNIQUE index on term: a batch's new terms land all over such an index, so every write
+        # rewrote most of its pages (~0.1 s of an index run of Quoref, docs/storage.md); the vocabulary
+        # is unique in memory, and loading refuses a table that repeats a term.
+        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL)")
         self.connection.execute(
             f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL,"
             " added_gen INTEGER NOT NULL DEFAULT 0, retired_gen INTEGER)"
@@ -114,6 +117,8 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
                 raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
+        if len(self._vocabulary) != len(self._terms):
+            raise CollectionError(f"sparse tables {t}_*: the vocabulary holds a term twice (damaged)")
         self._word_columns = None  # add_rows' columns for a WordTable's numbers (the vocabulary is new)
         width = len(self._terms)
         self._search_layout: Layout | None = None  # searches' view of the segments (sparse_scoring.Layout)
