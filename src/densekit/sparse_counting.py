@@ -18,6 +18,7 @@ Texts where that does not hold, and chunks that are not slices of one text, are 
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Sequence
 
@@ -233,6 +234,19 @@ def count_rows(terms: np.ndarray, window_lengths: np.ndarray, window_rows: np.nd
     indptr = np.zeros(row_count + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // width, minlength=row_count), out=indptr[1:])
     return indptr, keys % width, counts.astype(np.int64)
+
+
+def extend_vocabulary(vocabulary: dict[str, int], terms: list[str], wanted: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The columns of the distinct terms ``wanted`` in ``vocabulary`` (term -> column, ``terms`` by
+    column); those it lacks are appended, in the order given. Returns (columns, the appended terms).
+    Looked up together: a first write brings tens of thousands of terms."""
+    found = np.fromiter(map(vocabulary.get, wanted, itertools.repeat(-1)), dtype=np.int64, count=len(wanted))
+    missing = np.flatnonzero(found < 0)
+    found[missing] = np.arange(len(terms), len(terms) + len(missing))
+    appended = [wanted[position] for position in missing.tolist()]
+    vocabulary.update(zip(appended, found[missing].tolist()))
+    terms.extend(appended)
+    return found, appended
 
 
 def in_order_of_appearance(values: np.ndarray) -> np.ndarray:

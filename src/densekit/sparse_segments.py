@@ -11,7 +11,6 @@ measurements that chose this design over SQLite FTS5 and tantivy).
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import sqlite3
@@ -21,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import CollectionError, InvalidInputError
-from .sparse_counting import in_order_of_appearance
+from .sparse_counting import extend_vocabulary, in_order_of_appearance
 from .sparse_generations import SegmentGenerations, with_generation
 from .sparse_merges import SegmentMerges
 from .sparse_scoring import Layout, best, scan, score_rows
@@ -250,18 +249,8 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         # Terms new to this table's mapping, in order of first appearance: new terms get columns in
         # that order, as add_counted gives them.
         numbers = in_order_of_appearance(indices[columns[indices] < 0])
-        new_terms: list[str] = []
-        if len(numbers):
-            # Looked up together (a first batch brings tens of thousands of terms): the table's terms
-            # are distinct, so those missing from the vocabulary get the next columns in this order.
-            terms = list(map(words.terms.__getitem__, numbers.tolist()))
-            found = np.fromiter(map(self._vocabulary.get, terms, itertools.repeat(-1)), dtype=np.int64, count=len(terms))
-            missing = np.flatnonzero(found < 0)
-            found[missing] = np.arange(len(self._terms), len(self._terms) + len(missing))
-            new_terms = [terms[position] for position in missing.tolist()]
-            self._vocabulary.update(zip(new_terms, range(len(self._terms), len(self._terms) + len(new_terms))))
-            self._terms.extend(new_terms)
-            columns[numbers] = found
+        columns[numbers], new_terms = extend_vocabulary(self._vocabulary, self._terms,
+                                                        list(map(words.terms.__getitem__, numbers.tolist())))
         self._store_segment(ids, np.asarray(indptr, dtype=np.int64), columns[indices], np.asarray(counts, dtype=np.int64),
                             new_terms)
 
