@@ -141,7 +141,7 @@ def test_rows_write_the_same_segment_and_terms_as_counters():
     table = WordTable()
     terms, lengths = joined([table.text_ids(text) for text in texts[5:]])
     by_rows.add_rows(rowids[5:], table, *count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms)))
-    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments ORDER BY id"):
+    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments JOIN sparse_blobs ON segment = id ORDER BY id"):
         assert by_rows.connection.execute(query).fetchall() == by_counters.connection.execute(query).fetchall()
     assert by_rows.statistics() == by_counters.statistics()
     assert by_rows.search("river état", 5)[1].tolist() == by_counters.search("river état", 5)[1].tolist()
@@ -162,7 +162,7 @@ def test_rows_of_one_table_over_several_writes_number_terms_as_counters():
         by_counters.add_counted(rowids, [Counter(words(text)) for text in texts])
         terms, lengths = joined([table.text_ids(text) for text in texts])
         by_rows.add_rows(rowids, table, *count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms)))
-    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments ORDER BY id"):
+    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments JOIN sparse_blobs ON segment = id ORDER BY id"):
         assert by_rows.connection.execute(query).fetchall() == by_counters.connection.execute(query).fetchall()
     assert by_rows.statistics() == by_counters.statistics()
 

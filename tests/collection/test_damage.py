@@ -65,11 +65,11 @@ def test_a_sound_collection_checks_ok(built):
 def test_flipped_sparse_data_is_found_and_repaired(built):
     connection = sqlite3.connect(built / "content.sqlite")
     key, blob = connection.execute(
-        "SELECT id, data FROM sparse_documents_segments ORDER BY length(data) DESC LIMIT 1").fetchone()
+        "SELECT segment, data FROM sparse_documents_blobs ORDER BY length(data) DESC LIMIT 1").fetchone()
     data = bytearray(blob)
     data[len(data) // 2] ^= 0xFF
     with connection:
-        connection.execute("UPDATE sparse_documents_segments SET data = ? WHERE id = ?", (bytes(data), key))
+        connection.execute("UPDATE sparse_documents_blobs SET data = ? WHERE segment = ?", (bytes(data), key))
     connection.close()
     problems = check_collection(built)
     assert problems and "sparse" in problems[0]
