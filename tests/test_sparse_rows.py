@@ -7,6 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from densekit.errors import CollectionError
 from densekit.sparse_generations import discard_generations_after
 from densekit.sparse_segments import SegmentedSparseIndex
 
@@ -90,7 +91,7 @@ def test_an_unknown_format_is_refused(tmp_path):
     SegmentedSparseIndex(connection, "t")
     with connection:
         connection.execute("UPDATE t_settings SET value = '9' WHERE key = 'format'")
-    with pytest.raises(Exception, match="format '9'; this densekit reads formats 2, 3"):
+    with pytest.raises(CollectionError, match="format '9'; this densekit reads formats 2, 3"):
         SegmentedSparseIndex(connection, "t")
 
 
@@ -106,3 +107,13 @@ def test_discarding_without_reading_the_index_drops_blobs_too(tmp_path):
         discard_generations_after(connection, "t", 1)
     assert connection.execute("SELECT count(*) FROM t_segments").fetchone() == (1,)
     assert connection.execute("SELECT count(*) FROM t_blobs").fetchone() == (1,)
+
+
+def test_a_segment_without_its_blob_is_refused(tmp_path):
+    connection = sqlite3.connect(tmp_path / "items.sqlite")
+    index = SegmentedSparseIndex(connection, "t")
+    with connection:
+        index.add([1, 2], ["river castle", "comet harbour"])
+        connection.execute("DELETE FROM t_blobs")
+    with pytest.raises(CollectionError, match="segment 1 has no data"):
+        SegmentedSparseIndex(connection, "t")

@@ -14,8 +14,8 @@ import sqlite3
 
 import numpy as np
 
-from .errors import CollectionError, InvalidInputError
 from . import sparse_rows
+from .errors import CollectionError, InvalidInputError
 from .sparse_segment import Segment
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

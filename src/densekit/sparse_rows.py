@@ -12,6 +12,9 @@ the whole row again (the record grows from NULL to a number, so every overflow p
 from __future__ import annotations
 
 import sqlite3
+from typing import Iterator
+
+from .errors import CollectionError
 
 
 def blob_table(connection: sqlite3.Connection, table: str) -> str | None:
@@ -28,11 +31,16 @@ def create_tables(connection: sqlite3.Connection, table: str) -> None:
     connection.execute(f"CREATE TABLE {table}_blobs (segment INTEGER PRIMARY KEY, data BLOB NOT NULL)")
 
 
-def select_segments(connection: sqlite3.Connection, table: str, blobs: str | None, where: str, parameters=()):
-    """Rows (id, data, added_gen) of the segments matching ``where`` (over the segment rows' columns:
-    id, added_gen, retired_gen), by id."""
-    source = f"{table}_segments" if blobs is None else f"{table}_segments JOIN {blobs} ON segment = id"
-    return connection.execute(f"SELECT id, data, added_gen FROM {source} WHERE {where} ORDER BY id", parameters)
+def select_segments(connection: sqlite3.Connection, table: str, blobs: str | None, where: str,
+                    parameters=()) -> Iterator[tuple[int, bytes, int]]:
+    """(id, data, added_gen) of the segments matching ``where`` (over the segment rows' columns: id,
+    added_gen, retired_gen), by id; a segment without its BLOB is an error, never skipped."""
+    source = f"{table}_segments" if blobs is None else f"{table}_segments LEFT JOIN {blobs} ON segment = id"
+    for key, data, added in connection.execute(f"SELECT id, data, added_gen FROM {source} WHERE {where} ORDER BY id",
+                                                parameters):
+        if data is None:
+            raise CollectionError(f"sparse tables {table}_*: segment {key} has no data (damaged)")
+        yield key, data, added
 
 
 def segment_data(connection: sqlite3.Connection, table: str, blobs: str | None, key: int) -> bytes | None:

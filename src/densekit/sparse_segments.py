@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from . import sparse_rows
 from .errors import CollectionError, InvalidInputError
 from .sparse_counting import extend_vocabulary, in_order_of_appearance
-from . import sparse_rows
 from .sparse_generations import SegmentGenerations, with_generation
 from .sparse_merges import SegmentMerges
 from .sparse_scoring import Layout, best, scan, score_rows
