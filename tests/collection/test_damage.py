@@ -81,6 +81,15 @@ def test_flipped_sparse_data_is_found_and_repaired(built):
         assert reopened.search(QUERIES[0], k=3, mode="sparse")
 
 
+def test_a_segment_missing_its_data_is_found_and_repaired(built):
+    sparse_sql(built, "DELETE FROM sparse_chunks_blobs WHERE segment = (SELECT max(segment) FROM sparse_chunks_blobs)")
+    problems = check_collection(built)
+    assert problems and "sparse" in problems[0] and "no data" in problems[0]
+    result = run("check", built, "--repair", "--json")
+    assert result.exit_code == 0, result.output
+    assert check_collection(built) == []
+
+
 def test_files_of_another_collection_are_found(tmp_path, monkeypatch):
     monkeypatch.setenv("DENSEKIT_CHECKPOINT_MIN_ROWS", "0")  # each commit writes a checkpoint of its rows
     build(tmp_path / "mine")
