@@ -35,7 +35,7 @@ def format_2_tables(connection: sqlite3.Connection, table: str) -> None:
 
 
 def hits(index) -> list:
-    return [(index.search(query, 10)[1].tolist(), np.round(index.search(query, 10)[0], 5).tolist()) for query in QUERIES]
+    return [(rowids.tolist(), np.round(scores, 5).tolist()) for scores, rowids in (index.search(query, 10) for query in QUERIES)]
 
 
 def generations(path, old_format: bool) -> dict:
