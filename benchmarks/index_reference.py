@@ -191,6 +191,7 @@ def main() -> None:
     if arguments.json:
         arguments.json.write_text(json.dumps(result, indent=2))
 
+
 def versus_reference(arguments, rows: list[dict], work: Path, source: Path) -> dict:
     """Rounds of: the passage reference, the chunk reference (the goal's), densekit (and the CLI)."""
     # densekit's CPU seconds too (this process, all threads): on shared cores they move less than wall time.
