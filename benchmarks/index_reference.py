@@ -1,21 +1,25 @@
-"""`densekit index` against the least a program must do to store the same passages with vectors.
+"""`densekit index` against the least a program must do to store the same chunks with vectors.
 
-The reference, fixed here: encode every ../shared/data/quoref passage with the same encoder
-(hashing:384 by default), ``executemany`` (id, text, vector BLOB) into one SQLite table in one
-transaction (WAL, synchronous=FULL, so as durable as a densekit commit), and add the vectors to a
-``faiss.IndexFlatIP`` written to disk. densekit: ``Collection.create(model=...)`` and ``ingest`` of the
-same passages (as a JSONL file) with the commit policy `densekit index` uses, then ``commit``, in the
-same process, so neither side pays interpreter start-up. ``--cli`` also times the real `densekit
-index` subprocess (start-up and imports included).
+The reference, fixed here: encode every text with the same encoder (hashing:384 by default),
+``executemany`` (id, text, vector BLOB) into one SQLite table in one transaction (WAL,
+synchronous=FULL, so as durable as a densekit commit), and add the vectors to a ``faiss.IndexFlatIP``
+written to disk. densekit: ``Collection.create(model=...)`` and ``ingest`` of the ../shared/data/quoref
+passages (as a JSONL file) with the commit policy `densekit index` uses, then ``commit``, in the same
+process, so neither side pays interpreter start-up. ``--cli`` also times the real `densekit index`
+subprocess (start-up and imports included).
 
-densekit chunks passages to the model's length (hashing: 128 tokens, neighbours overlapping by 32),
-so it stores more rows and encodes the overlap twice; the reference stores one row per passage. That
-is the difference a user pays for passage-level retrieval; ``--max-tokens`` changes the chunk size.
-``--reference-chunks`` adds a second line, not the goal: the same reference storing the chunks densekit
-stores (chunked inside its timing with densekit's chunker), so what remains is BM25, metadata, the
-vector index and committing as it goes.
-Rounds alternate reference and densekit (fresh folders each); medians are reported. The issue's
-goal (issue 15): densekit <= 1.5x the reference with the hashing encoder.
+The goal (issue 15: densekit <= 1.5x the reference "of the same vectors") is measured against the
+reference storing the chunks densekit stores: densekit chunks passages to the model's length (hashing:
+128 tokens, neighbours overlapping by 32), so it stores 4.8x as many rows as there are passages and
+encodes the overlap twice; the reference chunks them with densekit's chunker inside its timing and
+stores those chunks and their vectors. What remains between the two is BM25 (chunk and document
+tables), metadata, the vector index and committing as it goes. A second line, labelled "passage
+reference", is the same reference storing one row per whole passage (what a user who does not chunk
+pays); ``--max-tokens`` changes densekit's chunk size (the chunk reference follows it).
+
+Rounds alternate the references and densekit (fresh folders each); medians are reported, and the
+goal ratio of each round (densekit over the chunk reference of the same round) with them.
+``--reference-chunks`` is accepted for older command lines (the chunk reference always runs now).
 
 ``--versus-encoding`` measures the issue's second goal instead: with a real model (all-MiniLM-L6-v2,
 default backend) `densekit index` total <= 1.1x the time to encode the same chunks alone. The chunks
@@ -29,6 +33,8 @@ before either is timed. A transformer on 2 shared cores takes minutes for all of
 
     .venv/bin/python benchmarks/index_reference.py --rounds 3
     .venv/bin/python benchmarks/index_reference.py --rounds 3 --cli --json /tmp/index_reference.json
+
+Code before and after a change, alternating in one run: ``benchmarks/index_reference_pairs.py``.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ def passages() -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
-def reference(folder: Path, rows: list[dict], model: str, chunks: bool = False) -> float:
+def reference(folder: Path, rows: list[dict], model: str, chunks: bool = False, max_tokens: int | None = None) -> float:
     """Encode, executemany into one table, faiss add; durable on return. Returns seconds.
     ``chunks``: store the chunks densekit stores (made here, timed) instead of whole passages."""
     import faiss
@@ -64,7 +70,7 @@ def reference(folder: Path, rows: list[dict], model: str, chunks: bool = False) 
     started = time.perf_counter()
     if chunks:
         rows = [{"id": f"{row['id']}#{number}", "text": text}
-                for row in rows for number, text in enumerate(chunk_texts([row], model))]
+                for row in rows for number, text in enumerate(chunk_texts([row], model, max_tokens))]
     vectors = np.asarray(encoder.encode([row["text"] for row in rows]), dtype=np.float32)
     folder.mkdir(parents=True)
     connection = sqlite3.connect(folder / "reference.sqlite")
@@ -96,13 +102,13 @@ def densekit_index(folder: Path, source: Path, model: str, max_tokens: int | Non
     return time.perf_counter() - started, report.chunks
 
 
-def chunk_texts(rows: list[dict], model: str) -> list[str]:
-    """The chunks ``ingest`` writes for these passages (default chunk size, overlap 32)."""
+def chunk_texts(rows: list[dict], model: str, max_tokens: int | None = None) -> list[str]:
+    """The chunks ``ingest`` writes for these passages (default chunk size unless given, overlap 32)."""
     from densekit.chunking import chunk_text, default_chunk_tokens
     from densekit.loaded_models import default_models
 
     encoder = default_models().encoder(model)
-    limit = default_chunk_tokens(encoder.max_seq_length)
+    limit = max_tokens or default_chunk_tokens(encoder.max_seq_length)
     return [chunk.text for row in rows for chunk in chunk_text(row["text"], encoder.token_spans, limit, 32)]
 
 
@@ -167,7 +173,7 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time the `densekit index` subprocess")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--reference-chunks", action="store_true",
-                        help="also time the reference storing densekit's chunks (chunked in the timing), not passages")
+                        help="accepted for older command lines: the reference storing densekit's chunks always runs")
     parser.add_argument("--passages", type=int, default=None, help="only the first N passages (default: all)")
     parser.add_argument("--versus-encoding", action="store_true",
                         help="densekit index against encoding the same chunks alone (the issue's model goal)")
@@ -176,50 +182,66 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="index-reference-"))
     source = work / "passages.jsonl"
     source.write_text("".join(json.dumps({"id": row["id"], "text": row["text"]}) + "\n" for row in rows))
-    if arguments.versus_encoding:
-        try:
-            result = versus_encoding(arguments, rows, work, source)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        print(json.dumps({key: value for key, value in result.items() if key != "rounds_seconds"}, indent=2))
-        if arguments.json:
-            arguments.json.write_text(json.dumps(result, indent=2))
-        return
-    # densekit's CPU seconds too (this process, all threads): on shared cores they move less than wall time.
-    timings: dict[str, list[float]] = {"reference": [], "densekit": [], "cli": [], "reference_chunks": [], "densekit_cpu": []}
-    items = 0
+    compare = versus_encoding if arguments.versus_encoding else versus_reference
     try:
-        for round_number in range(arguments.rounds):
-            timings["reference"].append(reference(work / f"reference-{round_number}", rows, arguments.model))
-            if arguments.reference_chunks:
-                timings["reference_chunks"].append(reference(work / f"chunks-{round_number}", rows, arguments.model, chunks=True))
-            cpu = time.process_time()
-            seconds, items = densekit_index(work / f"densekit-{round_number}", source, arguments.model, arguments.max_tokens,
-                                            arguments.commit_every_docs)
-            timings["densekit_cpu"].append(time.process_time() - cpu)
-            timings["densekit"].append(seconds)
-            if arguments.cli:
-                timings["cli"].append(cli_index(work / f"cli-{round_number}", source, arguments.model, arguments.max_tokens))
-            print(f"round {round_number + 1}: reference {timings['reference'][-1]:.2f} s, densekit {seconds:.2f} s "
-                  f"(CPU {timings['densekit_cpu'][-1]:.2f} s)"
-                  + (f", reference storing the chunks {timings['reference_chunks'][-1]:.2f} s" if arguments.reference_chunks else "")
-                  + (f", CLI {timings['cli'][-1]:.2f} s" if arguments.cli else ""), flush=True)
+        result = compare(arguments, rows, work, source)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({key: value for key, value in result.items() if key != "rounds_seconds"}, indent=2))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(result, indent=2))
+
+
+def versus_reference(arguments, rows: list[dict], work: Path, source: Path) -> dict:
+    """Rounds of: the passage reference, the chunk reference (the goal's), densekit (and the CLI)."""
+    # densekit's CPU seconds too (this process, all threads): on shared cores they move less than wall time.
+    timings: dict[str, list[float]] = {"reference": [], "reference_chunks": [], "densekit": [], "densekit_cpu": [], "cli": []}
+    items = 0
+    chunks = len(chunk_texts(rows, arguments.model, arguments.max_tokens))
+    # Untimed warm-up of both sides on a few passages: imports, the encoder, first-call costs.
+    warm = work / "warm.jsonl"
+    warm.write_text("".join(json.dumps({"id": row["id"], "text": row["text"]}) + "\n" for row in rows[:20]))
+    reference(work / "warm-reference", rows[:20], arguments.model, chunks=True, max_tokens=arguments.max_tokens)
+    densekit_index(work / "warm-densekit", warm, arguments.model, arguments.max_tokens, arguments.commit_every_docs)
+    if arguments.model.startswith("hashing"):  # it keeps each word's vector per process: all sides find them made
+        from densekit.loaded_models import default_models
+
+        default_models().encoder(arguments.model).encode([row["text"] for row in rows])
+    for round_number in range(arguments.rounds):
+        timings["reference"].append(reference(work / f"reference-{round_number}", rows, arguments.model))
+        timings["reference_chunks"].append(reference(work / f"chunks-{round_number}", rows, arguments.model, chunks=True,
+                                                     max_tokens=arguments.max_tokens))
+        cpu = time.process_time()
+        seconds, items = densekit_index(work / f"densekit-{round_number}", source, arguments.model, arguments.max_tokens,
+                                        arguments.commit_every_docs)
+        timings["densekit_cpu"].append(time.process_time() - cpu)
+        timings["densekit"].append(seconds)
+        if items != chunks:
+            raise SystemExit(f"densekit wrote {items} chunks, the chunk reference stores {chunks}: not the same vectors")
+        if arguments.cli:
+            timings["cli"].append(cli_index(work / f"cli-{round_number}", source, arguments.model, arguments.max_tokens))
+        print(f"round {round_number + 1}: densekit {seconds:.2f} s (CPU {timings['densekit_cpu'][-1]:.2f} s), "
+              f"reference storing the same chunks {timings['reference_chunks'][-1]:.2f} s "
+              f"(goal ratio {seconds / timings['reference_chunks'][-1]:.2f}), "
+              f"passage reference {timings['reference'][-1]:.2f} s"
+              + (f", CLI {timings['cli'][-1]:.2f} s" if arguments.cli else ""), flush=True)
     result = {
         "model": arguments.model, "passages": len(rows), "densekit_items": items, "rounds": arguments.rounds,
         "commit_every_docs": arguments.commit_every_docs,
         **{f"{name}_seconds": round(statistics.median(values), 3) for name, values in timings.items() if values},
+        "rounds_seconds": timings,
     }
+    # The goal: densekit over the reference storing the same chunks and vectors (issue 15: <= 1.5).
+    result["goal_ratio"] = round(result["densekit_seconds"] / result["reference_chunks_seconds"], 2)
+    result["goal_ratio_per_round"] = [round(index / chunked, 2)
+                                      for index, chunked in zip(timings["densekit"], timings["reference_chunks"])]
+    result["goal_met"] = result["goal_ratio"] <= 1.5
+    result["ratio_to_reference_chunks"] = result["goal_ratio"]  # the key earlier runs wrote
+    # Not the goal: against the passage reference (one row per whole passage).
     result["ratio"] = round(result["densekit_seconds"] / result["reference_seconds"], 2)
-    if arguments.reference_chunks:
-        result["ratio_to_reference_chunks"] = round(result["densekit_seconds"] / result["reference_chunks_seconds"], 2)
     if arguments.cli:
-        result["cli_ratio"] = round(result["cli_seconds"] / result["reference_seconds"], 2)
-    print(json.dumps(result, indent=2))
-    if arguments.json:
-        arguments.json.write_text(json.dumps(result, indent=2))
-
+        result["cli_ratio"] = round(result["cli_seconds"] / result["reference_chunks_seconds"], 2)
+    return result
 
 if __name__ == "__main__":
     main()

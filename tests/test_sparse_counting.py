@@ -10,7 +10,7 @@ import pytest
 
 from densekit.chunking import chunk_text
 from densekit.sparse import document_pieces
-from densekit.sparse_counting import DocumentText, Windows, WordTable, count_rows, joined
+from densekit.sparse_counting import DocumentText, Windows, WordTable, count_rows, in_order_of_appearance, joined
 from densekit.sparse_segments import SegmentedSparseIndex
 from densekit.sparse_words import words
 
@@ -107,6 +107,28 @@ def test_chunks_that_are_not_slices_of_one_text_are_counted_one_by_one():
     assert counted(windows.counts(3), table) == [chunk_rows[1], chunk_rows[2], document_row]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_count_rows_gives_each_rows_counter_in_first_occurrence_order(seed):
+    """Windows of a row need not be adjacent nor rows in order; -1 (a dropped word) is not counted."""
+    rng = np.random.default_rng(seed)
+    row_count, term_count = int(rng.integers(1, 30)), int(rng.integers(1, 50))
+    windows = [rng.integers(-1, term_count, size=int(rng.integers(0, 40))) for _ in range(int(rng.integers(0, 60)))]
+    rows = rng.integers(0, row_count, size=len(windows))
+    expected = [Counter() for _ in range(row_count)]
+    for window, row in zip(windows, rows.tolist()):
+        expected[row].update(term for term in window.tolist() if term >= 0)
+    terms, lengths = joined(windows)
+    indptr, indices, counts = count_rows(terms, lengths, rows, row_count, term_count)
+    assert [list(zip(indices[indptr[row]:indptr[row + 1]].tolist(), counts[indptr[row]:indptr[row + 1]].tolist()))
+            for row in range(row_count)] == [list(counter.items()) for counter in expected]
+
+
+def test_in_order_of_appearance():
+    values = np.random.default_rng(3).integers(0, 500, size=5000)
+    assert in_order_of_appearance(values).tolist() == list(dict.fromkeys(values.tolist()))
+    assert in_order_of_appearance(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
 def test_rows_write_the_same_segment_and_terms_as_counters():
     rng = random.Random(7)
     texts = [random_text(rng, rng.randint(0, 40), VOCABULARY) for _ in range(60)]
@@ -119,10 +141,30 @@ def test_rows_write_the_same_segment_and_terms_as_counters():
     table = WordTable()
     terms, lengths = joined([table.text_ids(text) for text in texts[5:]])
     by_rows.add_rows(rowids[5:], table, *count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms)))
-    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments ORDER BY id"):
+    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments JOIN sparse_blobs ON segment = id ORDER BY id"):
         assert by_rows.connection.execute(query).fetchall() == by_counters.connection.execute(query).fetchall()
     assert by_rows.statistics() == by_counters.statistics()
     assert by_rows.search("river état", 5)[1].tolist() == by_counters.search("river état", 5)[1].tolist()
+
+
+def test_rows_of_one_table_over_several_writes_number_terms_as_counters():
+    """One WordTable writes three batches (as a writer does): terms the index has from an earlier
+    write, terms the table numbered for an earlier batch, and new ones mixed in each batch."""
+    rng = random.Random(11)
+    batches = [[random_text(rng, rng.randint(0, 30), VOCABULARY) for _ in range(20)] for _ in range(3)]
+    by_counters = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    by_rows = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    for index in (by_counters, by_rows):  # the index knows some words before the table does
+        index.add(np.array([1, 2]), [" ".join(VOCABULARY[::3]), "zzz unseen"])
+    table = WordTable()
+    for number, texts in enumerate(batches):
+        rowids = np.arange(100 * (number + 1), 100 * (number + 1) + len(texts), dtype=np.int64)
+        by_counters.add_counted(rowids, [Counter(words(text)) for text in texts])
+        terms, lengths = joined([table.text_ids(text) for text in texts])
+        by_rows.add_rows(rowids, table, *count_rows(terms, lengths, np.arange(len(lengths)), len(lengths), len(table.terms)))
+    for query in ("SELECT id, term FROM sparse_terms ORDER BY id", "SELECT id, data, added_gen FROM sparse_segments JOIN sparse_blobs ON segment = id ORDER BY id"):
+        assert by_rows.connection.execute(query).fetchall() == by_counters.connection.execute(query).fetchall()
+    assert by_rows.statistics() == by_counters.statistics()
 
 
 @pytest.mark.parametrize("text", ["ΟΔΟΣΑΣ ΟΔΟΣ ΑΣΑ", "İSTANBUL İstanbul ıi"])

@@ -292,3 +292,33 @@ def test_a_segment_written_piece_by_piece_is_the_same_blob(tmp_path):
     back = Segment.from_blob(key, stored, 50)
     assert (back.by_document != counts).nnz == 0 and np.array_equal(back.rowids, segment.rowids)
     assert set(unpack_arrays(stored)) >= {"rowids", "indices", "term_documents"}
+
+
+def test_a_vocabulary_that_repeats_a_term_is_refused(tmp_path):
+    """The terms table has no UNIQUE index (writes cost less without it): loading checks instead,
+    both reading the whole index and catching up with another connection's new terms."""
+    path = tmp_path / "items.sqlite"
+    writer = SegmentedSparseIndex(sqlite3.connect(path), "sparse", stem=False)
+    with writer.connection:
+        writer.add([1, 2], ["river castle", "comet harbour"])
+    reader = SegmentedSparseIndex(sqlite3.connect(path), "sparse")
+    with writer.connection:
+        writer.connection.execute("INSERT INTO sparse_terms (id, term) VALUES (4, 'river')")
+    with pytest.raises(CollectionError, match="'river' twice"):
+        reader.refresh()
+    with pytest.raises(CollectionError, match="holds a term twice"):
+        SegmentedSparseIndex(sqlite3.connect(path), "sparse")
+
+
+def test_tables_made_with_a_unique_vocabulary_are_written_and_read_as_before(tmp_path):
+    """Collections made before kept a UNIQUE index on the terms (its constraint acts as this one does)."""
+    path = tmp_path / "items.sqlite"
+    texts = random_corpus(60, seed=9)
+    with sqlite3.connect(path) as connection:
+        index = SegmentedSparseIndex(connection, "words", stem=False)
+        connection.execute("CREATE UNIQUE INDEX words_terms_unique ON words_terms(term)")
+        index.add(range(30), texts[:30])
+        index.add(range(30, 60), texts[30:])
+    reopened = SegmentedSparseIndex(sqlite3.connect(path), "words")
+    assert_matches(reopened, dict(enumerate(texts)), QUERIES)
+    assert reopened.statistics() == index.statistics()

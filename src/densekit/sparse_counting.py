@@ -18,6 +18,7 @@ Texts where that does not hold, and chunks that are not slices of one text, are 
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Sequence
 
@@ -226,9 +227,41 @@ def count_rows(terms: np.ndarray, window_lengths: np.ndarray, window_rows: np.nd
     width = max(term_count, 1)
     row_of = np.repeat(np.asarray(window_rows, dtype=np.int64), window_lengths)
     kept = terms >= 0
-    keys, first, counts = np.unique(row_of[kept] * width + terms[kept], return_index=True, return_counts=True)
-    order = np.lexsort((first, keys // width))
+    occurrences = row_of[kept] * width + terms[kept]  # one key per (row, term) occurrence
+    keys, counts, first = _groups(occurrences)
+    order = np.argsort((keys // width) * max(len(occurrences), 1) + first)  # by row, then first occurrence (distinct)
     keys, counts = keys[order], counts[order]
     indptr = np.zeros(row_count + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // width, minlength=row_count), out=indptr[1:])
     return indptr, keys % width, counts.astype(np.int64)
+
+
+def extend_vocabulary(vocabulary: dict[str, int], terms: list[str], wanted: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The columns of the distinct terms ``wanted`` in ``vocabulary`` (term -> column, ``terms`` by
+    column); those it lacks are appended, in the order given. Returns (columns, the appended terms).
+    Looked up together: a first write brings tens of thousands of terms."""
+    found = np.fromiter(map(vocabulary.get, wanted, itertools.repeat(-1)), dtype=np.int64, count=len(wanted))
+    missing = np.flatnonzero(found < 0)
+    found[missing] = np.arange(len(terms), len(terms) + len(missing))
+    appended = [wanted[position] for position in missing.tolist()]
+    vocabulary.update(zip(appended, found[missing].tolist()))
+    terms.extend(appended)
+    return found, appended
+
+
+def in_order_of_appearance(values: np.ndarray) -> np.ndarray:
+    """The distinct ``values``, in the order of their first appearance."""
+    distinct, _, first = _groups(values)
+    return distinct[np.argsort(first)]
+
+
+def _groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct values sorted, how often each occurs, the position of its first occurrence).
+    Grouped by numpy's unstable sort, its fastest for int64 (np.unique's first index needs a stable
+    one); a group's first occurrence is its least position."""
+    positions = np.argsort(values)
+    grouped = values[positions]
+    if not len(grouped):
+        return grouped, _EMPTY, _EMPTY
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+    return grouped[starts], np.diff(np.append(starts, len(grouped))), np.minimum.reduceat(positions, starts)

@@ -14,7 +14,8 @@ import sqlite3
 
 import numpy as np
 
-from .errors import InvalidInputError
+from . import sparse_rows
+from .errors import CollectionError, InvalidInputError
 from .sparse_segment import Segment
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,8 +46,7 @@ class SegmentGenerations:
         width = len(self._terms)
         added = [
             Segment.from_blob(key, blob, width)
-            for key, blob in self.connection.execute(
-                f"SELECT id, data FROM {t}_segments WHERE id > ? ORDER BY id", (self._last_segment,))
+            for key, blob, _ in sparse_rows.select_segments(self.connection, t, self._blobs, "id > ?", (self._last_segment,))
         ]
         for segment in added:
             self._take(segment, width)
@@ -59,6 +59,8 @@ class SegmentGenerations:
         new_terms = [term for (term,) in self.connection.execute(
             f"SELECT term FROM {self.table}_terms WHERE id >= ? ORDER BY id", (len(self._terms),))]
         for term in new_terms:
+            if term in self._vocabulary:
+                raise CollectionError(f"sparse tables {self.table}_*: the vocabulary holds {term!r} twice (damaged)")
             self._vocabulary[term] = len(self._terms)
             self._terms.append(term)
         self._grow_frequency(len(self._terms))
@@ -94,9 +96,8 @@ class SegmentGenerations:
             return
         self._read_new_terms()
         width = len(self._terms)
-        for key, blob, added in self.connection.execute(
-            f"SELECT id, data, added_gen FROM {t}_segments WHERE added_gen > ? AND {self._visible_segments(view)} ORDER BY id", (old,)
-        ):
+        for key, blob, added in sparse_rows.select_segments(
+                self.connection, t, self._blobs, f"added_gen > ? AND {self._visible_segments(view)}", (old,)):
             self._take(with_generation(Segment.from_blob(key, blob, width), added), width)
         self._last_tombstone = max(self._last_tombstone, self._apply_tombstones(0, count=True, through=view, after_gen=old))
         retired = {key for (key,) in self.connection.execute(
@@ -117,7 +118,7 @@ class SegmentGenerations:
         current generation shows them)."""
         t = self.table
         self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment IN (SELECT id FROM {t}_segments WHERE retired_gen <= ?)", (gen,))
-        self.connection.execute(f"DELETE FROM {t}_segments WHERE retired_gen <= ?", (gen,))
+        sparse_rows.delete_segments(self.connection, t, self._blobs, "retired_gen <= ?", (gen,))
 
 
 def discard_generations_after(connection: sqlite3.Connection, table: str, gen: int) -> None:
@@ -125,7 +126,7 @@ def discard_generations_after(connection: sqlite3.Connection, table: str, gen: i
     be damaged: a repair opens the collection for writing first)."""
     if not _TABLE_NAME.fullmatch(table):
         raise InvalidInputError(f"table must be letters, digits and underscores, got {table!r}")
-    connection.execute(f"DELETE FROM {table}_segments WHERE added_gen > ?", (gen,))
+    sparse_rows.delete_segments(connection, table, sparse_rows.blob_table(connection, table), "added_gen > ?", (gen,))
     connection.execute(f"DELETE FROM {table}_deleted WHERE gen > ?", (gen,))
     connection.execute(f"UPDATE {table}_segments SET retired_gen = NULL WHERE retired_gen > ?", (gen,))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import sparse_rows
 from .sparse_generations import with_generation
 from .sparse_segment import Segment, tier
 
@@ -101,14 +102,14 @@ class SegmentMerges:
         t = self.table
         for segment in group:
             if self.view is None or segment.added_gen == self._write_gen:  # nobody else shows it: it can go
-                self.connection.execute(f"DELETE FROM {t}_segments WHERE id = ?", (segment.key,))
+                sparse_rows.delete_segments(self.connection, t, self._blobs, "id = ?", (segment.key,))
                 self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
-            else:  # readers of older generations still show it, until purge()
+            else:  # readers of older generations still show it, until purge() (format 2: the BLOB is rewritten too)
                 self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
             self._segments.remove(segment)
         merged = with_generation(merged, self._write_gen)
         if len(merged.rowids):
-            merged.key = self._last_segment = merged.insert(self.connection, f"{t}_segments", self._write_gen)
+            merged.key = self._last_segment = merged.insert(self.connection, f"{t}_segments", self._write_gen, self._blobs)
             merged.release(self._loader(merged.key))
             self._segments.append(merged)
         self._search_layout = None  # it holds the replaced segments: let them go now

@@ -93,13 +93,19 @@ class Segment:
     def to_blob(self) -> bytes:
         return pack_arrays(**self._arrays())
 
-    def insert(self, connection, table: str, added_gen: int) -> int:
-        """Write the segment as a new row of ``table`` (columns data, added_gen); returns its id.
-        The BLOB is written piece by piece (sqlite3 blob I/O): no copy of the whole segment in memory."""
+    def insert(self, connection, table: str, added_gen: int, blobs: str | None = None) -> int:
+        """Write the segment as a new row of ``table`` (columns data, added_gen), or with ``blobs`` a
+        row of ``table`` (column added_gen) and its BLOB as a row of ``blobs`` (columns segment, data;
+        sparse_rows.py); returns its id. The BLOB is written piece by piece (sqlite3 blob I/O): no copy
+        of the whole segment in memory."""
         head, arrays = packed_parts(**self._arrays())
         size = len(head) + sum(array.nbytes for array in arrays)
-        key = connection.execute(f"INSERT INTO {table} (data, added_gen) VALUES (zeroblob(?), ?)", (size, added_gen)).lastrowid
-        with connection.blobopen(table, "data", key) as blob:
+        if blobs is None:
+            key = connection.execute(f"INSERT INTO {table} (data, added_gen) VALUES (zeroblob(?), ?)", (size, added_gen)).lastrowid
+        else:
+            key = connection.execute(f"INSERT INTO {table} (added_gen) VALUES (?)", (added_gen,)).lastrowid
+            connection.execute(f"INSERT INTO {blobs} (segment, data) VALUES (?, zeroblob(?))", (key, size))
+        with connection.blobopen(table if blobs is None else blobs, "data", key) as blob:
             blob.write(head)
             for array in arrays:
                 if array.nbytes:

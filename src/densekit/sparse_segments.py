@@ -19,14 +19,17 @@ from typing import Sequence
 
 import numpy as np
 
+from . import sparse_rows
 from .errors import CollectionError, InvalidInputError
+from .sparse_counting import extend_vocabulary, in_order_of_appearance
 from .sparse_generations import SegmentGenerations, with_generation
 from .sparse_merges import SegmentMerges
 from .sparse_scoring import Layout, best, scan, score_rows
 from .sparse_segment import Segment
 from .sparse_words import english_stemmer, words
 
-FORMAT_VERSION = 2  # 2: segments and tombstones carry generations
+FORMAT_VERSION = 3  # 2: segments and tombstones carry generations; 3: segment BLOBs in a table of their own
+_READABLE_FORMATS = ("2", "3")
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A search allowed at most this many documents scores them one by one instead of scanning postings.
 FEW_ALLOWED = 512
@@ -72,16 +75,16 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         t = self.table
         language, _ = english_stemmer(self._requested_stem)
         self.connection.execute(f"CREATE TABLE {t}_settings (key TEXT PRIMARY KEY, value TEXT)")
-        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)")
-        self.connection.execute(
-            f"CREATE TABLE {t}_segments (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL,"
-            " added_gen INTEGER NOT NULL DEFAULT 0, retired_gen INTEGER)"
-        )
+        # No UNIQUE index on term: a batch's new terms land all over such an index, so every write
+        # rewrote most of its pages (~0.1 s of an index run of Quoref, docs/storage.md); the vocabulary
+        # is unique in memory, and loading refuses a table that repeats a term.
+        self.connection.execute(f"CREATE TABLE {t}_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL)")
+        sparse_rows.create_tables(self.connection, t)
         self.connection.execute(
             f"CREATE TABLE {t}_deleted (id INTEGER PRIMARY KEY AUTOINCREMENT, segment INTEGER NOT NULL, item INTEGER NOT NULL,"
             " gen INTEGER NOT NULL DEFAULT 0)"
         )
-        # Generation lookups read these indexes, never the rows (whose BLOBs come before the columns).
+        # Generation lookups read these indexes (format 2 rows hold their BLOBs before the columns).
         self.connection.execute(f"CREATE INDEX {t}_segments_by_added ON {t}_segments(added_gen)")
         self.connection.execute(f"CREATE INDEX {t}_segments_by_retired ON {t}_segments(retired_gen)")
         self.connection.execute(f"CREATE INDEX {t}_deleted_by_gen ON {t}_deleted(gen)")
@@ -99,10 +102,12 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         if not exists:
             self._create()
         settings = dict(self.connection.execute(f"SELECT key, value FROM {t}_settings"))
-        if settings.get("format") != str(FORMAT_VERSION):
+        if settings.get("format") not in _READABLE_FORMATS:
             raise CollectionError(
-                f"sparse tables {t}_* have format {settings.get('format')!r}; this densekit reads format {FORMAT_VERSION}"
+                f"sparse tables {t}_* have format {settings.get('format')!r}; this densekit reads formats "
+                f"{', '.join(_READABLE_FORMATS)}"
             )
+        self._blobs = None if settings["format"] == "2" else f"{t}_blobs"  # where segment BLOBs are (sparse_rows.py)
         self.stemmer_language = settings.get("stemmer") or None
         if self.stemmer_language is None:
             self._stemmer = None
@@ -112,13 +117,15 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
                 raise CollectionError(f"sparse tables {t}_* use stemmer {self.stemmer_language!r}")
         self._terms = [term for (term,) in self.connection.execute(f"SELECT term FROM {t}_terms ORDER BY id")]
         self._vocabulary = {term: column for column, term in enumerate(self._terms)}
+        if len(self._vocabulary) != len(self._terms):
+            raise CollectionError(f"sparse tables {t}_*: the vocabulary holds a term twice (damaged)")
         self._word_columns = None  # add_rows' columns for a WordTable's numbers (the vocabulary is new)
         width = len(self._terms)
         self._search_layout: Layout | None = None  # searches' view of the segments (sparse_scoring.Layout)
         self._segments = [
             with_generation(Segment.from_blob(key, blob, width), added)
-            for key, blob, added in self.connection.execute(
-                f"SELECT id, data, added_gen FROM {t}_segments WHERE {self._visible_segments(self.view)} ORDER BY id")
+            for key, blob, added in sparse_rows.select_segments(self.connection, t, self._blobs,
+                                                                self._visible_segments(self.view))
         ]
         self._last_segment = max((segment.key for segment in self._segments), default=0)
         self._last_tombstone = self._apply_tombstones(0, count=False, through=self.view)
@@ -155,10 +162,10 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
     def _loader(self, key: int):
         """Reads a released segment's postings back from its row (written in this connection)."""
         def load() -> Segment:
-            row = self.connection.execute(f"SELECT data FROM {self.table}_segments WHERE id = ?", (key,)).fetchone()
-            if row is None:
+            data = sparse_rows.segment_data(self.connection, self.table, self._blobs, key)
+            if data is None:
                 raise CollectionError(f"sparse tables {self.table}_*: segment {key} is gone")
-            return Segment.from_blob(key, row[0], len(self._terms))
+            return Segment.from_blob(key, data, len(self._terms))
         return load
 
     def _forget(self, segment: Segment, positions: np.ndarray) -> None:
@@ -242,18 +249,9 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
         columns = self._columns_of(words)
         # Terms new to this table's mapping, in order of first appearance: new terms get columns in
         # that order, as add_counted gives them.
-        present, first = np.unique(indices, return_index=True)
-        unmapped = columns[present] < 0
-        new_terms: list[str] = []
-        vocabulary = self._vocabulary
-        for number in present[unmapped][np.argsort(first[unmapped], kind="stable")].tolist():
-            term = words.terms[number]
-            column = vocabulary.get(term)
-            if column is None:
-                column = vocabulary[term] = len(self._terms)
-                self._terms.append(term)
-                new_terms.append(term)
-            columns[number] = column
+        numbers = in_order_of_appearance(indices[columns[indices] < 0])
+        columns[numbers], new_terms = extend_vocabulary(self._vocabulary, self._terms,
+                                                        list(map(words.terms.__getitem__, numbers.tolist())))
         self._store_segment(ids, np.asarray(indptr, dtype=np.int64), columns[indices], np.asarray(counts, dtype=np.int64),
                             new_terms)
 
@@ -300,7 +298,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
             self.connection.execute(f"INSERT INTO {t}_terms (id, term) SELECT key + ?, value FROM json_each(?)",
                                     (first_new, json.dumps(new_terms, ensure_ascii=False)))
         segment = with_generation(Segment(0, ids, lengths.astype(np.float32), matrix), self._write_gen)
-        segment.key = self._last_segment = segment.insert(self.connection, f"{t}_segments", self._write_gen)
+        segment.key = self._last_segment = segment.insert(self.connection, f"{t}_segments", self._write_gen, self._blobs)
         segment.release(self._loader(segment.key))
         self._segments.append(segment)
         self._grow_frequency(width)

@@ -65,11 +65,11 @@ def test_a_sound_collection_checks_ok(built):
 def test_flipped_sparse_data_is_found_and_repaired(built):
     connection = sqlite3.connect(built / "content.sqlite")
     key, blob = connection.execute(
-        "SELECT id, data FROM sparse_documents_segments ORDER BY length(data) DESC LIMIT 1").fetchone()
+        "SELECT segment, data FROM sparse_documents_blobs ORDER BY length(data) DESC LIMIT 1").fetchone()
     data = bytearray(blob)
     data[len(data) // 2] ^= 0xFF
     with connection:
-        connection.execute("UPDATE sparse_documents_segments SET data = ? WHERE id = ?", (bytes(data), key))
+        connection.execute("UPDATE sparse_documents_blobs SET data = ? WHERE segment = ?", (bytes(data), key))
     connection.close()
     problems = check_collection(built)
     assert problems and "sparse" in problems[0]
@@ -79,6 +79,15 @@ def test_flipped_sparse_data_is_found_and_repaired(built):
     assert check_collection(built) == []
     with Collection.open(built, readonly=True) as reopened:
         assert reopened.search(QUERIES[0], k=3, mode="sparse")
+
+
+def test_a_segment_missing_its_data_is_found_and_repaired(built):
+    sparse_sql(built, "DELETE FROM sparse_chunks_blobs WHERE segment = (SELECT max(segment) FROM sparse_chunks_blobs)")
+    problems = check_collection(built)
+    assert problems and "sparse" in problems[0] and "no data" in problems[0]
+    result = run("check", built, "--repair", "--json")
+    assert result.exit_code == 0, result.output
+    assert check_collection(built) == []
 
 
 def test_files_of_another_collection_are_found(tmp_path, monkeypatch):

@@ -236,7 +236,7 @@ def test_a_collection_made_before_is_read_as_it_is_and_converted_on_its_first_wr
     with store.connection:
         store.connection.execute("DELETE FROM vectors")
         for table in ("sparse_documents", "sparse_chunks"):
-            for suffix in ("settings", "terms", "segments", "deleted"):
+            for suffix in ("settings", "terms", "segments", "blobs", "deleted"):
                 store.connection.execute(f"DROP TABLE {table}_{suffix}")
     store.close()
     data["sparse"] = {"folder": f"sparse.{data['generation']}", "count": 200,

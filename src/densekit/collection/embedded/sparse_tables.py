@@ -293,7 +293,7 @@ def discard_after(connection: sqlite3.Connection, gen: int) -> None:
 def drop_tables(connection: sqlite3.Connection) -> None:
     """Remove both indexes' tables (a repair rebuilds them), in the caller's transaction."""
     for table in (DOCUMENTS, CHUNKS):
-        for suffix in ("settings", "terms", "segments", "deleted"):
+        for suffix in ("settings", "terms", "segments", "blobs", "deleted"):
             connection.execute(f"DROP TABLE IF EXISTS {table}_{suffix}")
 
 
