@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .chunking import chunk_stream, default_chunk_tokens, max_chunk_tokens
 from .collection.items import Item
+from .collection.space import conversions_held
 from .errors import InvalidInputError
 from .ingest_sources import (
     MAX_FILE_BYTES,
@@ -149,21 +150,25 @@ def ingest(
     started_at = collection.generation
     seen: dict[str, str] = {}
     try:
-        for source in with_path_metadata(discover(paths, report), path_metadata, report):
-            for document in read_documents(source, report):
-                if document.id in seen:
-                    report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
-                                            f"{seen[document.id]}, which is kept; this one is skipped"))
-                    continue
-                seen[document.id] = document.location
-                _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
-        writer.flush()
-        if commit_every is not None:
-            writer.commit()
-            if started_at is not None:
-                # One segment per table for the whole run instead of one per write (a merge of the
-                # run's own segments, committed like any write: a kill keeps the commit before it).
-                collection.merge_segments(started_at)
+        # A committing run keeps the index kind it found until its end: an "auto" space that grows
+        # past the HNSW threshold stays flat (exact) until the run's BM25 segments are merged, then
+        # builds its graph once, so neither the run's writes nor its merge hold memory on top of one.
+        with conversions_held() if commit_every is not None and started_at is not None else contextlib.nullcontext():
+            for source in with_path_metadata(discover(paths, report), path_metadata, report):
+                for document in read_documents(source, report):
+                    if document.id in seen:
+                        report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                                f"{seen[document.id]}, which is kept; this one is skipped"))
+                        continue
+                    seen[document.id] = document.location
+                    _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
+            writer.flush()
+            if commit_every is not None:
+                writer.commit()
+        if commit_every is not None and started_at is not None:
+            # One segment per table for the whole run instead of one per write (a merge of the
+            # run's own segments, committed like any write: a kill keeps the commit before it).
+            collection.merge_segments(started_at)
     except BaseException as error:
         writer.abandon(error)
         raise

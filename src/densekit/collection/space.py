@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +14,21 @@ from ..errors import ModelMismatchError
 from ..index.base import VectorIndex
 
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
+#: While set, commits keep each space's index kind: an "auto" space past the HNSW threshold stays
+#: flat (exact, and without a graph) until a commit made outside it (``conversions_held``).
+HOLD_CONVERSIONS: contextvars.ContextVar[bool] = contextvars.ContextVar("hold_conversions", default=False)
 _log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def conversions_held():
+    """Commits inside keep the index kinds they found. An index run (``ingest``) holds them until its
+    end, so its graph is built once, after its BM25 segments are merged, rather than under them."""
+    token = HOLD_CONVERSIONS.set(True)
+    try:
+        yield
+    finally:
+        HOLD_CONVERSIONS.reset(token)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import sqlite3
 import uuid
 from typing import Any
 
+from ...allocator import return_free_memory
 from ...errors import CollectionError
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
@@ -105,6 +106,8 @@ class EmbeddedCommits:
         for name, space in self.spaces.items():
             if name in self._checkpoint_jobs or space.vector_key is None or not checkpoint_due(len(space.index), space.tail):
                 continue
+            if persistence.conversion_held(space):  # the run's end converts and writes it: a copy for nothing
+                continue
             entry = self._manifest["spaces"][name]
             self._checkpoint_jobs[name] = CheckpointJob(self.folder, name, entry, self.generation, space.tail).start()
 
@@ -143,21 +146,28 @@ class EmbeddedCommits:
         """Merge the BM25 segments that commits after generation ``since`` wrote (``ingest`` calls it
         at the end of a committing run) and commit: one staged write, published by the manifest like
         any other, so a failure or a kill leaves the last commit as it was; a second commit purges the
-        replaced segments. Returns how many segments were rewritten."""
+        replaced segments. The commit also makes any index conversion the run held back
+        (``space.conversions_held``): the graph is built after the merge, not under it. Returns how
+        many segments were rewritten."""
         self._require_writer()
         self.commit()
-        if not segmented(self._manifest):  # no sparse tables (yet): nothing was written to them
-            return 0
-        sparse = self._sparse_writer()
-        try:
-            with self.store.connection:
-                rewritten = sparse.merge_newer(since)
-        except BaseException:
-            sparse.reload()  # the transaction was rolled back: memory matches the tables again
-            raise
+        rewritten = 0
+        if segmented(self._manifest):  # else no sparse tables (yet): nothing was written to them
+            sparse = self._sparse_writer()
+            try:
+                with self.store.connection:
+                    rewritten = sparse.merge_newer(since)
+            except BaseException:
+                sparse.reload()  # the transaction was rolled back: memory matches the tables again
+                raise
+            return_free_memory()  # the merge's arrays, before the graph is built
+        for space in self.spaces.values():
+            if persistence.conversion_due(space):
+                space.dirty = True
         if rewritten:
             self._dirty_sparse = True
-            self.commit()
+        self.commit()
+        if rewritten:
             # Once more, as compact does: this commit purges the replaced segments (kept by the first
             # for readers of the generation before), instead of leaving them until the next write.
             self.commit(force=True)
