@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .chunking import chunk_stream, default_chunk_tokens, max_chunk_tokens
 from .collection.items import Item
-from .collection.space import conversions_held
+from .collection.space import index_run
 from .errors import InvalidInputError
 from .ingest_sources import (
     MAX_FILE_BYTES,
@@ -150,10 +150,10 @@ def ingest(
     started_at = collection.generation
     seen: dict[str, str] = {}
     try:
-        # A committing run keeps the index kind it found until its end: an "auto" space that grows
-        # past the HNSW threshold stays flat (exact) until the run's BM25 segments are merged, then
-        # builds its graph once, so neither the run's writes nor its merge hold memory on top of one.
-        with conversions_held() if commit_every is not None and started_at is not None else contextlib.nullcontext():
+        # A committing run converts its index (flat -> HNSW past the threshold) and writes its
+        # checkpoint at its end, after merging its BM25 segments (space.index_run): its writes and
+        # its merge never hold memory on top of a graph or of a checkpoint's copy of the index.
+        with index_run() if commit_every is not None and started_at is not None else contextlib.nullcontext():
             for source in with_path_metadata(discover(paths, report), path_metadata, report):
                 for document in read_documents(source, report):
                     if document.id in seen:

@@ -14,21 +14,22 @@ from ..errors import ModelMismatchError
 from ..index.base import VectorIndex
 
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
-#: While set, commits keep each space's index kind: an "auto" space past the HNSW threshold stays
-#: flat (exact, and without a graph) until a commit made outside it (``conversions_held``).
-HOLD_CONVERSIONS: contextvars.ContextVar[bool] = contextvars.ContextVar("hold_conversions", default=False)
-_log = logging.getLogger(__name__)
+#: True while an index run goes on (``index_run``): its commits keep each space's index kind (an
+#: "auto" space past the HNSW threshold stays flat: exact, and without a graph) and start no
+#: background checkpoint (a second copy of the index, in a thread); its end does both, inline.
+IN_INDEX_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("in_index_run", default=False)
 
 
 @contextlib.contextmanager
-def conversions_held():
-    """Commits inside keep the index kinds they found. An index run (``ingest``) holds them until its
-    end, so its graph is built once, after its BM25 segments are merged, rather than under them."""
-    token = HOLD_CONVERSIONS.set(True)
+def index_run():
+    """Commits inside are those of an index run (``ingest``), whose end (``Collection.merge_segments``)
+    converts the index and writes its checkpoint once, after the run's BM25 segments are merged, so
+    neither the run's writes nor its merge hold memory on top of a graph or a checkpoint's copy."""
+    token = IN_INDEX_RUN.set(True)
     try:
         yield
     finally:
-        HOLD_CONVERSIONS.reset(token)
+        IN_INDEX_RUN.reset(token)
 
 
 @dataclass

@@ -83,9 +83,9 @@ def test_a_failed_conversion_leaves_the_old_index_whole(tmp_path, monkeypatch):
 
 
 def test_a_committing_ingest_run_builds_its_graph_once_at_its_end(tmp_path, monkeypatch):
-    # The run's commits keep the flat index past the threshold (no background checkpoint of it either:
-    # the end replaces it); its end merges the BM25 segments, then converts. Answers equal those of
-    # one staged ingest committed once.
+    # The run's commits keep the flat index past the threshold and start no background checkpoint
+    # (a second copy of the index); its end merges the BM25 segments, then converts and writes the
+    # checkpoint inline. Answers equal those of one staged ingest committed once.
     from densekit.collection.embedded.commits import EmbeddedCommits
     from densekit.ingest import CommitEvery, ingest
 
@@ -99,7 +99,7 @@ def test_a_committing_ingest_run_builds_its_graph_once_at_its_end(tmp_path, monk
     def watching_start(self):
         before = set(self._checkpoint_jobs)
         real_start(self)
-        started.extend(len(self.spaces[name].index) for name in set(self._checkpoint_jobs) - before)
+        started.extend(set(self._checkpoint_jobs) - before)
 
     monkeypatch.setattr(EmbeddedCommits, "_start_checkpoints", watching_start)
     monkeypatch.setenv("DENSEKIT_CHECKPOINT_MIN_ROWS", "10")
@@ -116,8 +116,9 @@ def test_a_committing_ingest_run_builds_its_graph_once_at_its_end(tmp_path, monk
     assert report.commits == 8 and report.chunks > 100
     # Past 100 items the run's commits still show a flat index; only the run's last commits convert.
     assert [kind for kind, count in committed_kinds if count > 100][:3] == ["flat", "flat", "flat"]
-    assert committed_kinds[-1][0] == "hnsw"
-    assert started and all(count < 100 for count in started)  # none of a flat index the end replaces
+    assert committed_kinds[-1][0] == "hnsw" and started == []
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert index_entry(tmp_path / "c")["tail"] == 0 and manifest["spaces"]["text"]["count"] == report.chunks
     assert check_collection(tmp_path / "c") == []
     with Collection.create(tmp_path / "staged", encoder=HashingEncoder(32)) as staged:
         ingest(staged, [corpus], max_tokens=8, overlap=2)

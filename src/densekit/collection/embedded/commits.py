@@ -14,6 +14,7 @@ from ...errors import CollectionError
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
 from .manifest import checkpoint_generations, read_manifest, segmented, vector_keys
+from ..space import IN_INDEX_RUN
 from .vector_log import checkpoint_due
 
 
@@ -100,13 +101,12 @@ class EmbeddedCommits:
 
     # --- background checkpoints ----------------------------------------------------------------
     def _start_checkpoints(self) -> None:
-        """Start a checkpoint job for each space whose replay tail has grown past its due size."""
-        if not background_checkpoints() or self._closing:
+        """Start a checkpoint job for each space whose replay tail has grown past its due size (not
+        during an index run: its end writes the checkpoint, without the job's copy of the index)."""
+        if not background_checkpoints() or self._closing or IN_INDEX_RUN.get():
             return
         for name, space in self.spaces.items():
             if name in self._checkpoint_jobs or space.vector_key is None or not checkpoint_due(len(space.index), space.tail):
-                continue
-            if persistence.conversion_held(space):  # the run's end converts and writes it: a copy for nothing
                 continue
             entry = self._manifest["spaces"][name]
             self._checkpoint_jobs[name] = CheckpointJob(self.folder, name, entry, self.generation, space.tail).start()
@@ -146,9 +146,9 @@ class EmbeddedCommits:
         """Merge the BM25 segments that commits after generation ``since`` wrote (``ingest`` calls it
         at the end of a committing run) and commit: one staged write, published by the manifest like
         any other, so a failure or a kill leaves the last commit as it was; a second commit purges the
-        replaced segments. The commit also makes any index conversion the run held back
-        (``space.conversions_held``): the graph is built after the merge, not under it. Returns how
-        many segments were rewritten."""
+        replaced segments. The commit also converts the index and writes its checkpoint when they are
+        due (an index run holds them back, ``space.index_run``): after the merge, not under it, and
+        from this handle's index, not a copy. Returns how many segments were rewritten."""
         self._require_writer()
         self.commit()
         rewritten = 0
@@ -162,8 +162,9 @@ class EmbeddedCommits:
                 raise
             return_free_memory()  # the merge's arrays, before the graph is built
         for space in self.spaces.values():
-            if persistence.conversion_due(space):
-                space.dirty = True
+            # What an index run held back (space.index_run): written now from this index, inline.
+            if persistence.conversion_due(space) or (space.vector_key is not None and checkpoint_due(len(space.index), space.tail)):
+                space.dirty = space.rewrite = True
         if rewritten:
             self._dirty_sparse = True
         self.commit()

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ... import config
 from ...errors import CollectionError, InvalidInputError
 from ...files import write_atomically
-from ..space import HOLD_CONVERSIONS, LOAD_OVERRIDES, VectorSpace
+from ..space import IN_INDEX_RUN, LOAD_OVERRIDES, VectorSpace
 from .vector_log import checkpoint_due, replay
 
 #: A checkpoint left to a background job is written inside the commit once it is this many times
@@ -219,13 +219,8 @@ def write_generation(
 
 def conversion_due(space: VectorSpace) -> bool:
     """True when the space has grown past the point where another index kind serves it (a checkpoint),
-    unless conversions are held (``space.conversions_held``)."""
-    return not HOLD_CONVERSIONS.get() and _outgrown(space)
-
-
-def conversion_held(space: VectorSpace) -> bool:
-    """True when a conversion is due but held: a checkpoint of the old kind would soon be replaced."""
-    return HOLD_CONVERSIONS.get() and _outgrown(space)
+    unless an index run goes on (``space.index_run``: its end converts)."""
+    return not IN_INDEX_RUN.get() and _outgrown(space)
 
 
 def _outgrown(space: VectorSpace) -> bool:
