@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .allocator import return_free_memory
 from .chunking import chunk_stream, default_chunk_tokens, max_chunk_tokens
 from .collection.items import Item
 from .collection.space import index_run
@@ -292,3 +293,4 @@ class _GroupWriter:
         self.done += len(self.items)
         self.report.chunks += len(self.items)
         self.items, self.deletions = [], []
+        return_free_memory()  # this write's word counts and arrays, before the next write's
