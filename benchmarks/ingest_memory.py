@@ -2,8 +2,11 @@
 
 Writes a file of N MB on ONE line (varied sentences, no newline), runs `densekit index` on it in a
 child process per size and model, and prints the child's peak RSS (ru_maxrss), the chunks written,
-the vectors held (chunks x dimension x 4 bytes) and peak RSS minus those vectors. Goals: MiniLM at
-50 MB <= 1.5 GB peak; with the hashing encoder, peak minus vectors flat from 50 MB to 200 MB.
+the vectors held (chunks x dimension x 4 bytes) and peak RSS minus those vectors; below each row,
+the HNSW graph's arrays (neighbour slots, levels, offsets), peak minus vectors and graph, and RSS by
+phase (each stretch of ingest, commit, merge: RSS at entry -> its peak, sampled every 20 ms, with
+glibc malloc's bytes [in use/held] at entry). Goals: MiniLM at 50 MB <= 1.5 GB peak; with the
+hashing encoder, peak minus vectors flat from 50 MB to 200 MB.
 
     .venv/bin/python benchmarks/ingest_memory.py --sizes 50,200 --models hashing:64
     .venv/bin/python benchmarks/ingest_memory.py --sizes 50 --models sentence-transformers/all-MiniLM-L6-v2 --backend onnx-int8
