@@ -14,6 +14,7 @@ from ..errors import ModelMismatchError
 from ..index.base import VectorIndex
 
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
+_log = logging.getLogger(__name__)
 #: True while an index run goes on (``index_run``): its commits keep each space's index kind (an
 #: "auto" space past the HNSW threshold stays flat: exact, and without a graph) and start no
 #: background checkpoint (a second copy of the index, in a thread); its end does both, inline.
