@@ -11,10 +11,10 @@ from typing import Any
 
 from ...allocator import return_free_memory
 from ...errors import CollectionError
+from ..space import IN_INDEX_RUN
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
 from .manifest import checkpoint_generations, read_manifest, segmented, vector_keys
-from ..space import IN_INDEX_RUN
 from .vector_log import checkpoint_due
 
 
