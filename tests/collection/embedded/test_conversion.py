@@ -130,3 +130,23 @@ def test_a_committing_ingest_run_builds_its_graph_once_at_its_end(tmp_path, monk
             for query in queries:
                 assert ([(hit.id, round(hit.score, 5)) for hit in reader.search(query, k=10, mode=mode)]
                         == [(hit.id, round(hit.score, 5)) for hit in other.search(query, k=10, mode=mode)])
+
+
+def test_a_run_killed_before_its_end_is_converted_by_the_next_runs_end(tmp_path):
+    # A run's commits left the space flat past the threshold (killed before its end); the next run,
+    # which finds every document unchanged, still converts at its end (merge_segments).
+    from densekit.collection.space import index_run
+
+    corpus = texts(150)
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder(32)) as writer:
+        started = writer.generation
+        with index_run():
+            writer.add(corpus, ids=[f"d{n}" for n in range(150)])
+            writer.commit()
+        assert index_entry(tmp_path / "c")["kind"] == "flat" and writer.spaces["text"].index.kind == "flat"
+        generation = writer.generation
+        writer.merge_segments(generation)  # a later run's end: nothing of its own to merge
+        assert writer.generation == generation + 1 and index_entry(tmp_path / "c")["kind"] == "hnsw"
+        writer.merge_segments(started)
+        assert writer.search(corpus[42], k=1)[0].id == "d42"
+    assert check_collection(tmp_path / "c") == []
