@@ -2,8 +2,11 @@
 
 Writes a file of N MB on ONE line (varied sentences, no newline), runs `densekit index` on it in a
 child process per size and model, and prints the child's peak RSS (ru_maxrss), the chunks written,
-the vectors held (chunks x dimension x 4 bytes) and peak RSS minus those vectors. Goals: MiniLM at
-50 MB <= 1.5 GB peak; with the hashing encoder, peak minus vectors flat from 50 MB to 200 MB.
+the vectors held (chunks x dimension x 4 bytes) and peak RSS minus those vectors; below each row,
+the HNSW graph's arrays (neighbour slots, levels, offsets), peak minus vectors and graph, and RSS by
+phase (each stretch of ingest, commit, merge: RSS at entry -> its peak, sampled every 20 ms, with
+glibc malloc's bytes [in use/held] at entry). Goals: MiniLM at 50 MB <= 1.5 GB peak; with the
+hashing encoder, peak minus vectors flat from 50 MB to 200 MB.
 
     .venv/bin/python benchmarks/ingest_memory.py --sizes 50,200 --models hashing:64
     .venv/bin/python benchmarks/ingest_memory.py --sizes 50 --models sentence-transformers/all-MiniLM-L6-v2 --backend onnx-int8
@@ -54,20 +57,98 @@ print(json.dumps({"chunks": chunks, "dimension": encoder.dimension,
 """
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from densekit.collection import Collection
 from densekit.ingest import CommitEvery, ingest
 folder, path, model, backend, commit, index = sys.argv[1:7]
 started = time.perf_counter()
+
+# RSS by phase: a thread reads /proc/self/statm every 20 ms; the phase is set by wrapping the
+# collection's commit (its save steps: "commit: index" holds any conversion to HNSW and the index
+# write) and merge_segments (ru_maxrss gives only the overall peak). Each stretch of a phase records
+# its RSS on entry and its peak, and glibc malloc's bytes in use and held (mallinfo2) on entry.
+page = os.sysconf("SC_PAGE_SIZE")
+phases, finished = [], [False]
+try:
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+except (OSError, AttributeError):
+    libc = None
+
+def malloc_mib():
+    if libc is None:
+        return None, None
+    info = libc.mallinfo2()
+    return round((info.uordblks + info.hblkhd) / 2**20, 1), round((info.arena + info.hblkhd) / 2**20, 1)
+
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * page
+
+def note():
+    if phases:
+        phases[-1]["peak"] = max(phases[-1]["peak"], rss())
+
+def enter(name):
+    note()
+    if phases and phases[-1]["name"] == name:
+        return
+    now = rss()
+    used, held = malloc_mib()
+    phases.append({"name": name, "entry": now, "peak": now, "malloc_used": used, "malloc_held": held})
+
+def sample():
+    while not finished[0]:
+        note()
+        time.sleep(0.02)
+
+enter("open")
+threading.Thread(target=sample, daemon=True).start()
 target = Collection.create(folder, model=model, backend=backend or None, index=index)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+commit_method, merge_method = target.commit, target.merge_segments
+
+def commit_in_phase(*args, **kwargs):
+    outer = phases[-1]["name"]
+    enter("commit: index")
+    try:
+        return commit_method(*args, **kwargs)
+    finally:
+        enter(outer)
+
+def merge_in_phase(*args, **kwargs):
+    enter("merge")
+    return merge_method(*args, **kwargs)
+
+def step(name):
+    if phases[-1]["name"] == "commit: index" and name.startswith("index:"):
+        enter("commit: rest")
+
+target.commit, target.merge_segments, target.on_save_step = commit_in_phase, merge_in_phase, step
+enter("ingest")
 report = ingest(target, [path], commit_every=CommitEvery() if commit == "1" else None)
 after_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+enter("close")
 target.commit()
+space = target.spaces["text"]
+graph = getattr(getattr(space.index, "_index", None), "hnsw", None)
+# The HNSW graph's arrays as reserved (neighbour slots, levels, offsets): resident once built.
+graph_bytes = 0 if graph is None else graph.neighbors.size() * 4 + graph.levels.size() * 4 + graph.offsets.size() * 8
 target.close()
-print(json.dumps({"chunks": report.chunks, "dimension": target.spaces["text"].dimension,
+note()
+finished[0] = True
+print(json.dumps({"chunks": report.chunks, "dimension": space.dimension, "graph_bytes": graph_bytes,
+                  "index_kind": space.index.kind,
                   "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "model_loaded_kib": before, "after_ingest_kib": after_ingest,
+                  "phases": [{**stretch, "entry": round(stretch["entry"] / 2**20, 1), "peak": round(stretch["peak"] / 2**20, 1)}
+                             for stretch in phases],
                   "seconds": time.perf_counter() - started}))
 """
 
@@ -106,6 +187,9 @@ def measure(size: int, model: str, backend: str, commit: bool, workdir: Path, ch
             "chunks": result["chunks"], "peak_mib": result["peak_kib"] / 1024, "vectors_mib": vectors_mib,
             "peak_minus_vectors_mib": result["peak_kib"] / 1024 - vectors_mib,
             "model_loaded_mib": result["model_loaded_kib"] / 1024, "after_ingest_mib": result["after_ingest_kib"] / 1024,
+            "graph_mib": result.get("graph_bytes", 0) / 2**20, "index_kind": result.get("index_kind"),
+            "peak_minus_vectors_graph_mib": result["peak_kib"] / 1024 - vectors_mib - result.get("graph_bytes", 0) / 2**20,
+            "phases": result.get("phases", []),
             "seconds": time.perf_counter() - started}
 
 
@@ -128,6 +212,11 @@ def main() -> None:
             row = measure(size, model, options.backend, not options.no_commit, workdir, options.chunk_only, options.index)
             print(f"{row['size_mb']:>5} {model:<42} {row['chunks']:>8} {row['peak_mib']:>9.0f} {row['vectors_mib']:>8.0f} "
                   f"{row['peak_minus_vectors_mib']:>9.0f} {row['after_ingest_mib']:>8.0f} {row['seconds']:>6.0f}", flush=True)
+            # Each stretch of a phase: RSS at entry -> its peak, and malloc's [in use/held] at entry (MiB).
+            print(f"      graph {row['graph_mib']:.0f} MiB, peak - vectors - graph {row['peak_minus_vectors_graph_mib']:.0f} MiB; "
+                  + ", ".join(f"{stretch['name']} {stretch['entry']:.0f}->{stretch['peak']:.0f}"
+                              f" [{stretch['malloc_used']}/{stretch['malloc_held']}]"
+                              for stretch in row["phases"] if stretch["peak"] > stretch["entry"] + 1), flush=True)
             print(json.dumps(row), file=sys.stderr)
 
 

@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .allocator import return_free_memory
 from .chunking import chunk_stream, default_chunk_tokens, max_chunk_tokens
 from .collection.items import Item
+from .collection.space import index_run
 from .errors import InvalidInputError
 from .ingest_sources import (
     MAX_FILE_BYTES,
@@ -149,21 +151,25 @@ def ingest(
     started_at = collection.generation
     seen: dict[str, str] = {}
     try:
-        for source in with_path_metadata(discover(paths, report), path_metadata, report):
-            for document in read_documents(source, report):
-                if document.id in seen:
-                    report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
-                                            f"{seen[document.id]}, which is kept; this one is skipped"))
-                    continue
-                seen[document.id] = document.location
-                _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
-        writer.flush()
-        if commit_every is not None:
-            writer.commit()
-            if started_at is not None:
-                # One segment per table for the whole run instead of one per write (a merge of the
-                # run's own segments, committed like any write: a kill keeps the commit before it).
-                collection.merge_segments(started_at)
+        # A committing run converts its index (flat -> HNSW past the threshold) and writes its
+        # checkpoint at its end, after merging its BM25 segments (space.index_run): its writes and
+        # its merge never hold memory on top of a graph or of a checkpoint's copy of the index.
+        with index_run() if commit_every is not None and started_at is not None else contextlib.nullcontext():
+            for source in with_path_metadata(discover(paths, report), path_metadata, report):
+                for document in read_documents(source, report):
+                    if document.id in seen:
+                        report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                                f"{seen[document.id]}, which is kept; this one is skipped"))
+                        continue
+                    seen[document.id] = document.location
+                    _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap)
+            writer.flush()
+            if commit_every is not None:
+                writer.commit()
+        if commit_every is not None and started_at is not None:
+            # One segment per table for the whole run instead of one per write (a merge of the
+            # run's own segments, committed like any write: a kill keeps the commit before it).
+            collection.merge_segments(started_at)
     except BaseException as error:
         writer.abandon(error)
         raise
@@ -287,3 +293,4 @@ class _GroupWriter:
         self.done += len(self.items)
         self.report.chunks += len(self.items)
         self.items, self.deletions = [], []
+        return_free_memory()  # this write's word counts and arrays, before the next write's

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import sparse_rows
+from .allocator import return_free_memory
 from .sparse_generations import with_generation
 from .sparse_segment import Segment, tier
 
@@ -59,6 +60,7 @@ class SegmentMerges:
                 if len(group) > 1 or (group and not group[0].alive.all()):  # one whole segment stays as it is
                     self._rewrite(group)
                     rewritten += len(group)
+                    return_free_memory()  # this merge's arrays, before the next one's
                 group, total = [], 0
             if segment is not None:
                 group.append(segment)

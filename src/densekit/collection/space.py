@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,22 @@ from ..index.base import VectorIndex
 
 LOAD_OVERRIDES = ("ef_search", "compact_fraction")
 _log = logging.getLogger(__name__)
+#: True while an index run goes on (``index_run``): its commits keep each space's index kind (an
+#: "auto" space past the HNSW threshold stays flat: exact, and without a graph) and start no
+#: background checkpoint (a second copy of the index, in a thread); its end does both, inline.
+IN_INDEX_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("in_index_run", default=False)
+
+
+@contextlib.contextmanager
+def index_run():
+    """Commits inside are those of an index run (``ingest``), whose end (``Collection.merge_segments``)
+    converts the index and writes its checkpoint once, after the run's BM25 segments are merged, so
+    neither the run's writes nor its merge hold memory on top of a graph or a checkpoint's copy."""
+    token = IN_INDEX_RUN.set(True)
+    try:
+        yield
+    finally:
+        IN_INDEX_RUN.reset(token)
 
 
 @dataclass

@@ -19,3 +19,29 @@ def test_inserted_row_ids_name_the_rows_written_also_after_the_largest_rows_went
     assert (rows[second[2]].parent, rows[second[2]].start, rows[second[2]].end) == ("doc", 2, 3)
     assert store.insert([], gen=3) == []
     store.close()
+
+
+
+def test_a_read_only_store_maps_the_file_unless_it_reads_it_through_once(tmp_path, monkeypatch):
+    # A checkpoint job reads the store through once: mapped, every page it read would stay resident
+    # in the writer's process (an --index flat run of 200 MB peaked at 1,007 MiB, 269 without the map).
+    from densekit.collection.embedded.checkpoints import CheckpointJob
+
+    ContentStore(tmp_path / "content.sqlite").close()
+    searching = ContentStore(tmp_path / "content.sqlite", readonly=True)
+    scanning = ContentStore(tmp_path / "content.sqlite", readonly=True, mapped=False)
+    assert searching.connection.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    assert scanning.connection.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    searching.close()
+    scanning.close()
+    opened = []
+    real = ContentStore.__init__
+
+    def recording(self, path, readonly=False, mapped=True):
+        opened.append((readonly, mapped))
+        real(self, path, readonly, mapped)
+
+    monkeypatch.setattr(ContentStore, "__init__", recording)
+    job = CheckpointJob(tmp_path, "text", {"index": {"vectors": "text@1", "file": None}, "encoder": {"dimension": 4}}, 1, 3)
+    job._run()  # fails on this empty folder (reported to the writer); the store it opened is what counts
+    assert opened == [(True, False)] and job.error is not None

@@ -53,7 +53,8 @@ class CheckpointJob:
     def _run(self) -> None:
         store = None
         try:
-            store = ContentStore(self.folder / CONTENT_NAME, readonly=True)
+            # Read through once: not mapped (a map keeps every page read resident in this process).
+            store = ContentStore(self.folder / CONTENT_NAME, readonly=True, mapped=False)
             if can_stream(self.folder, self.entry):  # flat: no second copy of the index (flat_checkpoints.py)
                 write_atomically(self.folder / self.file, functools.partial(
                     write_streamed, self.folder, self.entry, store, self.generation))

@@ -9,7 +9,9 @@ import sqlite3
 import uuid
 from typing import Any
 
+from ...allocator import return_free_memory
 from ...errors import CollectionError
+from ..space import IN_INDEX_RUN
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
 from .manifest import checkpoint_generations, read_manifest, segmented, vector_keys
@@ -99,8 +101,9 @@ class EmbeddedCommits:
 
     # --- background checkpoints ----------------------------------------------------------------
     def _start_checkpoints(self) -> None:
-        """Start a checkpoint job for each space whose replay tail has grown past its due size."""
-        if not background_checkpoints() or self._closing:
+        """Start a checkpoint job for each space whose replay tail has grown past its due size (not
+        during an index run: its end writes the checkpoint, without the job's copy of the index)."""
+        if not background_checkpoints() or self._closing or IN_INDEX_RUN.get():
             return
         for name, space in self.spaces.items():
             if name in self._checkpoint_jobs or space.vector_key is None or not checkpoint_due(len(space.index), space.tail):
@@ -143,21 +146,29 @@ class EmbeddedCommits:
         """Merge the BM25 segments that commits after generation ``since`` wrote (``ingest`` calls it
         at the end of a committing run) and commit: one staged write, published by the manifest like
         any other, so a failure or a kill leaves the last commit as it was; a second commit purges the
-        replaced segments. Returns how many segments were rewritten."""
+        replaced segments. The commit also converts the index and writes its checkpoint when they are
+        due (an index run holds them back, ``space.index_run``): after the merge, not under it, and
+        from this handle's index, not a copy. Returns how many segments were rewritten."""
         self._require_writer()
         self.commit()
-        if not segmented(self._manifest):  # no sparse tables (yet): nothing was written to them
-            return 0
-        sparse = self._sparse_writer()
-        try:
-            with self.store.connection:
-                rewritten = sparse.merge_newer(since)
-        except BaseException:
-            sparse.reload()  # the transaction was rolled back: memory matches the tables again
-            raise
+        rewritten = 0
+        if segmented(self._manifest):  # else no sparse tables (yet): nothing was written to them
+            sparse = self._sparse_writer()
+            try:
+                with self.store.connection:
+                    rewritten = sparse.merge_newer(since)
+            except BaseException:
+                sparse.reload()  # the transaction was rolled back: memory matches the tables again
+                raise
+            return_free_memory()  # the merge's arrays, before the graph is built
+        for space in self.spaces.values():
+            # What an index run held back (space.index_run): written now from this index, inline.
+            if persistence.conversion_due(space) or (space.vector_key is not None and checkpoint_due(len(space.index), space.tail)):
+                space.dirty = space.rewrite = True
         if rewritten:
             self._dirty_sparse = True
-            self.commit()
+        self.commit()
+        if rewritten:
             # Once more, as compact does: this commit purges the replaced segments (kept by the first
             # for readers of the generation before), instead of leaving them until the next write.
             self.commit(force=True)

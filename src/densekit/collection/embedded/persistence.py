@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ... import config
 from ...errors import CollectionError, InvalidInputError
 from ...files import write_atomically
-from ..space import LOAD_OVERRIDES, VectorSpace
+from ..space import IN_INDEX_RUN, LOAD_OVERRIDES, VectorSpace
 from .vector_log import checkpoint_due, replay
 
 #: A checkpoint left to a background job is written inside the commit once it is this many times
@@ -185,7 +185,7 @@ def write_generation(
             due = checkpoint_due(len(space.index), tail)
         else:
             due = space.name not in busy and checkpoint_due(len(space.index), tail // OVERDUE)
-        if space.rewrite or space.file is None or space.vector_key is None or _conversion_due(space) or due:
+        if space.rewrite or space.file is None or space.vector_key is None or conversion_due(space) or due:
             _convert_if_needed(space, store, view)
             file = index_file_name(space.name, generation)
             write_atomically(folder / file, space.index.save)
@@ -217,8 +217,13 @@ def write_generation(
     return new, new_files
 
 
-def _conversion_due(space: VectorSpace) -> bool:
-    """True when the space has grown past the point where another index kind serves it (a checkpoint)."""
+def conversion_due(space: VectorSpace) -> bool:
+    """True when the space has grown past the point where another index kind serves it (a checkpoint),
+    unless an index run goes on (``space.index_run``: its end converts)."""
+    return not IN_INDEX_RUN.get() and _outgrown(space)
+
+
+def _outgrown(space: VectorSpace) -> bool:
     wanted = resolve_kind(space.index_kind, len(space.index))
     return wanted != space.index.kind and not (space.index_kind == "auto" and space.index.kind == "hnsw")
 
@@ -226,7 +231,7 @@ def _conversion_due(space: VectorSpace) -> bool:
 def _convert_if_needed(space: VectorSpace, store=None, view: int | None = None) -> None:
     from ...index.factory import convert_index
 
-    if not _conversion_due(space):
+    if not conversion_due(space):
         return
     kind = resolve_kind(space.index_kind, len(space.index))
     if store is None or view is None or space.vector_key is None:

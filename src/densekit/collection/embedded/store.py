@@ -66,14 +66,15 @@ def _matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
 
 
 class ContentStore:
-    """SQLite access for one collection folder. ``gen`` arguments select the visible snapshot."""
+    """SQLite access for one collection folder. ``gen`` arguments select the visible snapshot.
+    A read-only handle maps the file (``mapped``) unless it only reads it through once."""
 
-    def __init__(self, path: Path, readonly: bool = False):
+    def __init__(self, path: Path, readonly: bool = False, mapped: bool = True):
         self.path = path
         self._snapshot: Path | None = None
         self.readonly = readonly
         if readonly:
-            self.connection = self._open_readonly(path)
+            self.connection = self._open_readonly(path, mapped)
         else:
             self.connection = sqlite3.connect(path, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
@@ -81,7 +82,7 @@ class ContentStore:
             self.connection.executescript(SCHEMA)
         self.connection.execute("PRAGMA busy_timeout=10000")
 
-    def _open_readonly(self, path: Path) -> sqlite3.Connection:
+    def _open_readonly(self, path: Path, mapped: bool = True) -> sqlite3.Connection:
         """A read-only connection, also on read-only media, where WAL mode cannot create its -shm file:
         then the file is opened immutable, or, when a -wal file still holds commits, a private copy."""
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
@@ -90,7 +91,8 @@ class ContentStore:
             # Searches read k random rows per call: mapped pages cost no read() call once touched
             # (1M items: +5% one-query search_vector). WAL keeps a checkpoint from truncating the file
             # under an open read, and SQLite re-maps at each read's start (test_concurrent_readers).
-            connection.execute("PRAGMA mmap_size=2147418112")  # SQLite's compiled-in maximum
+            if mapped:
+                connection.execute("PRAGMA mmap_size=2147418112")  # SQLite's compiled-in maximum
             return connection
         except sqlite3.OperationalError as error:
             connection.close()
