@@ -64,8 +64,9 @@ class HashingEncoder(Encoder):
             starts.append(len(numbers))
         # Word counts per text (duplicates summed) times the batch's word vectors: one sparse product.
         used, columns = np.unique(np.asarray(numbers, dtype=np.int64), return_inverse=True)
-        rows = np.concatenate([self._blocks[block][used[used // _BLOCK_ROWS == block] % _BLOCK_ROWS]
-                               for block in np.unique(used // _BLOCK_ROWS)]) if used.size else np.zeros((0, self.dimension), np.float32)
+        blocks = used // _BLOCK_ROWS  # sorted, as ``used`` is: each block's rows in order
+        rows = np.zeros((0, self.dimension), np.float32) if not used.size else np.concatenate(
+            [self._blocks[block][used[blocks == block] % _BLOCK_ROWS] for block in np.unique(blocks)])
         counts = csr_matrix((np.ones(len(numbers), dtype=np.float32), columns.reshape(-1),
                              np.asarray(starts, dtype=np.int64)), shape=(len(texts), used.size))
         return np.asarray(counts @ rows, dtype=np.float32)

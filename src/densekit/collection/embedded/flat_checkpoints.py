@@ -36,7 +36,7 @@ def can_stream(folder: Path, entry: dict[str, Any]) -> bool:
 def write_streamed(folder: Path, entry: dict[str, Any], store, through: int, target: Path) -> None:
     """Write the checkpoint of generation ``through`` to ``target`` from the previous checkpoint and
     the content store ``store``; raises CollectionError when the result would not hold the
-    manifest's count (a checkpoint that is not this collection's is never extended)."""
+    manifest's count (``write_atomically`` then leaves nothing behind)."""
     index = entry["index"]
     dimension = int(entry["encoder"]["dimension"])
     after, key = int(index.get("generation", 0)), index["vectors"]
@@ -46,13 +46,12 @@ def write_streamed(folder: Path, entry: dict[str, Any], store, through: int, tar
         if dtype != np.float32 or shape != (labels.size, dimension):
             raise CollectionError(f"checkpoint {index['file']!r}: vectors of shape {shape}, expected ({labels.size}, {dimension})")
         keep = ~np.isin(labels, store.removed_between(after, through))
-        added = _count_added(store, key, after, through)
-        total = int(keep.sum()) + added
-        if entry.get("count") is not None and total != int(entry["count"]):
-            raise CollectionError(
-                f"space checkpoint {index['file']!r} and the content store give {total} vectors, "
-                f"the manifest counts {entry['count']}"
-            )
+        # The .npy header needs the count before the rows: the manifest's, checked against what the
+        # content store yields below (a checkpoint that is not this collection's is never extended).
+        total = int(entry["count"])
+        added = total - int(keep.sum())
+        if added < 0:
+            raise CollectionError(_mismatch(index["file"], int(keep.sum()), total))
         ids = [labels[keep]]
         with open_syncing(target) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
             write_member(archive, "meta", read_member(previous, "meta"))
@@ -67,7 +66,7 @@ def write_streamed(folder: Path, entry: dict[str, Any], store, through: int, tar
                     ids.append(rowids)
                     written += len(rowids)
                 if written != added:
-                    raise CollectionError(f"the content store changed while checkpoint {target.name!r} was written")
+                    raise CollectionError(_mismatch(index["file"], int(keep.sum()) + written, total))
             write_member(archive, "labels", np.concatenate(ids))
             write_member(archive, "live", np.ones(total, dtype=bool))
 
@@ -90,10 +89,5 @@ def _copy_kept(previous: zipfile.ZipFile, member, keep: np.ndarray, dimension: i
                 member.write(memoryview(np.ascontiguousarray(rows[mask])).cast("B"))
 
 
-def _count_added(store, key: str, after: int, through: int) -> int:
-    """Rows ``vectors_added_between`` yields for the same arguments (the .npy header needs the count first)."""
-    (count,) = store.connection.execute(
-        "SELECT COUNT(*) FROM items JOIN vectors ON vectors.item = items.rowid AND vectors.space = ?"
-        " WHERE items.added_gen > ? AND items.added_gen <= ? AND (items.deleted_gen IS NULL OR items.deleted_gen > ?)",
-        (key, after, through, through)).fetchone()
-    return int(count)
+def _mismatch(file: str, found: int, counted: int) -> str:
+    return f"space checkpoint {file!r} and the content store give {found} vectors, the manifest counts {counted}"
