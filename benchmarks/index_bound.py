@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from index_reference import densekit_index, passages, reference
-
 from densekit.collection.embedded import sparse_tables
 from densekit.loaded_models import default_models
+from index_reference import densekit_index, passages, reference
 
 
 class RecordedCounts:
