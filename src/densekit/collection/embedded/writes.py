@@ -204,11 +204,11 @@ class EmbeddedWrites:
         """Read the sparse tables when a writer opens, not inside its first write: at 1M items that
         read (every segment's postings) takes seconds, which one add should not pay. A collection
         still to be converted, or tables that cannot be read, are left to the first write, which
-        converts them or reports the problem as before."""
+        converts them or reports the problem as before (a damaged segment's ValueError included)."""
         if segmented(self._manifest):
             try:
                 self._sparse_writer()
-            except (CollectionError, sqlite3.Error):
+            except (CollectionError, sqlite3.Error, ValueError):
                 self._sparse_tables = self._sparse = None
 
     def _sparse_writer(self) -> sparse_tables.CollectionSparse:
