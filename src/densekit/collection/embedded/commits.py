@@ -33,8 +33,12 @@ class EmbeddedCommits:
             self._commit()
         except BaseException as failure:
             if self._manifest_file_is(self._manifest):  # the commit point was not passed: tidy its files
+                # Not the checkpoints this commit adopted (_adopt_checkpoints): the spaces name them
+                # now, and the next commit's manifest will too.
+                adopted = {space.file for space in self.spaces.values() if space.file}
                 try:
-                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest), self._pending_files())
+                    persistence.remove_unreferenced(self.folder, persistence.kept_files(self._manifest) | adopted,
+                                                    self._pending_files())
                 except OSError:
                     pass
             if not isinstance(failure, (OSError, sqlite3.Error)):
