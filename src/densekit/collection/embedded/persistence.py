@@ -234,6 +234,9 @@ def _convert_if_needed(space: VectorSpace, store=None, view: int | None = None) 
     if not conversion_due(space):
         return
     kind = resolve_kind(space.index_kind, len(space.index))
+    # The checkpoint file still holds the old kind: until a commit writes this index's, every commit
+    # must (a commit failing after converting leaves the writer with the new kind and the old file).
+    space.rewrite = True
     if store is None or view is None or space.vector_key is None:
         space.index = convert_index(space.index, kind)
         return
