@@ -162,7 +162,7 @@ class EmbeddedCommits:
                 with self.store.connection:
                     rewritten = sparse.merge_newer(since)
             except BaseException:
-                sparse.reload()  # the transaction was rolled back: memory matches the tables again
+                self._sparse_rolled_back()
                 raise
             return_free_memory()  # the merge's arrays, before the graph is built
         for space in self.spaces.values():
@@ -191,8 +191,13 @@ class EmbeddedCommits:
             if space.vector_key is not None:
                 space.rewrite = space.dirty = True
         if self._sparse_tables is not None or self._manifest.get("sparse"):
-            with self.store.connection:
-                self._sparse_writer().merge()
+            sparse = self._sparse_writer()
+            try:
+                with self.store.connection:
+                    sparse.merge()
+            except BaseException:
+                self._sparse_rolled_back()
+                raise
             self._dirty_sparse = True
         self.commit(force=True)
         self.commit(force=True)  # now the previous manifest's checkpoints cover every deletion too

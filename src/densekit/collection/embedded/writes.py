@@ -104,14 +104,27 @@ class EmbeddedWrites:
 
     def _in_one_transaction(self, work, failure: str):
         """Rows and their sparse entries change in one SQLite transaction: on an error (e.g. "database
-        or disk is full") neither does, and the sparse tables are read back to match."""
+        or disk is full") or an interruption (Ctrl-C, MemoryError) neither does, and the sparse tables
+        are read back to match."""
         try:
             with self.store.connection:
                 return work()
-        except sqlite3.Error as error:
-            if self._sparse_tables is not None:
-                self._sparse_tables.reload()
-            raise CollectionError(f"{failure} in {str(self.folder)!r}: {error}") from error
+        except BaseException as error:
+            self._sparse_rolled_back()
+            if isinstance(error, sqlite3.Error):
+                raise CollectionError(f"{failure} in {str(self.folder)!r}: {error}") from error
+            raise
+
+    def _sparse_rolled_back(self) -> None:
+        """The transaction that changed the sparse tables was rolled back: memory (vocabulary, segments)
+        is read back from the tables. Kept otherwise, the next write would number its new terms after
+        ones never stored and index row ids SQLite hands out again."""
+        if self._sparse_tables is None:
+            return
+        try:
+            self._sparse_tables.reload()
+        except BaseException:  # unreadable now, or interrupted again: the next write reads them afresh
+            self._sparse_tables = self._sparse = None
 
     def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int:
         # Staged together at the next generation: other handles see both halves at commit, or neither.
