@@ -25,7 +25,7 @@ from . import persistence, sparse_tables
 from .commits import EmbeddedCommits
 from .filters import conditions_to_sql
 from .lock import WriterLock
-from .manifest import manifest_path, new_manifest, read_manifest, segmented, vector_keys
+from .manifest import manifest_path, new_manifest, read_manifest, segmented, sparse_built, vector_keys
 from .store import CONTENT_NAME, ContentStore
 from .writes import EmbeddedWrites
 
@@ -58,6 +58,7 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
         self._dirty_sparse = False
         self._sparse = None  # what searches read: CollectionSparse, or a legacy SparseIndex folder
         self._sparse_tables = None  # a writer's CollectionSparse, once it writes (collections made before convert then)
+        self._sparse_rebuilt = False  # staged: the sparse tables were dropped and built again (rebuild_sparse)
         self._staged_copy_state: dict[str, dict[str, Any]] = {}
         self._key_deltas: dict[str, int] = {}  # metadata key counts changed by staged writes
         self._count_change = 0  # visible items added minus removed by staged writes
@@ -205,9 +206,10 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 if attempt == 4:
                     raise
                 continue
-            if isinstance(self._sparse, sparse_tables.CollectionSparse) and segmented(manifest):
+            if (isinstance(self._sparse, sparse_tables.CollectionSparse) and segmented(manifest)
+                    and sparse_built(manifest) == sparse_built(self._manifest)):
                 self._sparse.advance(int(manifest["generation"]))  # a reader's tail replay
-            else:
+            else:  # none loaded, or tables built again since (a repair): read afresh when searched
                 self._sparse = None
             self._manifest, self.spaces = manifest, spaces
             return

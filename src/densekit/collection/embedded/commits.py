@@ -14,7 +14,7 @@ from ...errors import CollectionError
 from ..space import IN_INDEX_RUN
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
-from .manifest import checkpoint_generations, read_manifest, segmented, vector_keys
+from .manifest import checkpoint_generations, read_manifest, segmented, sparse_built, vector_keys
 from .vector_log import checkpoint_due
 
 
@@ -69,6 +69,9 @@ class EmbeddedCommits:
         if self._sparse_tables is not None:
             sparse_entry = {"engine": "segments", "count": len(self._sparse_tables),
                             "documents": len(self._sparse_tables.documents)}
+            built = int(manifest["generation"]) + 1 if self._sparse_rebuilt else sparse_built(manifest)
+            if built is not None:
+                sparse_entry["built"] = built
         new, new_files = persistence.write_generation(
             self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
             checkpoints_inline=not background_checkpoints(), store=self.store, view=self.view,
@@ -86,7 +89,7 @@ class EmbeddedCommits:
             space.checkpoint_generation = int(entry.get("generation", 0))
             space.tail, space.staged_rows, space.shows = int(entry.get("tail", 0)), 0, self.generation
             space.dirty = space.rewrite = False
-        self._dirty_sparse = False
+        self._dirty_sparse = self._sparse_rebuilt = False
         self._staged_copy_state = {}
         self._key_deltas = {}
         self._count_change = 0

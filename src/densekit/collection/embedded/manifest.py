@@ -57,6 +57,13 @@ def checkpoint_generations(manifest: dict[str, Any]) -> list[int]:
     return [int(entry["index"].get("generation", 0)) for entry in manifest["spaces"].values() if entry["index"].get("vectors")]
 
 
+def sparse_built(manifest: dict[str, Any]) -> int | None:
+    """The generation whose commit last built the sparse tables anew (dropped and indexed every text
+    again, ``rebuild_sparse``); None when they were only ever written to. A reader that loaded them
+    before that cannot catch up segment by segment: the segments it holds are gone."""
+    return (manifest.get("sparse") or {}).get("built")
+
+
 def segmented(manifest: dict[str, Any]) -> bool:
     """True when the collection's BM25 lives in the content store's sparse tables."""
     return (manifest.get("sparse") or {}).get("engine") == "segments"

@@ -68,6 +68,7 @@ class EmbeddedWrites:
                 self._sparse_tables = None
         self.spaces = persistence.load_spaces(self.folder, self._manifest, self.store)
         self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
+        self._sparse_rebuilt = False
         self._key_deltas = {}
         self._count_change = 0
 
@@ -313,4 +314,4 @@ class EmbeddedWrites:
                 sparse_tables.drop_tables(self.store.connection)
             self._sparse_tables = sparse_tables.build_all(self.store, self.view)
         self._sparse = self._sparse_tables
-        self._dirty_sparse = True
+        self._dirty_sparse = self._sparse_rebuilt = True
