@@ -100,9 +100,12 @@ class SegmentGenerations:
                 self.connection, t, self._blobs, f"added_gen > ? AND {self._visible_segments(view)}", (old,)):
             self._take(with_generation(Segment.from_blob(key, blob, width), added), width)
         self._last_tombstone = max(self._last_tombstone, self._apply_tombstones(0, count=True, through=view, after_gen=old))
-        retired = {key for (key,) in self.connection.execute(
-            f"SELECT id FROM {t}_segments WHERE retired_gen > ? AND retired_gen <= ?", (old, view))}
-        for segment in [segment for segment in self._segments if segment.key in retired]:
+        # Dropped: every segment not visible at ``view``. Not only those marked retired in between: a
+        # writer that committed twice since (a merge, then the purge of what it replaced, as an index
+        # run's end and compact do) has deleted the rows that carried the marks, and a reader keeping
+        # those segments counted their documents twice.
+        visible = {key for (key,) in self.connection.execute(f"SELECT id FROM {t}_segments WHERE {self._visible_segments(view)}")}
+        for segment in [segment for segment in self._segments if segment.key not in visible]:
             self._forget(segment, np.flatnonzero(segment.alive))
             self._segments.remove(segment)
 
