@@ -76,19 +76,25 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 f"collection {str(folder)!r}: its content store {CONTENT_NAME} cannot be opened ({error}); "
                 "densekit check lists what is wrong"
             ) from error
-        self.spaces = persistence.load_spaces(folder, {**manifest, "spaces": {
-            name: entry for name, entry in manifest["spaces"].items() if name not in rebuild}}, self.store)
-        for name in rebuild:  # repair: an empty index, filled by reencode_space
-            self.spaces[name] = persistence.empty_space(name, manifest["spaces"][name])
         #: Test hook: called with the name of each step of a save (crash-injection tests raise from it).
         self.on_save_step: Callable[[str], None] | None = None
-        if not readonly:
-            # A save that died before its manifest left staged rows and files behind: drop them.
-            self.store.discard_after(self.generation, vector_keys(manifest))
-            if sparse_tables.tables_exist(self.store.connection):
-                with self.store.connection:
-                    sparse_tables.discard_after(self.store.connection, self.generation)
-            persistence.remove_unreferenced(folder, persistence.kept_files(manifest))
+        try:
+            self.spaces = persistence.load_spaces(folder, {**manifest, "spaces": {
+                name: entry for name, entry in manifest["spaces"].items() if name not in rebuild}}, self.store)
+            for name in rebuild:  # repair: an empty index, filled by reencode_space
+                self.spaces[name] = persistence.empty_space(name, manifest["spaces"][name])
+            if not readonly:
+                # A save that died before its manifest left staged rows and files behind: drop them.
+                self.store.discard_after(self.generation, vector_keys(manifest))
+                if sparse_tables.tables_exist(self.store.connection):
+                    with self.store.connection:
+                        sparse_tables.discard_after(self.store.connection, self.generation)
+                persistence.remove_unreferenced(folder, persistence.kept_files(manifest))
+        except BaseException:
+            # A handle that did not open holds nothing: no connection, no read-only snapshot copy
+            # (a reader retries up to 10 times while a writer commits).
+            self.store.close()
+            raise
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -139,7 +145,11 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 try:
                     collection = cls(folder, manifest, readonly=readonly, lock=lock)
                     if not readonly:
-                        collection.prepare_writes()
+                        try:
+                            collection.prepare_writes()
+                        except BaseException:
+                            collection.store.close()
+                            raise
                     return collection
                 except FileNotFoundError:
                     if not readonly or attempt == 9:
