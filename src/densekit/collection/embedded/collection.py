@@ -55,6 +55,9 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
         self._manifest = manifest
         self._manifest_stamp = persistence.stamp(folder)
         self._encoders: dict[str, Encoder] = {}
+        #: Each space's encoder before a staged re-encoding replaced it (None: none was loaded),
+        #: put back when the staged changes are dropped (``_discard_staged``).
+        self._encoders_before: dict[str, Encoder | None] = {}
         self._dirty_sparse = False
         self._sparse = None  # what searches read: CollectionSparse, or a legacy SparseIndex folder
         self._sparse_tables = None  # a writer's CollectionSparse, once it writes (collections made before convert then)
@@ -221,8 +224,20 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 self._sparse.advance(int(manifest["generation"]))  # a reader's tail replay
             else:  # none loaded, or tables built again since (a repair): read afresh when searched
                 self._sparse = None
+            self._forget_changed_encoders(spaces)
             self._manifest, self.spaces = manifest, spaces
             return
+
+    def _forget_changed_encoders(self, spaces: dict) -> None:
+        """Drop the encoders held for spaces that ``spaces`` (the ones about to be read) no longer
+        describe alike: a space re-encoded with another backend (``reencode``) or gone. The next query
+        loads the encoder its manifest names, as a handle opened afresh does; kept, a reader went on
+        encoding queries with the old backend against the new vectors (one opened afresh with that
+        encoder is refused)."""
+        for name in list(self._encoders):
+            old, new = self.spaces.get(name), spaces.get(name)
+            if old is None or new is None or new.encoder_info != old.encoder_info:
+                del self._encoders[name]
 
     def sparse_index(self):
         """The BM25 index for what this handle sees (None when the collection has none yet).

@@ -91,6 +91,7 @@ class EmbeddedCommits:
             space.dirty = space.rewrite = False
         self._dirty_sparse = self._sparse_rebuilt = False
         self._staged_copy_state = {}
+        self._encoders_before = {}
         self._key_deltas = {}
         self._count_change = 0
         step("committed")

@@ -66,7 +66,15 @@ class EmbeddedWrites:
                 self._sparse_tables.discard_after(self.generation)
             if not segmented(self._manifest):  # the conversion itself was staged: undone
                 self._sparse_tables = None
-        self.spaces = persistence.load_spaces(self.folder, self._manifest, self.store)
+        spaces = persistence.load_spaces(self.folder, self._manifest, self.store)
+        for name, encoder in self._encoders_before.items():  # a discarded re-encoding's encoder goes too
+            if encoder is None:
+                self._encoders.pop(name, None)
+            else:
+                self._encoders[name] = encoder
+        self._encoders_before = {}
+        self._forget_changed_encoders(spaces)
+        self.spaces = spaces
         self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
         self._sparse_rebuilt = False
         self._key_deltas = {}
@@ -284,6 +292,8 @@ class EmbeddedWrites:
     def _reencode_space(self, name: str, encoder: Encoder, progress) -> int:
         # Staged like any write: readers keep the old vectors (under the old key) until the commit.
         old, previous = self.spaces[name], self._encoders.get(name)
+        first = name not in self._encoders_before
+        self._encoders_before.setdefault(name, previous)
         self.spaces[name] = persistence.empty_space(name, {"encoder": encoder.info().as_dict(), "index": {
             "requested": old.index_kind, "kind": old.index_kind}})
         self.spaces[name].vector_key = vector_key(name, self.view)
@@ -294,6 +304,8 @@ class EmbeddedWrites:
             return count
         except BaseException:
             self.spaces[name] = old
+            if first:
+                del self._encoders_before[name]
             self._encoders.pop(name, None)
             if previous is not None:
                 self._encoders[name] = previous
