@@ -116,6 +116,22 @@ class SegmentGenerations:
         self.view = gen + 1
         self.reload()
 
+    def retire_all(self) -> None:
+        """Retire every segment this index shows (all its documents are written again), in the
+        caller's transaction: readers of older generations keep reading them until ``purge``; those
+        written at this index's own generation simply go."""
+        t = self.table
+        for segment in self._segments:
+            if self.view is None or segment.added_gen == self._write_gen:
+                sparse_rows.delete_segments(self.connection, t, self._blobs, "id = ?", (segment.key,))
+                self.connection.execute(f"DELETE FROM {t}_deleted WHERE segment = ?", (segment.key,))
+            else:
+                self.connection.execute(f"UPDATE {t}_segments SET retired_gen = ? WHERE id = ?", (self._write_gen, segment.key))
+        self._segments = []
+        self._frequency = np.zeros(len(self._terms), dtype=np.int64)
+        self._documents = self._total_length = 0
+        self._search_layout = None
+
     def purge(self, gen: int) -> None:
         """Physically drop segments retired at or before ``gen`` and their tombstones (no reader of a
         current generation shows them)."""

@@ -57,3 +57,32 @@ def test_a_reader_open_across_merges_and_their_purge_gives_the_answers_of_a_fres
         with Collection.open(folder, readonly=True) as fresh:
             assert _hits(reader, "granite") == _hits(fresh, "granite")
             assert len(_hits(fresh, "granite")) == 6
+
+
+def test_a_sparse_rebuild_is_staged_until_its_commit(tmp_path):
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as collection:
+        collection.add(["apple river stone", "granite quarry", "granite apple"], ids=["a", "b", "c"])
+    with Collection.open(folder, readonly=True) as reader:
+        before = _hits(reader, "granite")
+    writer = Collection.open(folder)
+    writer.rebuild_sparse()
+    with Collection.open(folder, readonly=True) as fresh:  # readers of the committed generation
+        assert _hits(fresh, "granite") == before
+    writer.close()  # never committed: the committed tables stay as they were
+    with Collection.open(folder) as writer:
+        try:
+            with writer.transaction():
+                writer.rebuild_sparse()
+                raise KeyError("abort")
+        except KeyError:
+            pass
+        assert _hits(writer, "granite") == before
+    with Collection.open(folder, readonly=True) as fresh:
+        assert _hits(fresh, "granite") == before and fresh.check() == []
+    with Collection.open(folder) as writer:
+        writer.rebuild_sparse()
+        writer.commit()
+        assert _hits(writer, "granite") == before
+    with Collection.open(folder, readonly=True) as fresh:
+        assert _hits(fresh, "granite") == before and fresh.check() == []

@@ -76,6 +76,14 @@ class CollectionSparse:
         many segments were rewritten."""
         return self.documents.merge_newer(gen) + self.chunks.merge_newer(gen)
 
+    def rebuild(self) -> None:
+        """Index every text visible at this view again, staged at it like any write (the segments
+        shown until now are retired, not dropped), in the caller's transaction."""
+        self.documents.retire_all()
+        self.chunks.retire_all()
+        for batch in self.store.iterate(self.view, kind="text"):
+            self.change([(item.rowid, item) for item in batch], [])
+
     def purge(self, gen: int) -> None:
         self.documents.purge(gen)
         self.chunks.purge(gen)

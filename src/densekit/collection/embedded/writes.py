@@ -315,12 +315,26 @@ class EmbeddedWrites:
         return self.store.index_key(key)
 
     def rebuild_sparse(self) -> None:
-        """Index every text again for BM25 (staged; durable at the next commit)."""
+        """Index every text again for BM25 (staged; durable at the next commit).
+
+        Tables that load are written again at the next generation, as any write: readers go on
+        reading the committed segments, and a rollback (``transaction``, a handle closed without
+        committing) leaves them as they were. Tables that do not load (damaged) are dropped and
+        built afresh, which readers see at once."""
         self._require_writer()
-        with self.store.connection:
-            if sparse_tables.tables_exist(self.store.connection):
-                # Damaged tables cannot be trusted to load: drop them and start afresh.
-                sparse_tables.drop_tables(self.store.connection)
-            self._sparse_tables = sparse_tables.build_all(self.store, self.view)
+        sparse = None
+        if segmented(self._manifest) and sparse_tables.tables_exist(self.store.connection):
+            try:
+                sparse = self._sparse_writer()
+            except (CollectionError, sqlite3.Error, ValueError):
+                self._sparse_tables = self._sparse = None
+        if sparse is not None:
+            self._in_one_transaction(sparse.rebuild, "could not rebuild the sparse index")
+        else:
+            with self.store.connection:
+                if sparse_tables.tables_exist(self.store.connection):
+                    # Damaged tables cannot be trusted to load: drop them and start afresh.
+                    sparse_tables.drop_tables(self.store.connection)
+                self._sparse_tables = sparse_tables.build_all(self.store, self.view)
         self._sparse = self._sparse_tables
         self._dirty_sparse = self._sparse_rebuilt = True
