@@ -239,6 +239,11 @@ class EmbeddedWrites:
                     self._sparse_tables = sparse_tables.CollectionSparse(self.store, self.view)
                 else:
                     self._sparse_tables = sparse_tables.build_all(self.store, self.view)
+        elif self._sparse_tables.view != self.view:
+            # A commit that failed after its commit point (the manifest switched) did not move the
+            # tables on to the next generation: written at the committed one, the next writes would
+            # show to readers before their commit, and never to readers already showing it.
+            self._sparse_tables.advance(self.view)
         self._sparse = self._sparse_tables
         return self._sparse_tables
 
