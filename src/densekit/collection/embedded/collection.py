@@ -46,14 +46,16 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
     commit_group = 20_000  # each commit rewrites the index files
 
     def __init__(self, folder: Path, manifest: dict[str, Any], readonly: bool, lock: WriterLock | None,
-                 rebuild: set[str] = frozenset()):
+                 rebuild: set[str] = frozenset(), stamp: tuple[int, int] | None = None):
         self.folder = folder
         self.location = str(folder)
         self.readonly = readonly
         self._lock = lock
         self._closed = False
         self._manifest = manifest
-        self._manifest_stamp = persistence.stamp(folder)
+        # The manifest file's stamp taken before ``manifest`` was read (a stamp taken after it may be
+        # a newer commit's, which this handle would then never catch up with).
+        self._manifest_stamp = stamp if stamp is not None else persistence.stamp(folder)
         self._encoders: dict[str, Encoder] = {}
         #: Each space's encoder before a staged re-encoding replaced it (None: none was loaded),
         #: put back when the staged changes are dropped (``_discard_staged``).
@@ -136,17 +138,19 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
     @classmethod
     def _open(cls, location, *, readonly, name, read_replicas) -> "EmbeddedCollection":
         folder = _folder_only(location, name, read_replicas)
+        stamp = persistence.stamp(folder)
         manifest = read_manifest(folder)
         lock = None
         if not readonly:
             lock = WriterLock(folder)
             lock.acquire()
+            stamp = persistence.stamp(folder)
             manifest = read_manifest(folder)  # the previous writer may have committed meanwhile
         try:
             # A writer may commit twice while a reader loads, removing the files its manifest named: retry.
             for attempt in range(10):
                 try:
-                    collection = cls(folder, manifest, readonly=readonly, lock=lock)
+                    collection = cls(folder, manifest, readonly=readonly, lock=lock, stamp=stamp)
                     if not readonly:
                         try:
                             collection.prepare_writes()
@@ -157,6 +161,7 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 except FileNotFoundError:
                     if not readonly or attempt == 9:
                         raise
+                    stamp = persistence.stamp(folder)
                     manifest = read_manifest(folder)
             raise AssertionError("unreachable")
         except BaseException:
@@ -210,8 +215,11 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
 
     def _reload(self) -> None:
         # Retried: a writer may commit again while we load the files the manifest names.
+        # The stamp is taken as this manifest's only once it is read through: a catch-up that
+        # failed (files removed under it each time, an interruption) is tried again at the next
+        # read, instead of leaving the handle at its old generation until the writer's next commit.
         for attempt in range(5):
-            self._manifest_stamp = persistence.stamp(self.folder)
+            stamp = persistence.stamp(self.folder)
             manifest = read_manifest(self.folder)
             try:
                 spaces = persistence.load_spaces(self.folder, manifest, self.store, self.spaces)
@@ -221,11 +229,15 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 continue
             if (isinstance(self._sparse, sparse_tables.CollectionSparse) and segmented(manifest)
                     and sparse_built(manifest) == sparse_built(self._manifest)):
-                self._sparse.advance(int(manifest["generation"]))  # a reader's tail replay
+                try:
+                    self._sparse.advance(int(manifest["generation"]))  # a reader's tail replay
+                except BaseException:
+                    self._sparse = None  # caught up in part: read afresh when next searched
+                    raise
             else:  # none loaded, or tables built again since (a repair): read afresh when searched
                 self._sparse = None
             self._forget_changed_encoders(spaces)
-            self._manifest, self.spaces = manifest, spaces
+            self._manifest, self.spaces, self._manifest_stamp = manifest, spaces, stamp
             return
 
     def _forget_changed_encoders(self, spaces: dict) -> None:

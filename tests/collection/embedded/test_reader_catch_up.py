@@ -1,0 +1,84 @@
+"""A reader catches up with every commit it has not shown yet, also when its last attempt failed
+(files removed under it, an interruption) or a commit landed while it was being opened: a failure
+is tried again at the next read, never left standing until the writer's next commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from densekit.collection import Collection
+from densekit.collection.embedded import collection as embedded, persistence
+from densekit.encoders.hashing import HashingEncoder
+from densekit.sparse_segments import SegmentedSparseIndex
+
+
+def _answers(collection):
+    return (collection.count(), collection.list_ids().ids,
+            [(hit.id, round(hit.score, 6)) for hit in collection.search("apple", k=5, mode="sparse")],
+            [hit.id for hit in collection.search("apple", k=5, mode="dense")], collection.generation)
+
+
+def _fresh(folder):
+    with Collection.open(folder, readonly=True) as fresh:
+        return _answers(fresh)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder()) as writer:
+        writer.add(["apple river", "stone cloud"], ids=["a", "b"])
+        writer.commit()
+        yield writer
+
+
+def test_a_commit_landing_while_a_reader_opens_is_caught_up_with(writer, monkeypatch):
+    read = embedded.read_manifest
+
+    def read_then_commit(folder):
+        manifest = read(folder)
+        monkeypatch.setattr(embedded, "read_manifest", read)
+        writer.add(["apple tiger"], ids=["c"])
+        writer.commit()  # after the reader read its manifest, before it took the file's stamp
+        return manifest
+
+    monkeypatch.setattr(embedded, "read_manifest", read_then_commit)
+    with Collection.open(writer.folder, readonly=True) as reader:
+        assert _answers(reader) == _fresh(writer.folder)
+        assert reader.count() == 3
+
+
+def test_a_catch_up_that_failed_is_tried_again_at_the_next_read(writer, monkeypatch):
+    with Collection.open(writer.folder, readonly=True) as reader:
+        _answers(reader)
+        writer.add(["apple tiger"], ids=["c"])
+        writer.commit()
+
+        def removed(*args, **kwargs):
+            raise FileNotFoundError("spaces/text.9.index")  # a writer committing faster than we load
+
+        with monkeypatch.context() as patch:
+            patch.setattr(persistence, "load_spaces", removed)
+            with pytest.raises(FileNotFoundError):
+                reader.count()
+        assert _answers(reader) == _fresh(writer.folder)
+        assert reader.count() == 3
+
+
+def test_a_sparse_catch_up_interrupted_half_way_is_read_again(writer, monkeypatch):
+    with Collection.open(writer.folder, readonly=True) as reader:
+        _answers(reader)
+        writer.add(["apple tiger"], ids=["c"])
+        writer.delete(["a"])
+        writer.commit()
+        advance = SegmentedSparseIndex.advance
+
+        def interrupted(index, view):
+            if index.table == "sparse_chunks":
+                raise KeyboardInterrupt  # the documents' table caught up, the chunks' not
+            advance(index, view)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(SegmentedSparseIndex, "advance", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                reader.search("apple", mode="sparse")
+        assert _answers(reader) == _fresh(writer.folder)
