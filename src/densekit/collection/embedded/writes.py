@@ -67,13 +67,11 @@ class EmbeddedWrites:
             if not segmented(self._manifest):  # the conversion itself was staged: undone
                 self._sparse_tables = None
         spaces = persistence.load_spaces(self.folder, self._manifest, self.store)
-        for name, encoder in self._encoders_before.items():  # a discarded re-encoding's encoder goes too
-            if encoder is None:
-                self._encoders.pop(name, None)
-            else:
+        self._forget_changed_encoders(spaces)
+        for name, encoder in self._encoders_before.items():  # a discarded re-encoding's: the one before it
+            if encoder is not None:
                 self._encoders[name] = encoder
         self._encoders_before = {}
-        self._forget_changed_encoders(spaces)
         self.spaces = spaces
         self._dirty_sparse, self._sparse, self._staged_copy_state = False, None, {}
         self._sparse_rebuilt = False
