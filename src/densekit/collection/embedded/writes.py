@@ -83,12 +83,16 @@ class EmbeddedWrites:
         if existing and not replace:
             shown = ", ".join(repr(id_) for id_ in list(existing)[:5])
             raise InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
-        self._remove_then_insert([rowid for rowids in existing.values() for rowid in rowids], items, encoded)
+        self._change([rowid for rowids in existing.values() for rowid in rowids], items, encoded)
 
-    def _remove_then_insert(self, rowids: list[int], items: list[Item], encoded: dict[str, np.ndarray]) -> None:
-        """Remove rows, then insert items, staged in one SQLite transaction (a replace, an upsert, a
-        metadata update): a failure (a full disk) stages neither half, so no later commit of this
-        handle can publish the removal without the new rows."""
+    def _insert(self, items: list[Item], encoded: dict[str, np.ndarray]) -> None:
+        self._change([], items, encoded)
+
+    def _change(self, rowids: list[int], items: list[Item], encoded: dict[str, np.ndarray]) -> None:
+        """Remove the rows ``rowids`` and insert ``items`` (their vectors ``encoded``) as one write: an
+        upsert, a replacement or a metadata update stages both halves or, when it fails (a full disk,
+        an interruption), neither; staged apart, a failed insert left the removal staged, and the
+        handle's next commit deleted what the write was replacing."""
         if not rowids and not items:
             return
         removed = sorted(self.store.by_rowids(rowids).items()) if rowids else []  # metadata for the key counts, texts for BM25
@@ -97,27 +101,25 @@ class EmbeddedWrites:
         masks = {name: np.array([item.kind == self.spaces[name].kind for item in items]) for name in encoded}
 
         def stage() -> np.ndarray:
+            # The rows, their vectors and their sparse entries: one SQLite transaction.
             if rowids:
                 self.store.mark_deleted(rowids, self.view, commit=False)
                 sparse.change([], removed)
-            if not items:
-                return np.zeros(0, dtype=np.int64)
-            # The rows, their vectors and their sparse entries.
-            new = np.asarray(self.store.insert(items, self.view, commit=False), dtype=np.int64)
+            added = np.asarray(self.store.insert(items, self.view, commit=False), dtype=np.int64)
             for name, space_vectors in encoded.items():
-                self.store.insert_vectors(self.spaces[name].vector_key, new[masks[name]], space_vectors)
-            sparse.change(list(zip(new.tolist(), items)), [])
-            return new
+                self.store.insert_vectors(self.spaces[name].vector_key, added[masks[name]], space_vectors)
+            if items:
+                sparse.change(list(zip(added.tolist(), items)), [])
+            return added
 
         failure = f"could not store {len(items)} items" if items else f"could not delete {len(rowids)} items"
-        new = self._in_one_transaction(stage, failure)
-        # Memory follows what SQLite now holds, only once it holds it.
+        added = self._in_one_transaction(stage, failure)
         if rowids:
             self._count_keys([item.metadata for _, item in removed], -1)
             self._count_change -= len(rowids)
-            gone = np.asarray(rowids, dtype=np.int64)
+            array = np.asarray(rowids, dtype=np.int64)
             for space in self.spaces.values():
-                space.index.remove(gone)
+                space.index.remove(array)
                 space.staged_rows += sum(1 for _, item in removed if item.kind == space.kind)
                 space.dirty = True
         if items:
@@ -125,7 +127,7 @@ class EmbeddedWrites:
             self._count_change += len(items)
             for name, space_vectors in encoded.items():
                 space = self.spaces[name]
-                space.index.add(new[masks[name]], space_vectors)
+                space.index.add(added[masks[name]], space_vectors)
                 space.staged_rows += int(masks[name].sum())
                 space.dirty = True
         self._dirty_sparse = True
@@ -163,7 +165,7 @@ class EmbeddedWrites:
             raise InvalidInputError(
                 f"ids already in the collection outside the replaced documents: {', '.join(map(repr, list(taken)[:5]))}"
             )
-        self._remove_then_insert(old, items, encoded)
+        self._change(old, items, encoded)
         return len(old)
 
     def _matching_rowids(self, ids: list[str]) -> list[int]:
@@ -178,7 +180,7 @@ class EmbeddedWrites:
             matching = set(self.store.filter_rowids(conditions_to_sql(conditions), self.view).tolist())
             rowids = matching if rowids is None else rowids & matching
         rowids = sorted(rowids)
-        self._remove_then_insert(rowids, [], {})
+        self._remove_rowids(rowids)
         return len(rowids)
 
     def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:
@@ -196,13 +198,16 @@ class EmbeddedWrites:
         for item in items:
             updates, removals = changes[item.id]
             item.metadata = {key: value for key, value in {**item.metadata, **updates}.items() if key not in removals}
-        self._remove_then_insert(old.tolist(), items, vectors)
+        self._change(old.tolist(), items, vectors)
         return len(items)
 
     def _count_keys(self, metadata: list[dict[str, Any]], sign: int) -> None:
         for entry in metadata:
             for key in entry:
                 self._key_deltas[key] = self._key_deltas.get(key, 0) + sign
+
+    def _remove_rowids(self, rowids: list[int]) -> None:
+        self._change(rowids, [], {})
 
     def _store_legacy_vectors(self) -> None:
         """A collection made before vectors lived in the content store keeps them only in its index
