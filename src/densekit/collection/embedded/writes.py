@@ -44,7 +44,14 @@ class EmbeddedWrites:
         self._require_writer()
         persistence.check_index_kind(index)
         space = self._new_space(name, encoder, index)
-        self._encode_into(space, None)
+        try:
+            self._encode_into(space, None)
+        except BaseException:
+            # Kept, the half-filled space went out with the next commit: items without vectors in it.
+            # (Vectors stored under its key before the failure are dropped by a later commit's purge.)
+            del self.spaces[name]
+            self._encoders.pop(name, None)
+            raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
