@@ -339,7 +339,18 @@ def remove_half_created(folder: Path) -> None:
 
 
 def folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    """Bytes of the files in ``folder``. A file removed between listing and reading it (a checkpoint
+    job's temporary file renamed, a file tidied by a commit) is not counted: ``info`` and ``compact``
+    run while checkpoint jobs and other handles write."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                status = os.stat(os.path.join(root, name), follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            total += status.st_size
+    return total
 
 
 def build_sparse(store, view: int, stem: bool = False):
