@@ -82,3 +82,29 @@ def test_a_sparse_catch_up_interrupted_half_way_is_read_again(writer, monkeypatc
             with pytest.raises(KeyboardInterrupt):
                 reader.search("apple", mode="sparse")
         assert _answers(reader) == _fresh(writer.folder)
+
+
+def test_a_reader_opening_the_generation_before_a_reencoding_loads_while_writers_open(writer, monkeypatch):
+    writer.add(["apple tiger"], ids=["c"])  # rows after the space's checkpoint: replayed from their vectors
+    writer.commit()
+    folder = writer.folder
+    writer.close()
+    read = embedded.read_manifest
+
+    def read_then_reencode(path):
+        manifest = read(path)
+        monkeypatch.setattr(embedded, "read_manifest", read)
+        with Collection.open(folder) as other:
+            other.reencode(encoder=HashingEncoder())
+            other.commit()  # keeps the old vectors: readers may be opening the generation before
+        Collection.open(folder).close()  # a writer that only opens must keep them as well
+        with Collection.open(folder) as other:
+            with pytest.raises(KeyError):
+                with other.transaction():  # and one whose transaction is rolled back
+                    other.add(["stone"], ids=["d"])
+                    raise KeyError("abort")
+        return manifest
+
+    monkeypatch.setattr(embedded, "read_manifest", read_then_reencode)
+    with Collection.open(folder, readonly=True) as reader:
+        assert _answers(reader) == _fresh(folder)

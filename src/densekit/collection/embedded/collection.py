@@ -25,7 +25,7 @@ from . import persistence, sparse_tables
 from .commits import EmbeddedCommits
 from .filters import conditions_to_sql
 from .lock import WriterLock
-from .manifest import manifest_path, new_manifest, read_manifest, segmented, sparse_built, vector_keys
+from .manifest import manifest_path, new_manifest, read_manifest, readable_vector_keys, segmented, sparse_built
 from .store import CONTENT_NAME, ContentStore
 from .writes import EmbeddedWrites
 
@@ -90,7 +90,8 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 self.spaces[name] = persistence.empty_space(name, manifest["spaces"][name])
             if not readonly:
                 # A save that died before its manifest left staged rows and files behind: drop them.
-                self.store.discard_after(self.generation, vector_keys(manifest))
+                # Not the vectors of the manifest before (a re-encoding's old key): readers may be opening it.
+                self.store.discard_after(self.generation, readable_vector_keys(manifest))
                 if sparse_tables.tables_exist(self.store.connection):
                     with self.store.connection:
                         sparse_tables.discard_after(self.store.connection, self.generation)

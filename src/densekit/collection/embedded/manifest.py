@@ -52,6 +52,12 @@ def vector_keys(manifest: dict[str, Any]) -> set[str]:
     return {entry["index"]["vectors"] for entry in manifest["spaces"].values() if entry["index"].get("vectors")}
 
 
+def readable_vector_keys(manifest: dict[str, Any]) -> set[str]:
+    """The vector keys readers may still replay from: this manifest's and the one's before it (named
+    ``previous_vectors``, as ``previous_files`` names its files), which readers may be opening yet."""
+    return vector_keys(manifest) | set(manifest.get("previous_vectors", []))
+
+
 def checkpoint_generations(manifest: dict[str, Any]) -> list[int]:
     """The generation of each space's checkpoint (spaces whose vectors live in the content store)."""
     return [int(entry["index"].get("generation", 0)) for entry in manifest["spaces"].values() if entry["index"].get("vectors")]

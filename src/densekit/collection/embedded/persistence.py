@@ -26,7 +26,7 @@ from .vector_log import checkpoint_due, replay
 #: A checkpoint left to a background job is written inside the commit once it is this many times
 #: overdue (the jobs keep failing, or writes outpace them).
 OVERDUE = 4
-from .manifest import MANIFEST_NAME, manifest_path, write_manifest
+from .manifest import MANIFEST_NAME, manifest_path, vector_keys, write_manifest
 
 INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
 #: A loaded index gets room for 1/ROOM_SHARE more vectors than the manifest counts (at least
@@ -198,6 +198,7 @@ def write_generation(
     new["count"] = count
     new["sparse"] = sparse_entry
     new["previous_files"] = sorted(referenced_files(manifest))
+    new["previous_vectors"] = sorted(vector_keys(manifest))
     for space in spaces.values():
         entry = space.manifest_entry()
         entry["index"]["file"] = new_files.get(space.name, space.file)

@@ -19,7 +19,7 @@ from ..space import VectorSpace
 from . import persistence, sparse_tables, vector_log
 from .filters import conditions_to_sql
 from .lock import WriterLock
-from .manifest import read_manifest, segmented, vector_keys
+from .manifest import read_manifest, readable_vector_keys, segmented
 from .vector_log import vector_key
 
 
@@ -67,7 +67,7 @@ class EmbeddedWrites:
         self.commit()
 
     def _discard_staged(self) -> None:
-        self.store.discard_after(self.generation, vector_keys(self._manifest))
+        self.store.discard_after(self.generation, readable_vector_keys(self._manifest))
         if self._sparse_tables is not None:
             with self.store.connection:
                 self._sparse_tables.discard_after(self.generation)
