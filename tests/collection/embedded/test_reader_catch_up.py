@@ -108,3 +108,34 @@ def test_a_reader_opening_the_generation_before_a_reencoding_loads_while_writers
     monkeypatch.setattr(embedded, "read_manifest", read_then_reencode)
     with Collection.open(folder, readonly=True) as reader:
         assert _answers(reader) == _fresh(folder)
+
+
+@pytest.mark.parametrize("reader_opens", ["before", "during"])
+def test_a_reader_loading_while_a_writer_commits_twice_and_purges_retries(tmp_path, monkeypatch, reader_opens):
+    # Checkpoints inline after every row: the deletion below is replayed from the content store.
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_BACKGROUND", "0")
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_MIN_ROWS", "1")
+    monkeypatch.setenv("DENSEKIT_CHECKPOINT_FRACTION", "0")
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as writer:
+        reader = Collection.open(folder, readonly=True) if reader_opens == "before" else None
+        writer.add(["apple river", "stone cloud"], ids=["a", "b"])
+        writer.commit()  # a checkpoint holding a and b
+        writer.delete(["a"])
+        writer.commit()  # replayed by whoever loads that checkpoint
+        replay = persistence.replay
+
+        def compact_first(*args):
+            monkeypatch.setattr(persistence, "replay", replay)
+            writer.compact()  # two commits: the deletion of a is purged before it is replayed
+            return replay(*args)
+
+        monkeypatch.setattr(persistence, "replay", compact_first)
+        try:
+            if reader is None:
+                reader = Collection.open(folder, readonly=True)
+            assert _answers(reader) == _fresh(folder)
+            assert reader.count() == 1
+        finally:
+            if reader is not None:
+                reader.close()

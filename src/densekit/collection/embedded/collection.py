@@ -39,6 +39,12 @@ def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] |
     return Path(text[len("file://"):] if text.startswith("file://") else location).expanduser()
 
 
+def _newer_commit(folder: Path, stamp: tuple[int, int], error: BaseException) -> bool:
+    """True when loading the manifest read at ``stamp`` may have failed because a writer committed
+    since: a file it names removed, or (a CollectionError) rows it replays purged by two commits."""
+    return isinstance(error, FileNotFoundError) or persistence.stamp(folder) != stamp
+
+
 class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
     """A collection in a folder: ``manifest.json``, ``content.sqlite``, ``spaces/*.index``, ``sparse.N/``."""
 
@@ -148,7 +154,8 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
             stamp = persistence.stamp(folder)
             manifest = read_manifest(folder)  # the previous writer may have committed meanwhile
         try:
-            # A writer may commit twice while a reader loads, removing the files its manifest named: retry.
+            # A writer may commit twice while a reader loads, removing the files its manifest named or
+            # purging the deletions it replays (a checkpoint that then seems not to match): retry.
             for attempt in range(10):
                 try:
                     collection = cls(folder, manifest, readonly=readonly, lock=lock, stamp=stamp)
@@ -159,8 +166,8 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                             collection.store.close()
                             raise
                     return collection
-                except FileNotFoundError:
-                    if not readonly or attempt == 9:
+                except (FileNotFoundError, CollectionError) as error:
+                    if not readonly or attempt == 9 or not _newer_commit(folder, stamp, error):
                         raise
                     stamp = persistence.stamp(folder)
                     manifest = read_manifest(folder)
@@ -219,14 +226,16 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
         # The stamp is taken as this manifest's only once it is read through: a catch-up that
         # failed (files removed under it each time, an interruption) is tried again at the next
         # read, instead of leaving the handle at its old generation until the writer's next commit.
+        current = self.spaces
         for attempt in range(5):
             stamp = persistence.stamp(self.folder)
             manifest = read_manifest(self.folder)
             try:
-                spaces = persistence.load_spaces(self.folder, manifest, self.store, self.spaces)
-            except FileNotFoundError:
-                if attempt == 4:
+                spaces = persistence.load_spaces(self.folder, manifest, self.store, current)
+            except (FileNotFoundError, CollectionError) as error:
+                if attempt == 4 or not _newer_commit(self.folder, stamp, error):
                     raise
+                current = None  # load the next manifest's spaces afresh
                 continue
             if (isinstance(self._sparse, sparse_tables.CollectionSparse) and segmented(manifest)
                     and sparse_built(manifest) == sparse_built(self._manifest)):
