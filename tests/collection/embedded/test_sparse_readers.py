@@ -86,3 +86,24 @@ def test_a_sparse_rebuild_is_staged_until_its_commit(tmp_path):
         assert _hits(writer, "granite") == before
     with Collection.open(folder, readonly=True) as fresh:
         assert _hits(fresh, "granite") == before and fresh.check() == []
+
+
+def test_a_reader_reading_its_segments_while_a_writer_merges_and_purges_reads_the_newer_generation(tmp_path, monkeypatch):
+    from densekit.collection.embedded import sparse_tables
+
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as writer:
+        for n in range(3):  # a segment per write
+            writer.add([f"granite quarry {n}"], ids=[f"b{n}"])
+            writer.commit()
+        with Collection.open(folder, readonly=True) as reader:
+            reader.count()
+            read = sparse_tables.CollectionSparse.__init__
+
+            def compact_first(self, store, view):  # the reader's first search reads its segments
+                monkeypatch.setattr(sparse_tables.CollectionSparse, "__init__", read)
+                writer.compact()  # merges, commits, commits again: the segments it read are gone
+                read(self, store, view)
+
+            monkeypatch.setattr(sparse_tables.CollectionSparse, "__init__", compact_first)
+            assert [id_ for id_, _ in _hits(reader, "granite")] == ["b0", "b1", "b2"]

@@ -39,6 +39,12 @@ def _folder_only(location: Any, name: str | None, read_replicas: Sequence[str] |
     return Path(text[len("file://"):] if text.startswith("file://") else location).expanduser()
 
 
+def _shows_manifest(sparse, manifest: dict[str, Any]) -> bool:
+    """True when sparse tables read at the manifest's generation hold the texts and documents it counts."""
+    entry = manifest.get("sparse") or {}
+    return entry.get("count") in (None, len(sparse)) and entry.get("documents") in (None, len(sparse.documents))
+
+
 def _newer_commit(folder: Path, stamp: tuple[int, int], error: BaseException) -> bool:
     """True when loading the manifest read at ``stamp`` may have failed because a writer committed
     since: a file it names removed, or (a CollectionError) rows it replays purged by two commits."""
@@ -244,6 +250,8 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
                 except BaseException:
                     self._sparse = None  # caught up in part: read afresh when next searched
                     raise
+                if not _shows_manifest(self._sparse, manifest):  # segments purged by later commits meanwhile
+                    self._sparse = None
             else:  # none loaded, or tables built again since (a repair): read afresh when searched
                 self._sparse = None
             self._forget_changed_encoders(spaces)
@@ -272,7 +280,15 @@ class EmbeddedCollection(EmbeddedCommits, EmbeddedWrites, Collection):
         from ...sparse import SparseIndex
 
         if segmented(self._manifest):
-            self._sparse = sparse_tables.CollectionSparse(self.store, self.view)
+            for attempt in range(10):
+                sparse = sparse_tables.CollectionSparse(self.store, self.view)
+                # A writer that committed twice since this handle's manifest (a merge, then the purge
+                # of what it replaced) has deleted segments this generation shows: read the newer one.
+                if (not self.readonly or attempt == 9 or _shows_manifest(sparse, self._manifest)
+                        or persistence.stamp(self.folder) == self._manifest_stamp):
+                    break
+                self._reload()
+            self._sparse = sparse
         elif self._manifest.get("sparse"):
             for attempt in range(10):
                 folder = self.folder / self._manifest["sparse"]["folder"]
