@@ -153,6 +153,12 @@ class ContentStore(MemberReads):
         """Hide rows from generation ``gen`` on; rows staged in ``gen`` itself simply go."""
         rows = [(int(rowid),) for rowid in rowids]
         with self._transaction(commit):
+            # Their vectors too: nothing else ever removes the vectors of a row that is gone (an id
+            # upserted again and again before one commit left a vector row per version behind).
+            self.connection.executemany(
+                "DELETE FROM vectors WHERE item = ?1 AND EXISTS (SELECT 1 FROM items WHERE rowid = ?1 AND added_gen = "
+                + str(int(gen)) + ")", rows
+            )
             self.connection.executemany(
                 "DELETE FROM items WHERE rowid = ? AND added_gen = " + str(int(gen)), rows
             )
