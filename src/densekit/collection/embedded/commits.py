@@ -5,6 +5,7 @@ checkpoints and ``compact``."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from typing import Any
@@ -16,6 +17,8 @@ from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
 from .manifest import checkpoint_generations, read_manifest, segmented, sparse_built, vector_keys
 from .vector_log import checkpoint_due
+
+_log = logging.getLogger(__name__)
 
 
 class EmbeddedCommits:
@@ -95,16 +98,22 @@ class EmbeddedCommits:
         self._key_deltas = {}
         self._count_change = 0
         step("committed")
-        if self._sparse_tables is not None:
-            self._sparse_tables.advance(self.view)
-        # Rows deleted after a checkpoint stay until a checkpoint covers them (readers replay them);
-        # readers may still be opening the previous manifest, so its checkpoints count too.
-        bound = min([self.generation - 1] + checkpoint_generations(new) + checkpoint_generations(previous_manifest))
-        with self.store.connection:  # one transaction (one fsync at most) for both purges
+        try:
             if self._sparse_tables is not None:
-                self._sparse_tables.purge(self.generation - 1)
-            self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest), commit=False)
-        persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous, self._pending_files())
+                self._sparse_tables.advance(self.view)
+            # Rows deleted after a checkpoint stay until a checkpoint covers them (readers replay them);
+            # readers may still be opening the previous manifest, so its checkpoints count too.
+            bound = min([self.generation - 1] + checkpoint_generations(new) + checkpoint_generations(previous_manifest))
+            with self.store.connection:  # one transaction (one fsync at most) for both purges
+                if self._sparse_tables is not None:
+                    self._sparse_tables.purge(self.generation - 1)
+                self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest), commit=False)
+            persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous, self._pending_files())
+        except (OSError, sqlite3.Error) as error:
+            # Committed all the same: reported as a failed commit, its writes were taken for lost
+            # (the service answered them as failed, and adds sent again met their own ids).
+            _log.warning("collection %r: generation %d is committed; tidying after it failed (the next commit "
+                         "tidies again): %s", str(self.folder), self.generation, error)
         self._start_checkpoints()
 
     # --- background checkpoints ----------------------------------------------------------------
