@@ -97,3 +97,28 @@ def test_a_write_failing_in_its_insert_half_stages_nothing_a_later_commit_could_
         assert reader.get("doc#0").text == "the old version"
         assert reader.get("g").text == "granite quarry" and reader.get("g").metadata == {"kind": "rock"}
         assert [hit.id for hit in reader.search("old version", k=1, mode="sparse")] == ["doc#0"]
+
+
+def test_a_transaction_whose_commit_fails_drops_its_writes_as_postgresql_does(tmp_path):
+    from densekit.errors import CollectionError
+
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as collection:
+        collection.add(["apple river"], ids=["a"])
+    with Collection.open(folder) as writer:
+        def full(step: str) -> None:
+            if step == "manifest":
+                raise OSError("no space left on device (injected)")
+
+        with pytest.raises(CollectionError, match="keeps its previous state"):
+            with writer.transaction():
+                writer.add(["granite quarry"], ids=["g"])
+                writer.delete(["a"])
+                writer.on_save_step = full
+        writer.on_save_step = None
+        assert writer.get("g") is None and writer.get("a") is not None
+        writer.add(["marmot"], ids=["m"])  # the handle goes on; its next commit holds only this
+    assert check_collection(folder) == []
+    with Collection.open(folder, readonly=True) as reader:
+        assert sorted(reader.list_ids().ids) == ["a", "m"]
+        assert [hit.id for hit in reader.search("granite apple", k=3, mode="sparse")] == ["a"]

@@ -56,15 +56,17 @@ class EmbeddedWrites:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
         """Several writes as one commit: staged changes made before are committed first; on an
-        exception everything staged inside is dropped and the last commit stays as it was."""
+        exception everything staged inside is dropped and the last commit stays as it was, also
+        when the exception is the transaction's own commit failing (a full disk), as PostgreSQL
+        rolls back a COMMIT that fails: kept, the handle's next commit published them later."""
         self._require_writer()
         self.commit()
         try:
             yield self
+            self.commit()
         except BaseException:
             self._discard_staged()
             raise
-        self.commit()
 
     def _discard_staged(self) -> None:
         self.store.discard_after(self.generation, readable_vector_keys(self._manifest))
