@@ -64,41 +64,6 @@ def test_a_compact_interrupted_inside_its_merge_leaves_the_handle_consistent(tmp
         assert {hit.id for hit in reader.search("granite", k=10, mode="sparse")} == {"b0", "b2", "b3"}
 
 
-@pytest.mark.parametrize("write", ["replace", "upsert", "update"])
-def test_a_write_failing_in_its_insert_half_stages_nothing_a_later_commit_could_publish(tmp_path, monkeypatch, write):
-    """A replace, an upsert and a metadata update remove rows and insert new ones: a full disk while
-    inserting must not leave the removal staged, or the handle's next commit loses the items."""
-    import sqlite3
-
-    from densekit.collection.embedded import store
-    from densekit.errors import CollectionError
-
-    folder = tmp_path / "c"
-    with Collection.create(folder, encoder=HashingEncoder()) as collection:
-        collection.add_items([Item(id="doc#0", text="the old version", parent="doc", start=0, end=15)])
-        collection.add(["granite quarry"], ids=["g"], metadata=[{"kind": "rock"}])
-    with Collection.open(folder) as writer:
-        def full(*arguments, **options):
-            raise sqlite3.OperationalError("database or disk is full (injected)")
-
-        monkeypatch.setattr(store.ContentStore, "insert", full)
-        with pytest.raises(CollectionError, match="disk is full"):
-            if write == "replace":
-                writer.replace(["doc"], [Item(id="doc#0", text="the new version", parent="doc", start=0, end=15)])
-            elif write == "upsert":
-                writer.upsert(["granite cliff"], ids=["g"])
-            else:
-                writer.update(["g"], {"kind": "stone"})
-        monkeypatch.undo()
-        writer.add(["marmot"], ids=["m"])  # the handle goes on and commits
-    assert check_collection(folder) == []
-    with Collection.open(folder, readonly=True) as reader:
-        assert reader.count() == 3
-        assert reader.get("doc#0").text == "the old version"
-        assert reader.get("g").text == "granite quarry" and reader.get("g").metadata == {"kind": "rock"}
-        assert [hit.id for hit in reader.search("old version", k=1, mode="sparse")] == ["doc#0"]
-
-
 def test_a_transaction_whose_commit_fails_drops_its_writes_as_postgresql_does(tmp_path):
     from densekit.errors import CollectionError
 

@@ -22,6 +22,10 @@ from .lock import WriterLock
 from .manifest import read_manifest, readable_vector_keys, segmented
 from .vector_log import vector_key
 
+#: What reading sparse tables raises when they cannot be read (missing, an unknown format, a damaged
+#: segment's checksum): left to the first write (``prepare_writes``) or dropped (``rebuild_sparse``).
+UNREADABLE_TABLES = (CollectionError, sqlite3.Error, ValueError)
+
 
 class EmbeddedWrites:
     """Mixin for ``EmbeddedCollection``."""
@@ -93,9 +97,6 @@ class EmbeddedWrites:
             shown = ", ".join(repr(id_) for id_ in list(existing)[:5])
             raise InvalidInputError(f"ids already in the collection: {shown}; use upsert to replace them")
         self._change([rowid for rowids in existing.values() for rowid in rowids], items, encoded)
-
-    def _insert(self, items: list[Item], encoded: dict[str, np.ndarray]) -> None:
-        self._change([], items, encoded)
 
     def _change(self, rowids: list[int], items: list[Item], encoded: dict[str, np.ndarray]) -> None:
         """Remove the rows ``rowids`` and insert ``items`` (their vectors ``encoded``) as one write: an
@@ -189,7 +190,7 @@ class EmbeddedWrites:
             matching = set(self.store.filter_rowids(conditions_to_sql(conditions), self.view).tolist())
             rowids = matching if rowids is None else rowids & matching
         rowids = sorted(rowids)
-        self._remove_rowids(rowids)
+        self._change(rowids, [], {})
         return len(rowids)
 
     def _update_metadata(self, changes: dict[str, tuple[dict[str, Any], list[str]]]) -> int:
@@ -215,9 +216,6 @@ class EmbeddedWrites:
             for key in entry:
                 self._key_deltas[key] = self._key_deltas.get(key, 0) + sign
 
-    def _remove_rowids(self, rowids: list[int]) -> None:
-        self._change(rowids, [], {})
-
     def _store_legacy_vectors(self) -> None:
         """A collection made before vectors lived in the content store keeps them only in its index
         files: store them once, at its first write (that commit then writes a checkpoint)."""
@@ -239,7 +237,7 @@ class EmbeddedWrites:
         if segmented(self._manifest):
             try:
                 self._sparse_writer()
-            except (CollectionError, sqlite3.Error, ValueError):
+            except UNREADABLE_TABLES:
                 self._sparse_tables = self._sparse = None
 
     def _sparse_writer(self) -> sparse_tables.CollectionSparse:
@@ -343,7 +341,7 @@ class EmbeddedWrites:
         if segmented(self._manifest) and sparse_tables.tables_exist(self.store.connection):
             try:
                 sparse = self._sparse_writer()
-            except (CollectionError, sqlite3.Error, ValueError):
+            except UNREADABLE_TABLES:
                 self._sparse_tables = self._sparse = None
         if sparse is not None:
             self._in_one_transaction(sparse.rebuild, "could not rebuild the sparse index")
