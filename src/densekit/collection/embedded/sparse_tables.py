@@ -13,6 +13,7 @@ next generation, invisible to readers until the manifest names it (``SegmentedSp
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,18 @@ from ...sparse_generations import discard_generations_after
 from ...sparse_segments import SegmentedSparseIndex
 
 DOCUMENTS, CHUNKS = "sparse_documents", "sparse_chunks"
+
+
+@dataclass
+class ChangePlan:
+    """What ``CollectionSparse.plan`` read for one change, for ``apply`` to count and write."""
+
+    added: list[tuple[int, Any]]
+    removed: list[tuple[int, Any]]
+    removed_ids: np.ndarray
+    appends: list[tuple[tuple, list]]
+    recount: list[str]
+    members: dict[str, list[tuple[int, str, Any]]]
 
 
 def tables_exist(connection: sqlite3.Connection) -> bool:
@@ -88,6 +101,10 @@ class CollectionSparse:
         self.documents.purge(gen)
         self.chunks.purge(gen)
 
+    def sizes(self) -> tuple[int, int]:
+        """(texts, documents) indexed: what the manifest's sparse entry counts."""
+        return len(self.chunks), len(self.documents)
+
     def statistics(self) -> dict[str, Any]:
         return {"documents": self.documents.statistics(), "chunks": self.chunks.statistics()}
 
@@ -98,6 +115,12 @@ class CollectionSparse:
 
         The batch's texts are split into words once, together (``sparse_counting.Windows``): the new
         chunks' rows and their documents' rows are counted from that one split."""
+        self.apply(self.plan(added, removed))
+
+    def plan(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> "ChangePlan":
+        """The reads of ``change`` (the store's rows as they are now), apart from its counting and
+        writes (``apply``): a writer in another process (``sparse_worker``) answers its caller once
+        these are done, so the caller's next write cannot change what they saw."""
         added = [(rowid, item) for rowid, item in added if item.kind == "text" and item.text is not None]
         removed_ids = np.asarray([rowid for rowid, _ in removed], dtype=np.int64)
         parents = sorted({item.parent for _, item in added + removed if item.parent is not None})
@@ -105,7 +128,20 @@ class CollectionSparse:
         # which are counted again from their chunks, and those chunks.
         appends, recount = self._plan_parents(parents, added, removed_ids) if parents else ([], [])
         members = self.store.text_members(recount, self.view) if recount else {}
-        counted = self._count(added, recount, members)
+        return ChangePlan(added, removed, removed_ids, appends, recount, members)
+
+    def apply(self, plan: "ChangePlan") -> None:
+        """Count and write a planned change (``plan``), in the caller's transaction."""
+        self.write(plan, self.count(plan))
+
+    def count(self, plan: "ChangePlan") -> dict[str, tuple]:
+        """The word counts a planned change writes (memory only: new words get their numbers in the
+        vocabulary, which a failed ``write`` leaves to ``reload``)."""
+        return self._count(plan.added, plan.recount, plan.members)
+
+    def write(self, plan: "ChangePlan", counted: dict[str, tuple]) -> None:
+        """Write a planned change's counts (``count``), in the caller's transaction."""
+        added, removed, removed_ids = plan.added, plan.removed, plan.removed_ids
         if len(removed_ids):
             self.chunks.delete(removed_ids)
         if added:
@@ -116,10 +152,10 @@ class CollectionSparse:
         standalone = [rowid for rowid, item in added if item.parent is None]
         if standalone:
             self.documents.add_rows(np.asarray(standalone, dtype=np.int64), *counted["standalone"])
-        for before, new in appends:
+        for before, new in plan.appends:
             self._append(before, new)
-        if recount:
-            self._recount(members, removed_ids, *counted["documents"])
+        if plan.recount:
+            self._recount(plan.members, removed_ids, *counted["documents"])
 
     def _plan_parents(self, parents: list[str], added: list[tuple[int, Any]],
                       removed_ids: np.ndarray) -> tuple[list[tuple[tuple, list]], list[str]]:
@@ -141,6 +177,11 @@ class CollectionSparse:
             else:
                 recount.append(parent)
         return appends, recount
+
+    def earlier_chunks(self, parents: list[str], new_rowids: list[int]) -> dict[str, tuple]:
+        """Each parent's chunks other than the new ones (``new_rowids``), summed up: empty when every
+        parent is new (what ``sparse_worker`` checks before using words counted ahead)."""
+        return self._earlier_chunks(parents, new_rowids)
 
     def _earlier_chunks(self, parents: list[str], new_rowids: list[int]) -> dict[str, tuple]:
         """Each parent's chunks other than the new ones, summed up: (count, smallest row id, largest
