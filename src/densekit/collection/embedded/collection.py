@@ -178,6 +178,11 @@ class EmbeddedCollection(EmbeddedReading, EmbeddedCommits, EmbeddedWrites, Colle
         return self._manifest.get("id") or f"folder:{self.folder.resolve()}"
 
     def close(self) -> None:
+        if not self.readonly and not self._closed:
+            try:
+                self.detach_sparse_worker()  # a run that ended early: its staged writes stay uncommitted
+            except CollectionError:
+                pass  # what it staged was dropped; the last commit is intact
         if not self.readonly and not self._closed and self._checkpoint_jobs:
             try:
                 self.finish_checkpoints()

@@ -16,6 +16,7 @@ from ..space import IN_INDEX_RUN
 from . import persistence
 from .checkpoints import CheckpointJob, background_checkpoints
 from .manifest import checkpoint_generations, read_manifest, segmented, sparse_built, vector_keys
+from .sparse_worker import SparseWorker, SparseWorkerError
 from .vector_log import checkpoint_due
 
 _log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class EmbeddedCommits:
             self._sparse_writer()
         sparse_entry = manifest.get("sparse")
         if self._sparse_tables is not None:
-            sparse_entry = {"engine": "segments", "count": len(self._sparse_tables),
-                            "documents": len(self._sparse_tables.documents)}
+            # A BM25 worker's once it wrote everything it was sent (sparse_worker.py).
+            texts, documents = self._worker_call(self._sparse_tables.sizes)
+            sparse_entry = {"engine": "segments", "count": texts, "documents": documents}
             built = int(manifest["generation"]) + 1 if self._sparse_rebuilt else sparse_built(manifest)
             if built is not None:
                 sparse_entry["built"] = built
@@ -109,7 +111,10 @@ class EmbeddedCommits:
                     self._sparse_tables.purge(self.generation - 1)
                 self.store.purge_before(bound, vector_keys(new) | vector_keys(previous_manifest), commit=False)
             persistence.remove_unreferenced(self.folder, persistence.referenced_files(new) | previous, self._pending_files())
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, sqlite3.Error, SparseWorkerError) as error:
+            if isinstance(self._sparse_tables, SparseWorker):  # nothing is staged now: let it go
+                self._sparse_tables.kill()
+                self._sparse_tables = self._sparse = None
             # Committed all the same: reported as a failed commit, its writes were taken for lost
             # (the service answered them as failed, and adds sent again met their own ids).
             _log.warning("collection %r: generation %d is committed; tidying after it failed (the next commit "
@@ -169,7 +174,9 @@ class EmbeddedCommits:
         self._require_writer()
         self.commit()
         rewritten = 0
-        if segmented(self._manifest):  # else no sparse tables (yet): nothing was written to them
+        if isinstance(self._sparse_tables, SparseWorker):  # the run's worker merges what it wrote
+            rewritten = self._worker_call(self._sparse_tables.merge_newer, since)
+        elif segmented(self._manifest):  # else no sparse tables (yet): nothing was written to them
             sparse = self._sparse_writer()
             try:
                 with self.store.connection:
@@ -189,6 +196,7 @@ class EmbeddedCommits:
             # Once more, as compact does: this commit purges the replaced segments (kept by the first
             # for readers of the generation before), instead of leaving them until the next write.
             self.commit(force=True)
+        self.detach_sparse_worker()
         return rewritten
 
     def compact(self) -> dict[str, int]:

@@ -15,11 +15,12 @@ import numpy as np
 from ...encoders.base import Encoder
 from ...errors import CollectionError, InvalidInputError
 from ..items import Item
-from ..space import VectorSpace
-from . import persistence, sparse_tables, vector_log
+from ..space import IN_INDEX_RUN, VectorSpace
+from . import persistence, sparse_tables, sparse_worker, vector_log
 from .filters import conditions_to_sql
 from .lock import WriterLock
 from .manifest import read_manifest, readable_vector_keys, segmented
+from .sparse_worker import SparseWorker, SparseWorkerError
 from .vector_log import vector_key
 
 #: What reading sparse tables raises when they cannot be read (missing, an unknown format, a damaged
@@ -73,6 +74,12 @@ class EmbeddedWrites:
             raise
 
     def _discard_staged(self) -> None:
+        if isinstance(self._sparse_tables, SparseWorker):
+            # Ended first: nothing it still had to write lands after the discard.
+            self._sparse_tables.kill()
+            self._sparse_tables = self._sparse = None
+            with self.store.connection:
+                sparse_tables.discard_after(self.store.connection, self.generation)
         self.store.discard_after(self.generation, readable_vector_keys(self._manifest))
         if self._sparse_tables is not None:
             with self.store.connection:
@@ -107,6 +114,10 @@ class EmbeddedWrites:
             return
         removed = sorted(self.store.by_rowids(rowids).items()) if rowids else []  # metadata for the key counts, texts for BM25
         sparse = self._sparse_writer()
+        in_worker = isinstance(sparse, SparseWorker)  # an index run's: sent once the rows are staged
+        if in_worker:  # its plans for the changes before read those rows as they were then
+            self._worker_call(sparse.before_change, {item.parent for item in items if item.parent is not None}
+                              | {item.parent for _, item in removed if item.parent is not None})
         self._store_legacy_vectors()
         masks = {name: np.array([item.kind == self.spaces[name].kind for item in items]) for name in encoded}
 
@@ -114,16 +125,19 @@ class EmbeddedWrites:
             # The rows, their vectors and their sparse entries: one SQLite transaction.
             if rowids:
                 self.store.mark_deleted(rowids, self.view, commit=False)
-                sparse.change([], removed)
+                if not in_worker:
+                    sparse.change([], removed)
             added = np.asarray(self.store.insert(items, self.view, commit=False), dtype=np.int64)
             for name, space_vectors in encoded.items():
                 self.store.insert_vectors(self.spaces[name].vector_key, added[masks[name]], space_vectors)
-            if items:
+            if items and not in_worker:
                 sparse.change(list(zip(added.tolist(), items)), [])
             return added
 
         failure = f"could not store {len(items)} items" if items else f"could not delete {len(rowids)} items"
         added = self._in_one_transaction(stage, failure)
+        if in_worker:  # both halves in one change: the worker reads the rows after both
+            self._worker_call(sparse.change, list(zip(added.tolist(), items)), removed)
         if rowids:
             self._count_keys([item.metadata for _, item in removed], -1)
             self._count_change -= len(rowids)
@@ -240,9 +254,22 @@ class EmbeddedWrites:
             except UNREADABLE_TABLES:
                 self._sparse_tables = self._sparse = None
 
-    def _sparse_writer(self) -> sparse_tables.CollectionSparse:
+    def _sparse_writer(self) -> sparse_tables.CollectionSparse | SparseWorker:
         """The sparse tables this writer stages into; a collection made before them is converted
-        here, at its first write (every visible text indexed once, staged with that write)."""
+        here, at its first write (every visible text indexed once, staged with that write). In an
+        index run, a worker process writes them (``sparse_worker``); after it, this process again."""
+        if isinstance(self._sparse_tables, SparseWorker) and not IN_INDEX_RUN.get():
+            self.detach_sparse_worker()
+        if isinstance(self._sparse_tables, SparseWorker):
+            if self._sparse_tables.view != self.view:
+                self._worker_call(self._sparse_tables.advance, self.view)
+            self._sparse = None  # a search meanwhile reads the tables (the worker's writes included)
+            return self._sparse_tables
+        if IN_INDEX_RUN.get() and segmented(self._manifest) and sparse_worker.wanted():
+            # It reads the tables at this view itself, with what this writer staged in them.
+            self._sparse_tables, self._sparse = None, None
+            self._sparse_tables = self._worker_call(SparseWorker, self.store.path, self.view)
+            return self._sparse_tables
         if self._sparse_tables is None:
             with self.store.connection:
                 if segmented(self._manifest):
@@ -256,6 +283,30 @@ class EmbeddedWrites:
             self._sparse_tables.advance(self.view)
         self._sparse = self._sparse_tables
         return self._sparse_tables
+
+    def encode_items(self, items: list[Item], **options) -> dict[str, np.ndarray]:
+        """As every store's, and in an index run the BM25 worker counts the items' words meanwhile."""
+        if IN_INDEX_RUN.get() and not self.readonly and items and not options.get("vectors"):
+            sparse = self._sparse_writer()
+            if isinstance(sparse, SparseWorker):
+                self._worker_call(sparse.precount, items)
+        return super().encode_items(items, **options)
+
+    def _worker_call(self, call, *arguments):
+        """A call to the BM25 worker: when it fails, what was staged since the last commit is dropped
+        (its sparse half is incomplete), and the error raised."""
+        try:
+            return call(*arguments)
+        except SparseWorkerError:
+            self._discard_staged()
+            raise
+
+    def detach_sparse_worker(self) -> None:
+        """Let an index run's BM25 worker go once it wrote what it was sent; this process reads the
+        tables again at its next write (they hold the worker's staged writes)."""
+        if isinstance(self._sparse_tables, SparseWorker):
+            self._worker_call(self._sparse_tables.stop)
+            self._sparse_tables = self._sparse = None
 
     def _store_index_vectors(self, space: VectorSpace, key: str, ids: np.ndarray) -> None:
         for start in range(0, len(ids), 5000):
