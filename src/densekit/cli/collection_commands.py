@@ -62,6 +62,10 @@ def index(
     option_checks.at_least(batch_size, 1, "--batch-size")
     option_checks.path_metadata(path_metadata)
     option_checks.index_keys(index_key)
+    if store is None:  # an embedded collection: its BM25 worker starts while the model loads
+        from ..collection.embedded.sparse_worker import prestart
+
+        prestart()
     if exists(collection, store):
         target = open_target(collection, store, readonly=False, model=model, backend=backend,
                              allow_backend_mismatch=allow_backend_mismatch)
