@@ -9,9 +9,13 @@ transactions, and answers the writer at each commit, which publishes both togeth
 nothing of either until the manifest names the generation, as before.
 
 Ordering: a change is sent after the writer's transaction that staged its rows, and the worker
-answers "read" once it has read what the change needs from those rows (``CollectionSparse.plan``);
-the writer waits for that answer before its next transaction, so no later write changes what the
-plan saw. Counting and writing then overlap the writer's encoding of the next batch.
+answers "read" once it has read what the change needs from those rows (``CollectionSparse.plan``).
+The writer's next write waits for that answer only when it touches a document of a change not read
+yet (a document written in parts, a replaced one), or runs more than ``AHEAD`` changes ahead, so no
+later write changes what a plan saw. Before encoding a batch the writer sends its texts ("precount"):
+the worker counts them meanwhile as new documents, and uses those counts when the rows turn out to
+be that (no other rows of their documents), or counts again from the rows. So the worker's counting
+overlaps the writer's encoding, and a commit waits only for the last batch's segment writes.
 
 Safety: a worker that fails (or ends) fails the writer's next call, and the writer drops what it
 staged since its last commit (``EmbeddedWrites._discard_staged``), as a kill would. Each write
@@ -19,7 +23,8 @@ transaction of the worker first takes SQLite's write lock and then checks that t
 started it is still alive, so a worker outliving a killed writer never stages anything after the next
 writer has discarded the killed one's staged generation.
 
-``DENSEKIT_SPARSE_WORKER=0`` keeps BM25 in the writer's process (also the choice on one CPU).
+``DENSEKIT_SPARSE_WORKER=0`` keeps BM25 in the writer's process (the choice on one CPU too), ``=1`` uses
+the worker whatever the CPUs.
 """
 
 from __future__ import annotations
@@ -28,39 +33,29 @@ import atexit
 import collections
 import os
 import pickle
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import Any
 
 from ...errors import CollectionError
+from .sparse_worker_process import SparseRow
 
 
 class SparseWorkerError(CollectionError):
     """The BM25 worker failed or ended: what the writer staged since its last commit is dropped."""
 
 
-class SparseRow(NamedTuple):
-    """What the sparse tables read of an item (sent to the worker instead of the whole item)."""
-
-    kind: str
-    text: str | None
-    parent: str | None
-    start: int | None
-    end: int | None
-
-
 def wanted() -> bool:
-    """Whether index runs count BM25 in a worker: not when turned off, nor on one CPU."""
-    if os.environ.get("DENSEKIT_SPARSE_WORKER", "1") == "0" or os.name != "posix":
+    """Whether index runs count BM25 in a worker (``DENSEKIT_SPARSE_WORKER``): "0" never, "1" always
+    (POSIX), unset when this process may use two CPUs or more (on one, it would only add its start)."""
+    setting = os.environ.get("DENSEKIT_SPARSE_WORKER", "")
+    if setting == "0" or os.name != "posix":
         return False
+    if setting == "1":
+        return True
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -83,7 +78,7 @@ class _Process:
         ours, theirs = socket.socketpair()
         package_root = str(Path(__file__).resolve().parents[3])  # the densekit the writer runs
         code = (f"import sys; sys.path.insert(0, {package_root!r}); "
-                "from densekit.collection.embedded.sparse_worker import serve; serve()")
+                "from densekit.collection.embedded.sparse_worker_process import serve; serve()")
         self.process = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno()), str(os.getpid())],
                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
@@ -139,7 +134,7 @@ class SparseWorker:
         self._failure: str | None = None
         self._precounted: list | None = None  # the items of the last precount, not yet written
         # Answered with the next request: a worker starting (~0.3 s) overlaps the writer's first batch.
-        self._send(("open", str(path), self.view))
+        self._send(("open", str(Path(path).resolve()), self.view))  # a kept worker has its own directory
         self._owed = 1  # answers to requests sent without waiting ("open")
 
     # --- writes ------------------------------------------------------------------------------
@@ -240,6 +235,9 @@ class SparseWorker:
             self._worker.connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError as error:
             self._fail(f"the BM25 worker ended ({self._ended()}): {error}")
+        except BaseException:  # interrupted mid-message (Ctrl-C): the socket cannot be trusted any more
+            self._failure = "the BM25 worker's socket was interrupted"
+            raise
 
     def _receive(self) -> Any:
         self._check()
@@ -247,6 +245,9 @@ class SparseWorker:
             status, value = pickle.loads(self._worker.connection.recv_bytes())
         except (EOFError, OSError) as error:
             self._fail(f"the BM25 worker ended ({self._ended()}): {error or 'no answer'}")
+        except BaseException:  # interrupted while waiting (Ctrl-C): its answer would come unasked
+            self._failure = "the BM25 worker's socket was interrupted"
+            raise
         if status == "error":
             self._fail(value)
         return value
@@ -264,157 +265,3 @@ class SparseWorker:
     def _fail(self, reason: str) -> None:
         self._failure = f"the BM25 worker failed: {reason}; what was staged since the last commit is dropped"
         raise SparseWorkerError(self._failure)
-
-
-# --- the worker process ------------------------------------------------------------------------
-class _Served:
-    """The worker's state while it serves one writer's run."""
-
-    def __init__(self, path: str, view: int, writer_pid: int):
-        from .sparse_tables import CollectionSparse
-        from .store import ContentStore
-
-        self.writer_pid = writer_pid
-        self.store = ContentStore(Path(path))
-        self.sparse = CollectionSparse(self.store, view)
-
-    def write(self, work):
-        """``work`` in one transaction holding SQLite's write lock, if the writer is still alive."""
-        connection = self.store.connection
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            if os.getppid() != self.writer_pid:
-                raise RuntimeError("the writer that started this worker has ended")
-            return work()
-
-    def close(self) -> None:
-        # Not ContentStore.close's WAL checkpoint: the writer's connection is open, and its close folds
-        # the WAL into the file.
-        self.store.connection.close()
-
-
-def serve() -> None:
-    """The worker's loop (``python -c ... serve() FD WRITER_PID``): answers until the socket closes."""
-    # Ctrl-C reaches the whole process group: the writer decides (it stops or discards this worker).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    connection = Connection(int(sys.argv[1]))
-    writer_pid = int(sys.argv[2])
-    served: _Served | None = None
-    failure: str | None = None  # a change's failure, reported at the next request
-    precounted = None  # (rows, plan, counts) of the last precount
-    # Received by a thread of their own: the writer's send returns while this loop still counts.
-    received: queue.Queue = queue.Queue()
-    threading.Thread(target=_receive_all, args=(connection, received), daemon=True).start()
-    while True:
-        data = received.get()
-        if data is None:
-            break
-        message = pickle.loads(data)
-        kind, arguments = message[0], message[1:]
-        if kind == "precount":
-            precounted = None
-            if failure is None:
-                try:
-                    precounted = (arguments[0], *_count_as_new(served.sparse, arguments[0]))
-                except Exception as error:  # noqa: BLE001 - reported to the writer
-                    failure = _describe(error)
-            continue
-        if kind == "change":
-            planned = None
-            if failure is None:
-                try:
-                    guess, precounted = (precounted if arguments[2] else None), None
-                    planned = _plan(served.sparse, *arguments[:2], guess)
-                except Exception as error:  # noqa: BLE001 - reported to the writer
-                    failure = _describe(error)
-            connection.send_bytes(pickle.dumps(("read", None)))
-            if planned is not None:
-                try:
-                    plan, counted = planned
-                    if counted is None:  # before taking the write lock: the writer writes meanwhile
-                        counted = served.sparse.count(plan)
-                    served.write(lambda: served.sparse.write(plan, counted))
-                except Exception as error:  # noqa: BLE001 - reported to the writer
-                    failure = _describe(error)
-            continue
-        if kind in ("advance", "purge"):  # answered by the next request's answer
-            if failure is None:
-                try:
-                    if kind == "advance":
-                        served.sparse.advance(arguments[0])
-                    else:
-                        served.write(lambda: served.sparse.purge(arguments[0]))
-                except Exception as error:  # noqa: BLE001 - reported to the writer
-                    failure = _describe(error)
-            continue
-        try:
-            if kind == "open":
-                failure = None
-                served = _Served(*arguments, writer_pid)
-                answer = ("ok", None)
-            elif failure is not None:
-                answer = ("error", failure)
-            elif kind == "sizes":
-                answer = ("ok", served.sparse.sizes())
-            elif kind == "merge_newer":
-                answer = ("ok", served.write(lambda: served.sparse.merge_newer(arguments[0])))
-            elif kind == "close":
-                answer = ("ok", None)
-            else:
-                answer = ("error", f"unknown request {kind!r}")
-        except Exception as error:  # noqa: BLE001 - reported to the writer
-            failure = _describe(error)
-            answer = ("error", failure)
-        if kind == "close" and served is not None:
-            served.close()
-            served, failure = None, None
-        connection.send_bytes(pickle.dumps(answer))
-
-
-def _count_as_new(sparse, rows: list[SparseRow]):
-    """A plan and its counts for adding ``rows`` as new documents (each parent's chunks all among
-    them), row ids standing for their positions until ``_plan`` knows the real ones."""
-    from .sparse_tables import ChangePlan
-
-    added = [(position, row) for position, row in enumerate(rows) if row.kind == "text" and row.text is not None]
-    members: dict[str, list] = {}
-    for position, row in added:
-        if row.parent is not None:
-            span = (row.start, row.end) if row.start is not None and row.end is not None else None
-            members.setdefault(row.parent, []).append((position, row.text, span))
-    plan = ChangePlan(added, [], np.zeros(0, dtype=np.int64), [], sorted(members), members)
-    return plan, sparse.count(plan)
-
-
-def _plan(sparse, added: list, removed: list, guess) -> tuple[Any, dict | None]:
-    """The plan of a change, and its counts when counted ahead (``guess``, from ``_count_as_new``) and
-    its parents have no other rows: the row ids the write got replace the positions."""
-    if guess is not None:
-        rows, plan, counted = guess
-        rowids = added
-        added = list(zip(rowids, rows))
-        if not removed and not sparse.earlier_chunks(plan.recount, [rowids[position] for position, _ in plan.added]):
-            keys, *document_counts = counted["documents"]
-            return (_remapped(plan, rowids), {**counted, "documents": ([rowids[key] for key in keys], *document_counts)})
-    return sparse.plan(added, removed), None
-
-
-def _remapped(plan, rowids: list[int]):
-    from .sparse_tables import ChangePlan
-
-    members = {parent: [(rowids[position], text, span) for position, text, span in rows]
-               for parent, rows in plan.members.items()}
-    return ChangePlan([(rowids[position], row) for position, row in plan.added], [], plan.removed_ids, [],
-                      plan.recount, members)
-
-
-def _receive_all(connection: Connection, received: queue.Queue) -> None:
-    try:
-        while True:
-            received.put(connection.recv_bytes())
-    except (EOFError, OSError):
-        received.put(None)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
