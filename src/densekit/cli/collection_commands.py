@@ -62,7 +62,9 @@ def index(
     option_checks.at_least(batch_size, 1, "--batch-size")
     option_checks.path_metadata(path_metadata)
     option_checks.index_keys(index_key)
-    if store is None:  # an embedded collection: its BM25 worker starts while the model loads
+    if store is None and not exists(collection, store):
+        # A new embedded collection: the run's BM25 worker (from its first write) starts while the
+        # model loads. An existing one starts it when it pays off (EmbeddedWrites._worker_pays_off).
         from ..collection.embedded.sparse_worker import prestart
 
         prestart()

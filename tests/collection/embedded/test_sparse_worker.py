@@ -215,3 +215,31 @@ def test_a_kept_worker_finds_a_collection_named_by_a_relative_path(tmp_path, pas
         ingest(collection, ["passages.jsonl"], commit_every=CommitEvery(documents=8))
     assert manifest_sparse(tmp_path / "relative")["documents"] == 20
     assert source.exists() and Collection.check_at(tmp_path / "relative") == []
+
+
+def test_a_run_hands_its_bm25_over_once_the_worker_pays_off(tmp_path, passages, monkeypatch):
+    """The worker first reads the tables: a run small next to the collection keeps BM25 in the writer,
+    a larger one hands it over once it has written PAYS_OFF_SHARE of the texts already indexed."""
+    monkeypatch.setattr(sparse_worker, "PAYS_OFF_SHARE", 0.5)
+    monkeypatch.setattr(ingest_module, "GROUP_CHUNKS", 16)
+    started = []
+    real = sparse_worker.SparseWorker.__init__
+    monkeypatch.setattr(sparse_worker.SparseWorker, "__init__", lambda self, *a: (started.append(1), real(self, *a))[1])
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "1")
+    folders = {name: tmp_path / name for name in ("worker", "writer")}
+    for name, folder in folders.items():
+        started.clear()
+        with Collection.create(folder, model="hashing:384") as collection:
+            collection.add([row["text"] for row in passages[:60]], ids=[row["id"] for row in passages[:60]])
+            collection.commit()
+        if name == "writer":
+            monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "0")
+        with Collection.open(folder) as collection:
+            ingest(collection, [write_jsonl(tmp_path / "small.jsonl", passages[60:64])], commit_every=CommitEvery(documents=2))
+        assert not started  # 4 passages (~20 chunks) against 60 texts: the writer's own
+        with Collection.open(folder) as collection:
+            ingest(collection, [write_jsonl(tmp_path / "large.jsonl", passages[64:120])], commit_every=CommitEvery(documents=4))
+        assert len(started) == (1 if name == "worker" else 0)
+    assert answers(folders["worker"]) == answers(folders["writer"])
+    assert manifest_sparse(folders["worker"]) == manifest_sparse(folders["writer"])
+    assert Collection.check_at(folders["worker"]) == []

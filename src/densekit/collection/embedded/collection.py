@@ -68,6 +68,7 @@ class EmbeddedCollection(EmbeddedReading, EmbeddedCommits, EmbeddedWrites, Colle
         self._staged_copy_state: dict[str, dict[str, Any]] = {}
         self._key_deltas: dict[str, int] = {}  # metadata key counts changed by staged writes
         self._count_change = 0  # visible items added minus removed by staged writes
+        self._run_items = 0  # items an index run of this handle wrote (when its BM25 worker pays off)
         self._checkpoint_jobs = {}  # space -> CheckpointJob writing its next checkpoint (commits.py)
         if not (folder / CONTENT_NAME).is_file() and manifest["generation"] > 0:
             # Never start an empty content store under a manifest that names items: that loses them all.

@@ -67,6 +67,10 @@ def _rows(pairs: list[tuple[int, Any]]) -> list[tuple[int, SparseRow]]:
     return [(int(rowid), SparseRow(item.kind, item.text, item.parent, item.start, item.end)) for rowid, item in pairs]
 
 
+#: An index run hands its BM25 to a worker once it has written this share of the texts already indexed
+#: (the worker's reading of the tables against the writer's own BM25 work, ``_worker_pays_off``).
+PAYS_OFF_SHARE = 0.015
+
 #: Changes the writer may send ahead of the worker's reads (each holds one write's texts in memory).
 AHEAD = 4
 
