@@ -243,3 +243,18 @@ def test_a_run_hands_its_bm25_over_once_the_worker_pays_off(tmp_path, passages, 
     assert answers(folders["worker"]) == answers(folders["writer"])
     assert manifest_sparse(folders["worker"]) == manifest_sparse(folders["writer"])
     assert Collection.check_at(folders["worker"]) == []
+
+
+def test_a_forked_child_leaves_its_parents_workers_alone(monkeypatch):
+    """A fork inherits the list of kept workers, not the workers: they answer the parent."""
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "1")
+    sparse_worker.prestart()
+    kept = sparse_worker._idle[-1]
+    child = os.fork()
+    if child == 0:  # the child: sees no kept worker, and ends none at its exit
+        code = 0 if not sparse_worker._own_idle() else 1
+        sparse_worker._end_idle()
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert kept.alive() and kept in sparse_worker._own_idle()

@@ -100,25 +100,36 @@ class _Process:
 
 #: Workers that served a run and wait for the next (starting one costs a Python start, ~0.3 s).
 _idle: list[_Process] = []
+_idle_owner = os.getpid()  # a forked child inherits the list, not the workers: they answer its parent
+
+
+def _own_idle() -> list[_Process]:
+    global _idle_owner
+    if os.getpid() != _idle_owner:
+        _idle.clear()
+        _idle_owner = os.getpid()
+    return _idle
 
 
 @atexit.register
 def _end_idle() -> None:
     """Idle workers end when their socket closes; closed here, and waited for, before this process ends."""
-    while _idle:
-        _idle.pop().kill()
+    idle = _own_idle()
+    while idle:
+        idle.pop().kill()
 
 
 def prestart() -> None:
     """Start a worker now for an index run about to begin (``densekit index``): its start overlaps
     opening the collection and loading the model."""
-    if wanted() and not _idle:
+    if wanted() and not _own_idle():
         _idle.append(_Process())
 
 
 def _take() -> _Process:
-    while _idle:
-        worker = _idle.pop()
+    idle = _own_idle()
+    while idle:
+        worker = idle.pop()
         if worker.alive():
             return worker
         worker.kill()
@@ -214,7 +225,7 @@ class SparseWorker:
                 self._worker = worker
                 self._request("close")
                 self._worker = None
-                _idle.append(worker)
+                _own_idle().append(worker)
                 return
             except SparseWorkerError:
                 self._worker = None
