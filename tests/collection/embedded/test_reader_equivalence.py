@@ -5,7 +5,7 @@ opened afresh on the same generation: dense, sparse and hybrid searches with and
 and grouping, counts, gets with vectors, id listings, metadata keys, space and BM25 statistics.
 
 Writes: add, upsert, delete (ids, where), metadata updates, whole documents (replace, appended
-chunks), transactions, compact, merge_segments, rebuild_sparse, reencode, add_space, index_keys,
+chunks), transactions, index runs (BM25 in the worker process), compact, merge_segments, rebuild_sparse, reencode, add_space, index_keys,
 commits failing at each step; with small HNSW thresholds and frequent (background or inline)
 checkpoints. Longer runs: DENSEKIT_READER_EXAMPLES and DENSEKIT_READER_STEPS."""
 
@@ -21,7 +21,9 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from densekit.collection import Collection
+from densekit.collection.embedded import sparse_worker
 from densekit.collection.items import Item
+from densekit.collection.space import index_run
 from densekit.encoders.hashing import HashingEncoder
 
 WORDS = ["apple", "river", "stone", "cloud", "music", "tiger", "paper", "light"]
@@ -216,6 +218,21 @@ class ReaderMachine(RuleBasedStateMachine):
         self.writer.merge_segments(self.since)
         self.since = self.writer.generation
 
+    @rule(batch=batches, parent=st.sampled_from(PARENTS), chunks=st.lists(texts, min_size=1, max_size=4),
+          group=st.sampled_from(GROUPS), how=st.sampled_from(["replace", "upsert", "append"]), ids=id_lists)
+    def index_run_writes(self, batch, parent, chunks, group, how, ids):
+        """An index run's writes (``ingest`` with commits): its BM25 counted and written by the worker
+        process (sparse_worker.py), then the run's merge."""
+        started = self.writer.generation
+        with index_run():
+            self.upsert(batch)
+            self.document(parent, chunks, group, how)
+            self.writer.commit()
+            self.writer.delete(ids)
+            self.document(parent, chunks, group, "append")
+            self.writer.commit()
+        self.writer.merge_segments(started)
+
     @rule()
     def mark_run(self):
         self.writer.commit()
@@ -278,6 +295,8 @@ class ReaderMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("env", ["plain", "hnsw", "checkpoints", "inline"])
 def test_open_handles_answer_as_a_fresh_reader(env, monkeypatch):
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "1")  # index runs' BM25 in the worker, from their first write
+    monkeypatch.setattr(sparse_worker, "PAYS_OFF_SHARE", 0)
     if env == "hnsw":
         monkeypatch.setenv("DENSEKIT_HNSW_THRESHOLD", "6")
     if env in ("checkpoints", "inline", "hnsw"):
