@@ -258,3 +258,21 @@ def test_a_forked_child_leaves_its_parents_workers_alone(monkeypatch):
     _, status = os.waitpid(child, 0)
     assert os.WEXITSTATUS(status) == 0
     assert kept.alive() and kept in sparse_worker._own_idle()
+
+
+def test_the_writer_searching_during_a_run_finds_what_it_staged(tmp_path, passages, monkeypatch):
+    """A sparse search by the writer itself waits for the worker to write what it was sent: dense and
+    sparse see the same staged rows."""
+    from densekit.collection.space import index_run
+
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "1")
+    with Collection.create(tmp_path / "c", model="hashing:384") as collection:
+        with index_run():
+            for n, row in enumerate(passages[:30]):
+                collection.add([row["text"] + f" zebraword{n}"], ids=[row["id"]])
+                hits = collection.search(f"zebraword{n}", k=1, mode="sparse")
+                assert [hit.id for hit in hits] == [row["id"]]
+            assert isinstance(collection._sparse_tables, sparse_worker.SparseWorker)
+            collection.commit()
+        collection.merge_segments(1)
+    assert Collection.check_at(tmp_path / "c") == []

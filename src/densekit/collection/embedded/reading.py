@@ -11,6 +11,7 @@ from typing import Any
 from ...errors import CollectionError
 from . import persistence, sparse_tables
 from .manifest import read_manifest, segmented, sparse_built
+from .sparse_worker import SparseWorker
 
 
 def _shows_manifest(sparse, manifest: dict[str, Any]) -> bool:
@@ -88,6 +89,8 @@ class EmbeddedReading:
         from ...sparse import SparseIndex
 
         if segmented(self._manifest):
+            if isinstance(self._sparse_tables, SparseWorker):  # an index run's: what it was sent, written first
+                self._worker_call(self._sparse_tables.sizes)
             for attempt in range(10):
                 sparse = sparse_tables.CollectionSparse(self.store, self.view)
                 # A writer that committed twice since this handle's manifest (a merge, then the purge
