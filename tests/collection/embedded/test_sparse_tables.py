@@ -128,8 +128,8 @@ def test_earlier_chunks_are_summed_up_by_sql_as_from_each_row(tmp_path):
         rowids = sorted(rowid for rows in collection.store.member_spans(["doc"], collection.view).values()
                         for rowid, _, _ in rows)
         new = rowids[6:]
-        by_sql = sparse._earlier_chunks(["doc"], new)
-        by_rows = sparse._earlier_chunks(["doc"], new + [10**9])  # not consecutive: summed per row
+        by_sql = sparse.earlier_chunks(["doc"], new)
+        by_rows = sparse.earlier_chunks(["doc"], new + [10**9])  # not consecutive: summed per row
         assert by_sql == by_rows
         count, key, last_start, last_end, without_offsets = by_sql["doc"]
         assert (count, key, without_offsets) == (6, rowids[0], 0)

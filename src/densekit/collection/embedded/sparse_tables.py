@@ -166,7 +166,7 @@ class CollectionSparse:
         for rowid, item in added:
             if item.parent is not None:
                 added_by_parent.setdefault(item.parent, []).append((rowid, item))
-        earlier = self._earlier_chunks(parents, [rowid for rowid, _ in added])
+        earlier = self.earlier_chunks(parents, [rowid for rowid, _ in added])
         removed = bool(len(removed_ids))
         appends, recount = [], []
         for parent in parents:
@@ -179,14 +179,10 @@ class CollectionSparse:
         return appends, recount
 
     def earlier_chunks(self, parents: list[str], new_rowids: list[int]) -> dict[str, tuple]:
-        """Each parent's chunks other than the new ones (``new_rowids``), summed up: empty when every
-        parent is new (what ``sparse_worker`` checks before using words counted ahead)."""
-        return self._earlier_chunks(parents, new_rowids)
-
-    def _earlier_chunks(self, parents: list[str], new_rowids: list[int]) -> dict[str, tuple]:
         """Each parent's chunks other than the new ones, summed up: (count, smallest row id, largest
-        start, largest end, chunks without offsets). A write's rows have consecutive row ids, so SQL
-        sums them up; otherwise they are summed here from each chunk's row."""
+        start, largest end, chunks without offsets); empty when every parent is new (what
+        ``sparse_worker`` checks before using words counted ahead). A write's rows have consecutive row
+        ids, so SQL sums them up; otherwise they are summed here from each chunk's row."""
         low, high = (min(new_rowids), max(new_rowids)) if new_rowids else (0, -1)
         if high - low + 1 == len(new_rowids):
             return self.store.member_summaries(parents, self.view, (low, high))

@@ -63,8 +63,12 @@ def wanted() -> bool:
     return cpus >= 2
 
 
+def _row(item) -> SparseRow:
+    return SparseRow(item.kind, item.text, item.parent, item.start, item.end)
+
+
 def _rows(pairs: list[tuple[int, Any]]) -> list[tuple[int, SparseRow]]:
-    return [(int(rowid), SparseRow(item.kind, item.text, item.parent, item.start, item.end)) for rowid, item in pairs]
+    return [(int(rowid), _row(item)) for rowid, item in pairs]
 
 
 #: An index run hands its BM25 to a worker once it has written this share of the texts already indexed
@@ -158,7 +162,7 @@ class SparseWorker:
         words meanwhile, as new documents (row ids still unknown), and uses the counts if the write's
         rows turn out to be that (``change``), or counts again."""
         self._precounted = list(items)
-        self._send(("precount", [SparseRow(item.kind, item.text, item.parent, item.start, item.end) for item in items]))
+        self._send(("precount", [_row(item) for item in items]))
 
     def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
         """Send a change whose rows the writer's transaction has just committed (staged): only their
