@@ -80,6 +80,7 @@ class ContentStore(MemberReads):
             self.connection = sqlite3.connect(path, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=FULL")
+            self.connection.execute("PRAGMA secure_delete=FAST")
             self.connection.executescript(SCHEMA)
         self.connection.execute("PRAGMA busy_timeout=10000")
 
