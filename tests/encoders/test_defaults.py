@@ -182,3 +182,18 @@ def test_collection_without_backend_on_packaged_minilm_is_int8_row_and_searches(
         assert reader.search("Flying stinging insects rebelled in opposition to the matriarch", k=1)[0].id == "bees"
         assert reader.search("a kitten resting on a rug", k=1)[0].id == "cat"
         assert reader.search("share prices dropped", k=1)[0].id == "stocks"
+
+
+def test_looking_up_a_loaded_encoder_does_not_search_sys_path_each_time(monkeypatch):
+    """``LoadedModels.encoder`` resolves the default backend on every call (a server asks per
+    request): whether onnxruntime is installed is looked up once per process, and not at all for the
+    models ONNX never serves."""
+    calls = []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: calls.append(name) or real(name, *a))
+    assert defaults.onnx_supports("hashing:64") is False and defaults.onnx_supports("words:glove-6b-50d") is False
+    assert calls == []
+    defaults.onnx_available.cache_clear()
+    first = defaults.onnx_available()
+    looked_up = len(calls)
+    assert looked_up >= 1 and defaults.onnx_available() == first and len(calls) == looked_up

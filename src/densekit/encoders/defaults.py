@@ -24,6 +24,7 @@ packaged zip pieces are read in place, without unpacking.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -86,8 +87,10 @@ def default_backend(model: str | None = None, *, fetch: bool = False) -> str:
     return FAST_BACKEND if onnx_supports(model, fetch=fetch) else PORTABLE_BACKEND
 
 
+@functools.cache
 def onnx_available() -> bool:
-    """True when onnxruntime and onnx are importable (checked without importing them)."""
+    """True when onnxruntime and onnx are importable (checked without importing them, once per
+    process: ``LoadedModels.encoder`` asks on every call, and a look-up walks sys.path, ~0.2 ms)."""
     return all(importlib.util.find_spec(module) is not None for module in ("onnxruntime", "onnx"))
 
 
@@ -99,10 +102,10 @@ def onnx_supports(model: str | None = None, *, fetch: bool = False) -> bool:
         >>> onnx_supports("all-MiniLM-L6-v2"), onnx_supports("words:glove-6b-50d")
         (True, False)
     """
-    if not onnx_available():
-        return False
     reference = model or config.default_text_model()
     if reference == "hashing" or reference.startswith(("hashing:", "words:")):
+        return False
+    if not onnx_available():
         return False
     reader = _model_reader(reference, fetch)
     return reader is not None and exportable(reader)
