@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import pickle
 import socket
@@ -152,29 +153,36 @@ class SparseWorker:
         self._unread: collections.deque[frozenset] = collections.deque()
         self._failure: str | None = None
         self._precounted: list | None = None  # the items of the last precount, not yet written
-        # Answered with the next request: a worker starting (~0.3 s) overlaps the writer's first batch.
-        self._send(("open", str(Path(path).resolve()), self.view))  # a kept worker has its own directory
         self._owed = 1  # answers to requests sent without waiting ("open")
+        # Answered with the next request: a worker starting (~0.3 s) overlaps the writer's first batch.
+        try:
+            with self._exchange():
+                self._send(("open", str(Path(path).resolve()), self.view))  # a kept worker has its own directory
+        except BaseException:
+            self.kill()  # taken from the idle workers or started for this run: nobody else ends it
+            raise
 
     # --- writes ------------------------------------------------------------------------------
     def precount(self, items: list) -> None:
         """Send the items of the writer's next write before it encodes them: the worker counts their
         words meanwhile, as new documents (row ids still unknown), and uses the counts if the write's
         rows turn out to be that (``change``), or counts again."""
-        self._precounted = list(items)
-        self._send(("precount", [_row(item) for item in items]))
+        with self._exchange():
+            self._precounted = list(items)
+            self._send(("precount", [_row(item) for item in items]))
 
     def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
         """Send a change whose rows the writer's transaction has just committed (staged): only their
         row ids when they are the items last sent by ``precount``."""
         parents = frozenset(item.parent for _, item in added + removed if item.parent is not None)
         counted, self._precounted = self._precounted, None
-        if counted is not None and len(counted) == len(added) and all(
-                item is sent for (_, item), sent in zip(added, counted)):
-            self._send(("change", [int(rowid) for rowid, _ in added], _rows(removed), True))
-        else:
-            self._send(("change", _rows(added), _rows(removed), False))
-        self._unread.append(parents)
+        with self._exchange():
+            if counted is not None and len(counted) == len(added) and all(
+                    item is sent for (_, item), sent in zip(added, counted)):
+                self._send(("change", [int(rowid) for rowid, _ in added], _rows(removed), True))
+            else:
+                self._send(("change", _rows(added), _rows(removed), False))
+            self._unread.append(parents)
 
     def before_change(self, parents: set) -> None:
         """Called before the writer's transaction that stages a change of ``parents``' chunks: waits
@@ -193,11 +201,12 @@ class SparseWorker:
 
     def _take_answer(self) -> None:
         """The next answer: "open"'s comes before any change is read."""
-        self._receive()
-        if self._owed:
-            self._owed -= 1
-        else:
-            self._unread.popleft()
+        with self._exchange():
+            self._receive()
+            if self._owed:
+                self._owed -= 1
+            else:
+                self._unread.popleft()
 
     def sizes(self) -> tuple[int, int]:
         texts, documents = self._request("sizes")
@@ -205,12 +214,15 @@ class SparseWorker:
 
     def advance(self, view: int) -> None:
         """Move on to ``view`` (after a commit); confirmed by the next answer."""
-        self._send(("advance", int(view)))
-        self.view = int(view)
+        with self._exchange():
+            self._send(("advance", int(view)))
+            self.view = int(view)
 
     def purge(self, gen: int) -> None:
-        """Drop segments retired before ``gen``; confirmed by the next answer."""
-        self._send(("purge", int(gen)))
+        """Drop segments retired before ``gen`` (a failure there is the next purge's to retry, as the
+        writer's own purge after a commit point is)."""
+        with self._exchange():
+            self._send(("purge", int(gen)))
 
     def merge_newer(self, gen: int) -> int:
         return int(self._request("merge_newer", int(gen)))
@@ -245,8 +257,24 @@ class SparseWorker:
     # --- the socket --------------------------------------------------------------------------
     def _request(self, *message: Any) -> Any:
         self.settle_reads()
-        self._send(message)
-        return self._receive()
+        with self._exchange():
+            self._send(message)
+            return self._receive()
+
+    @contextlib.contextmanager
+    def _exchange(self):
+        """A message sent or an answer taken, with the bookkeeping that goes with it, as one step. An
+        exception inside other than the worker's own failure (Ctrl-C mid-message, or between a request
+        and its answer) leaves the two sides out of step: the worker is failed from then on, never
+        kept for another run (it would answer each request with the answer to the one before)."""
+        try:
+            yield
+        except SparseWorkerError:
+            raise
+        except BaseException:
+            if self._failure is None:
+                self._failure = "the BM25 worker's exchange was interrupted"
+            raise
 
     def _send(self, message: tuple) -> None:
         self._check()
@@ -254,9 +282,6 @@ class SparseWorker:
             self._worker.connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError as error:
             self._fail(f"the BM25 worker ended ({self._ended()}): {error}")
-        except BaseException:  # interrupted mid-message (Ctrl-C): the socket cannot be trusted any more
-            self._failure = "the BM25 worker's socket was interrupted"
-            raise
 
     def _receive(self) -> Any:
         self._check()
@@ -264,9 +289,6 @@ class SparseWorker:
             status, value = pickle.loads(self._worker.connection.recv_bytes())
         except (EOFError, OSError) as error:
             self._fail(f"the BM25 worker ended ({self._ended()}): {error or 'no answer'}")
-        except BaseException:  # interrupted while waiting (Ctrl-C): its answer would come unasked
-            self._failure = "the BM25 worker's socket was interrupted"
-            raise
         if status == "error":
             self._fail(value)
         return value

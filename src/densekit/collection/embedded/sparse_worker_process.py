@@ -8,6 +8,7 @@ import os
 import pickle
 import queue
 import signal
+import sqlite3
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -63,6 +64,15 @@ class _Served:
             counted = self.sparse.count(plan)
         self.write(self.sparse.write, plan, counted)
 
+    def purge(self, gen: int) -> None:
+        """Drop what a merge retired, after the writer's commit point. SQLite failing here (a full disk, a
+        lock held past the busy timeout) fails nothing: the next commit's purge takes these too, as
+        when the writer purges its own (``EmbeddedCommits._commit``)."""
+        try:
+            self.write(self.sparse.purge, gen)
+        except sqlite3.Error:
+            pass
+
     def close(self) -> None:
         # Not ContentStore.close's WAL checkpoint: the writer's connection is open, and its close folds
         # the WAL into the file.
@@ -115,7 +125,7 @@ def serve() -> None:
                     elif kind == "advance":
                         served.sparse.advance(*arguments)
                     else:
-                        served.write(served.sparse.purge, *arguments)
+                        served.purge(*arguments)
                 except Exception as error:  # noqa: BLE001 - reported to the writer
                     failure = _describe(error)
             if not read[0]:

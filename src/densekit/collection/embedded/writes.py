@@ -31,6 +31,8 @@ UNREADABLE_TABLES = (CollectionError, sqlite3.Error, ValueError)
 class EmbeddedWrites:
     """Mixin for ``EmbeddedCollection``."""
 
+    _discard_unfinished = False  # a discard of staged changes failed midway (``_discard_staged``)
+
     def _new_space(self, name: str, encoder: Encoder, index: str) -> VectorSpace:
         from ...index.factory import create_index
 
@@ -74,10 +76,16 @@ class EmbeddedWrites:
             raise
 
     def _discard_staged(self) -> None:
+        """Drop what was staged since the last commit. A discard that fails midway (a full disk,
+        Ctrl-C) is finished before the handle's next write or commit (``_require_writer``): meanwhile
+        the staged rows and their BM25 entries may no longer match, and must not be published."""
+        self._discard_unfinished = True
         if isinstance(self._sparse_tables, SparseWorker):
             # Ended first: nothing it still had to write lands after the discard.
             self._sparse_tables.kill()
             self._sparse_tables = self._sparse = None
+        if self._sparse_tables is None and sparse_tables.tables_exist(self.store.connection):
+            # A worker's (ended above), or this process's own from before a hand-over: SQL only.
             with self.store.connection:
                 sparse_tables.discard_after(self.store.connection, self.generation)
         self.store.discard_after(self.generation, readable_vector_keys(self._manifest))
@@ -97,6 +105,12 @@ class EmbeddedWrites:
         self._sparse_rebuilt = False
         self._key_deltas = {}
         self._count_change = 0
+        self._discard_unfinished = False
+
+    def _require_writer(self) -> None:
+        super()._require_writer()
+        if self._discard_unfinished:
+            self._discard_staged()
 
     def _write_items(self, items: list[Item], encoded: dict[str, np.ndarray], *, replace: bool) -> None:
         existing = self.store.rowids_for_ids([item.id for item in items], self.view)
@@ -269,9 +283,13 @@ class EmbeddedWrites:
             return self._sparse_tables
         if IN_INDEX_RUN.get() and segmented(self._manifest) and sparse_worker.wanted() and self._worker_pays_off():
             # It reads the tables at this view itself, with what this writer staged in them.
-            self._sparse_tables, self._sparse = None, None
-            self._sparse_tables = self._worker_call(SparseWorker, self.store.path, self.view)
-            return self._sparse_tables
+            try:
+                worker = SparseWorker(self.store.path, self.view)
+            except (SparseWorkerError, OSError):
+                worker = None  # not started, or ended before it was asked anything: BM25 stays here
+            if worker is not None:
+                self._sparse_tables, self._sparse = worker, None
+                return worker
         if self._sparse_tables is None:
             with self.store.connection:
                 if segmented(self._manifest):
