@@ -77,11 +77,15 @@ class EmbeddedCommits:
             built = int(manifest["generation"]) + 1 if self._sparse_rebuilt else sparse_built(manifest)
             if built is not None:
                 sparse_entry["built"] = built
-        new, new_files = persistence.write_generation(
-            self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
-            checkpoints_inline=not background_checkpoints(), store=self.store, view=self.view,
-            busy=frozenset(self._checkpoint_jobs),  # jobs still running (finished ones were adopted above)
-        )
+        unsynced = None  # what failed or interrupted the commit once its manifest was switched
+        try:
+            new, new_files = persistence.write_generation(
+                self.folder, manifest, self.spaces, sparse_entry, self._visible_count(), step,
+                checkpoints_inline=not background_checkpoints(), store=self.store, view=self.view,
+                busy=frozenset(self._checkpoint_jobs),  # jobs still running (finished ones were adopted above)
+            )
+        except persistence.CommitPointPassed as passed:
+            new, new_files, unsynced = passed.manifest, passed.files, passed.error
         # Committed. Bookkeeping below may fail without harm: the next commit or open tidies up.
         previous_manifest = self._manifest
         previous = persistence.referenced_files(self._manifest)
@@ -120,6 +124,12 @@ class EmbeddedCommits:
             _log.warning("collection %r: generation %d is committed; tidying after it failed (the next commit "
                          "tidies again): %s", str(self.folder), self.generation, error)
         self._start_checkpoints()
+        if isinstance(unsynced, Exception):
+            # Readers show it already: reported as failed, its writes were taken for lost and dropped.
+            _log.warning("collection %r: generation %d is committed, but syncing its folder failed: a power "
+                         "loss may take the commit back: %s", str(self.folder), self.generation, unsynced)
+        elif unsynced is not None:
+            raise unsynced  # Ctrl-C once the commit was made: made, then interrupted
 
     # --- background checkpoints ----------------------------------------------------------------
     def _start_checkpoints(self) -> None:

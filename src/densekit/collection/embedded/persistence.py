@@ -26,7 +26,7 @@ from .vector_log import checkpoint_due, replay
 #: A checkpoint left to a background job is written inside the commit once it is this many times
 #: overdue (the jobs keep failing, or writes outpace them).
 OVERDUE = 4
-from .manifest import MANIFEST_NAME, manifest_path, vector_keys, write_manifest
+from .manifest import MANIFEST_NAME, manifest_path, read_manifest, vector_keys, write_manifest
 
 INDEX_KINDS = ("auto", "exact", "flat", "hnsw")
 #: A loaded index gets room for 1/ROOM_SHARE more vectors than the manifest counts (at least
@@ -214,8 +214,33 @@ def write_generation(
             entry["index"]["sha256"] = checksum
         new["spaces"][space.name] = entry
     step("manifest")
-    write_manifest(folder, new)
+    try:
+        write_manifest(folder, new)
+    except BaseException as error:
+        if not _names(folder, new):
+            raise
+        raise CommitPointPassed(new, new_files, error) from error
     return new, new_files
+
+
+class CommitPointPassed(BaseException):
+    """The manifest was switched (renamed into place: readers show the new generation) and what came
+    after failed or was interrupted: syncing the folder. The commit happened; the caller finishes it
+    (``EmbeddedCommits._commit``) instead of taking it for failed and dropping its rows.
+    BaseException, as the interruption it may carry: no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, manifest: dict[str, Any], files: dict[str, str], error: BaseException):
+        super().__init__(f"generation {manifest['generation']} is committed; then: {error}")
+        self.manifest, self.files, self.error = manifest, files, error
+
+
+def _names(folder: Path, manifest: dict[str, Any]) -> bool:
+    """True when the manifest file in ``folder`` is ``manifest`` (its generation, of this collection)."""
+    try:
+        on_disk = read_manifest(folder)
+    except CollectionError:
+        return False
+    return on_disk.get("generation") == manifest["generation"] and on_disk.get("id") == manifest.get("id")
 
 
 def conversion_due(space: VectorSpace) -> bool:
