@@ -75,15 +75,20 @@ class CollectionHandles:
         try:
             entry = self._pool.get_nowait()
         except queue.Empty:
-            with self._open_lock:
-                if self._opened < self._limit:
+            with self._open_lock:  # a slot is taken under the lock; the handle is opened outside it
+                opening = self._opened < self._limit
+                if opening:
                     self._opened += 1
                     generation = self._generation
-                    try:
-                        entry = (generation, self._open(readonly=True))
-                    except BaseException:
+            if opening:
+                # Outside: opening loads models, and a model evicted meanwhile calls retire(), which
+                # takes the lock (held here, this thread waited for itself).
+                try:
+                    entry = (generation, self._open(readonly=True))
+                except BaseException:
+                    with self._open_lock:
                         self._opened -= 1
-                        raise
+                    raise
         if entry is None:
             entry = self._pool.get()
         try:
@@ -139,6 +144,7 @@ class CollectionRegistry:
         self._readers = readers
         self._handles: dict[str, CollectionHandles] = {}
         self._lock = threading.Lock()
+        self._closed = False
         models.on_release(self._model_released)
 
     def _model_released(self, key: tuple) -> None:
@@ -170,6 +176,8 @@ class CollectionRegistry:
     def handles(self, name: str) -> CollectionHandles:
         location = self.location(name)
         with self._lock:
+            if self._closed:  # a request still running at shutdown: no writer opened after close
+                raise CollectionError(f"the server is shutting down; collection {name!r} was not opened")
             handles = self._handles.get(name)
             if handles is None:
                 handles = CollectionHandles(name, location, self._models, self._readers,
@@ -179,9 +187,12 @@ class CollectionRegistry:
 
     def close(self) -> None:
         with self._lock:
-            for handles in self._handles.values():
-                handles.close()
-            self._handles.clear()
+            self._closed = True
+            closing, self._handles = list(self._handles.values()), {}
+        # Outside the lock: a writer thread finishing its group may load a model, and a model
+        # evicted then calls _model_released, which takes the lock (close waited for it forever).
+        for handles in closing:
+            handles.close()
 
     def _under_root(self, name: str) -> Path | None:
         """The collection folder ``root/name``, or None if there is none or it leads out of the root."""
