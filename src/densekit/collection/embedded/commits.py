@@ -164,12 +164,15 @@ class EmbeddedCommits:
         return {job.file for job in self._checkpoint_jobs.values()}
 
     def finish_checkpoints(self) -> None:
-        """Wait for running checkpoint jobs and name what they wrote (``close`` calls it)."""
+        """Wait for running checkpoint jobs and name what they wrote (``close`` calls it). Not when
+        writes are staged: naming the checkpoints is a commit, which would publish them too (a
+        handle closed without committing, or by a ``with`` block that raised); the next commit
+        removes the files, and a later checkpoint takes their place."""
         self._closing = True  # the adopting commit starts no new job
         try:
             for job in list(self._checkpoint_jobs.values()):
                 job.wait()
-            if self._adoptable():
+            if self._adoptable() and not self.dirty:
                 self.commit()
         finally:
             self._closing = False
