@@ -151,6 +151,8 @@ class Collection(SpaceEncoders, StoreHooks):
         """Problems in the collection at ``location`` (an empty list: consistent); never raises for
         what it finds, only for a location that holds no collection at all."""
         store = cls._store_for(location)
+        if store is not cls:  # the store's own (the embedded one lists what opening refuses)
+            return store.check_at(location, name=name)
         problems = store._check_before_open(location, name=name)
         if problems:
             return problems

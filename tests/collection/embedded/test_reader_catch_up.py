@@ -139,3 +139,55 @@ def test_a_reader_loading_while_a_writer_commits_twice_and_purges_retries(tmp_pa
         finally:
             if reader is not None:
                 reader.close()
+
+
+def test_a_vector_tail_replay_interrupted_between_batches_is_read_again(tmp_path, monkeypatch):
+    """Half the tail's rows were in the kept index when the replay was interrupted, and the next
+    catch-up replayed them again ("id ... is already in the index", at every read from then on)."""
+    from densekit.collection.embedded.store import ContentStore
+
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as collection:
+        collection.add([f"text number {n}" for n in range(20)], ids=[f"d{n}" for n in range(20)])
+    reader = Collection.open(folder, readonly=True)
+    try:
+        assert reader.count() == 20
+        with Collection.open(folder) as writer:
+            writer.add([f"more rows {n}" for n in range(10)], ids=[f"m{n}" for n in range(10)])  # the tail
+        real = ContentStore.vectors_added_between
+        interrupted = []
+
+        def in_batches_of_four(self, key, after, through, dimension, batch=5000):
+            for number, part in enumerate(real(self, key, after, through, dimension, batch=4)):
+                if number == 1 and not interrupted:
+                    interrupted.append(number)
+                    raise KeyboardInterrupt  # between two batches
+                yield part
+
+        monkeypatch.setattr(ContentStore, "vectors_added_between", in_batches_of_four)
+        with pytest.raises(KeyboardInterrupt):
+            reader.count()
+        assert reader.count() == 30
+        assert reader.search("more rows 7", k=1, mode="dense")[0].id == "m7"
+    finally:
+        reader.close()
+
+
+def test_check_lists_and_repair_rebuilds_a_checkpoint_that_holds_rows_of_its_tail(tmp_path, monkeypatch):
+    """A manifest naming an older generation than its checkpoint covers: opening replays rows the file
+    holds. ``check`` lists it as a problem (it raised the index's own error before), and ``--repair``
+    rebuilds it (it found nothing to rebuild: the file itself reads)."""
+    import json
+
+    for setting, value in (("BACKGROUND", "0"), ("MIN_ROWS", "0"), ("FRACTION", "0")):
+        monkeypatch.setenv(f"DENSEKIT_CHECKPOINT_{setting}", value)  # the commit writes a checkpoint
+    folder = tmp_path / "c"
+    with Collection.create(folder, encoder=HashingEncoder()) as collection:
+        collection.add([f"text number {n}" for n in range(20)], ids=[f"d{n}" for n in range(20)])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["spaces"]["text"]["index"]["generation"] = 0
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    problems = Collection.check_at(folder)
+    assert len(problems) == 1 and "holds rows the content store adds after it" in problems[0]
+    assert Collection.repair_at(folder) == ["space 'text': rebuilt its index from 20 items (from the stored vectors)"]
+    assert Collection.check_at(folder) == []

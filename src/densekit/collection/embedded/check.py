@@ -70,6 +70,25 @@ def space_problems(folder: Path, manifest: dict[str, Any]) -> list[tuple[str, st
     return found
 
 
+def replay_problems(folder: Path, manifest: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:
+    """(space, problem) for each space outside ``skip`` whose checkpoint reads but does not replay
+    the rows after it into the manifest's count (it holds rows of its tail, or another collection's):
+    what opening refuses, which ``repair_at`` rebuilds too."""
+    found = []
+    store = ContentStore(folder / CONTENT_NAME, readonly=True, mapped=False)
+    try:
+        for name, entry in manifest["spaces"].items():
+            if name in skip:
+                continue
+            try:
+                load_space(folder, name, entry, store, int(manifest["generation"]), room=False)
+            except Exception as error:  # noqa: BLE001 - a space that does not load is one to rebuild
+                found.append((name, f"space {name!r}: {error}"))
+    finally:
+        store.close()
+    return found
+
+
 def sparse_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
     from ...sparse import SparseIndex
 

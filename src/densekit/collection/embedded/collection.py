@@ -292,6 +292,7 @@ class EmbeddedCollection(EmbeddedReading, EmbeddedCommits, EmbeddedWrites, Colle
             raise CollectionError(f"cannot repair {str(folder)!r}: {content[0]}; restore it from a backup")
         manifest = read_manifest(folder)
         broken = dict(check.space_problems(folder, manifest))
+        broken.update(check.replay_problems(folder, manifest, skip=set(broken)))
         actions = []
         with cls.open_for_repair(folder, rebuild=set(broken)) as collection:
             for space in broken:

@@ -106,7 +106,17 @@ def catch_up(store, space: VectorSpace, through: int | None, expected: int | Non
     if through > space.shows:
         if expected is not None:
             space.index.reserve(int(expected))
-        replay(store, space.index, space.vector_key, space.shows, through)
+        try:
+            replay(store, space.index, space.vector_key, space.shows, through)
+        except BaseException as error:
+            # Replayed in part (an interruption, memory, a read failing): never kept as loaded again,
+            # where the next catch-up replayed the same rows once more (load_spaces reads it afresh).
+            file, space.file = space.file, None
+            if isinstance(error, InvalidInputError):  # the index refused a row it holds already
+                raise CollectionError(
+                    f"space {space.name!r}: its checkpoint {file!r} holds rows the content store adds after it "
+                    f"(a damaged or foreign file); densekit check --repair rebuilds it") from error
+            raise
         space.shows = through
     if expected is not None and VERIFY_COUNTS.get() and len(space.index) != int(expected):
         raise CollectionError(
