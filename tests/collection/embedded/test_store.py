@@ -67,3 +67,47 @@ def test_deleting_frees_pages_without_rewriting_them_and_compact_removes_what_wa
     content = (folder / "content.sqlite").read_bytes()
     assert secret.encode() not in content and b"a note that stays" in content
     assert not (folder / "content.sqlite-wal").exists() or (folder / "content.sqlite-wal").stat().st_size == 0
+
+
+def test_a_reader_that_could_not_create_the_wal_index_follows_later_commits(tmp_path, monkeypatch):
+    """A reader without write access to the folder, opened while no writer was active, cannot create
+    the -shm file a WAL read needs: it reads the file immutable. Its next refresh after a commit opens
+    the store again (it told every later read to run `check --repair` and never caught up)."""
+    import sqlite3
+
+    from densekit.collection import Collection
+
+    folder = tmp_path / "c"
+    with Collection.create(folder, model="hashing:64") as collection:
+        collection.add([f"text number {n}" for n in range(20)], ids=[f"d{n}" for n in range(20)])
+    real_connect = sqlite3.connect
+    denied = [True]
+
+    class NoWalIndex:  # what SQLite answers a reader that may not create content.sqlite-shm
+        def execute(self, *arguments):
+            raise sqlite3.OperationalError("unable to open database file")
+
+        def close(self):
+            pass
+
+    def connect(target, *arguments, **options):
+        if denied[0] and "mode=ro" in str(target):
+            return NoWalIndex()
+        return real_connect(target, *arguments, **options)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    reader = Collection.open(folder, readonly=True)
+    try:
+        denied[0] = False  # a writer made -wal and -shm, readable by all
+        assert reader.count() == 20
+        for round_number in range(2):
+            with Collection.open(folder) as writer:
+                writer.add([f"new note {word}{round_number}" for word in ("apple", "birch", "cedar", "delta", "ember")],
+                           ids=[f"n{round_number}x{n}" for n in range(5)])
+                writer.delete([f"d{round_number}"])
+            assert reader.count() == 20 + 4 * (round_number + 1)
+            assert reader.get(f"n{round_number}x0") is not None and reader.get(f"d{round_number}") is None
+            assert [hit.id for hit in reader.search(f"delta{round_number}", k=1, mode="sparse")] == [f"n{round_number}x3"]
+        assert not reader.store._frozen
+    finally:
+        reader.close()

@@ -42,6 +42,8 @@ class EmbeddedReading:
         # failed (files removed under it each time, an interruption) is tried again at the next
         # read, instead of leaving the handle at its old generation until the writer's next commit.
         current = self.spaces
+        if self.store.follow():  # opened immutable: the file as it was then; read it as it is now
+            self._sparse = None  # it read through the connection just closed
         for attempt in range(5):
             stamp = persistence.stamp(self.folder)
             manifest = read_manifest(self.folder)

@@ -73,6 +73,8 @@ class ContentStore(MemberReads):
     def __init__(self, path: Path, readonly: bool = False, mapped: bool = True):
         self.path = path
         self._snapshot: Path | None = None
+        self._frozen = False  # read-only, opened immutable or on a private copy (``follow``)
+        self._mapped = mapped
         self.readonly = readonly
         if readonly:
             self.connection = self._open_readonly(path, mapped)
@@ -108,8 +110,31 @@ class ContentStore(MemberReads):
             self._snapshot = Path(tempfile.mkdtemp(prefix="densekit-readonly-"))
             shutil.copy2(path, self._snapshot / path.name)
             shutil.copy2(wal, self._snapshot / wal.name)
+            self._frozen = True
             return sqlite3.connect(f"file:{self._snapshot / path.name}?mode=ro", uri=True, check_same_thread=False)
+        self._frozen = True
         return sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
+
+    def follow(self) -> bool:
+        """Open again a read-only store that reads the file as it was when opened (immutable, or a
+        private copy: a folder this process cannot write to, no writer active then), so that it
+        reads the commits made since; True when it did. A reader calls it when the manifest changed:
+        the writer's -wal/-shm may let it read normally now. On read-only media nothing changes."""
+        if not self._frozen:
+            return False
+        self.connection.close()
+        self._remove_snapshot()
+        self._frozen = False
+        self.connection = self._open_readonly(self.path, self._mapped)
+        self.connection.execute("PRAGMA busy_timeout=10000")
+        return True
+
+    def _remove_snapshot(self) -> None:
+        if self._snapshot is not None:
+            import shutil
+
+            shutil.rmtree(self._snapshot, ignore_errors=True)
+            self._snapshot = None
 
     def close(self) -> None:
         if not self.readonly:
@@ -120,10 +145,7 @@ class ContentStore(MemberReads):
             except sqlite3.Error:
                 pass  # another connection still reads; the next writer's close checkpoints
         self.connection.close()
-        if self._snapshot is not None:
-            import shutil
-
-            shutil.rmtree(self._snapshot, ignore_errors=True)
+        self._remove_snapshot()
 
     # --- writer side -------------------------------------------------------------------------
     def insert(self, items: list[Item], gen: int, commit: bool = True) -> list[int]:
