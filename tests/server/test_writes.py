@@ -305,3 +305,30 @@ def test_acknowledged_writes_survive_a_killed_server(collections_root, tmp_path)
     with Collection.open(collections_root / "pets", readonly=True) as collection:
         assert {item.id for item in collection.get(sorted(acknowledged))} == acknowledged
         assert collection.count() == len(ORIGINAL) + len(acknowledged)
+
+
+def test_requests_refused_before_staging_anything_leave_the_group_as_it_is(notes, hashing_encoder, monkeypatch):
+    """An add of an id already there is refused before it stages anything: the others in its group
+    are not undone and applied again. Undone, the embedded handle reloaded every index from its
+    checkpoint once per refused request (a client retrying adds stalled every writer)."""
+    from densekit.collection.embedded import persistence
+
+    writes = GroupWriter(opener(notes, hashing_encoder), idle_seconds=5, name="notes")
+    writes.submit(lambda writer: None)  # the writer is open before the group
+    reloads = []
+    real = persistence.load_spaces
+    monkeypatch.setattr(persistence, "load_spaces", lambda *arguments, **options: reloads.append(1) or real(*arguments, **options))
+    changes = []
+    for number in range(12):
+        changes.append(lambda writer, number=number: writer.add([f"new note {number}"], ids=[f"new-{number}"]))
+        if number % 3 == 0:
+            changes.append(lambda writer: writer.add(["a client's retry"], ids=["old"]))
+    outcomes = submit_blocked_group(writes, changes)
+    refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(refused) == 4 and all(isinstance(error, InvalidInputError) and "'old'" in str(error) for error in refused)
+    acknowledged = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+    assert len(acknowledged) == 12 and {count for _, count in acknowledged} == {13}
+    assert reloads == [] and writes.commits == 3  # the opening request's, the blocker's, the group's
+    writes.close()
+    with Collection.open(notes, readonly=True) as collection:
+        assert collection.count() == 13 and collection.get("old").text == "an old note"

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import CollectionError
+from ..errors import CollectionError, InvalidInputError
 
 if TYPE_CHECKING:
     from ..collection import Collection
@@ -162,13 +162,22 @@ class GroupWriter:
                 return
             self._writer = writer
             culprit: tuple[_Request, Exception] | None = None
-            results: list[Any] = []
+            applied: list[tuple[_Request, Any]] = []
             started = time.monotonic()
             try:
                 with writer.transaction():
                     for request in pending:
+                        staged = getattr(writer, "staged_writes", None)
                         try:
-                            results.append(request.change(writer))
+                            applied.append((request, request.change(writer)))
+                        except InvalidInputError as error:
+                            if staged is not None and writer.staged_writes == staged:
+                                # Refused before it staged anything (an id already there): the group
+                                # goes on. Undone, the embedded handle reloads its indexes each time.
+                                request.fail(error)
+                                continue
+                            culprit = (request, error)
+                            raise
                         except Exception as error:
                             culprit = (request, error)
                             raise
@@ -177,11 +186,14 @@ class GroupWriter:
                     # Only this request's change failed; the transaction dropped the group's staged
                     # changes, so the others are applied again without it.
                     culprit[0].fail(error)
-                    pending.remove(culprit[0])
+                    pending = [request for request in pending if not request.done.is_set()]
                     continue
                 self._close_writer()  # the commit failed: drop whatever the handle still holds
                 for request in pending:
-                    request.fail(error)
+                    if not request.done.is_set():  # not those refused on their own before
+                        request.fail(error)
+                return
+            if not applied:  # every request was refused: nothing was committed
                 return
             self._last_commit_seconds = time.monotonic() - started
             try:
@@ -190,9 +202,9 @@ class GroupWriter:
                 _log.warning("counting %r after a commit failed: %s", self._name, error)
                 count = None
             self.commits += 1
-            self.acknowledged += len(pending)
-            self.largest_group = max(self.largest_group, len(pending))
-            for request, result in zip(pending, results):
+            self.acknowledged += len(applied)
+            self.largest_group = max(self.largest_group, len(applied))
+            for request, result in applied:
                 request.succeed(result, count)
             return
 

@@ -32,12 +32,16 @@ class EmbeddedWrites:
     """Mixin for ``EmbeddedCollection``."""
 
     _discard_unfinished = False  # a discard of staged changes failed midway (``_discard_staged``)
+    #: Counts the changes this handle began staging (rows, a new space): a call that raised with it
+    #: unchanged left nothing staged, so a group of writes need not be undone for it (server/writes.py).
+    staged_writes = 0
 
     def _new_space(self, name: str, encoder: Encoder, index: str) -> VectorSpace:
         from ...index.factory import create_index
 
         if name in self.spaces:
             raise InvalidInputError(f"space {name!r} already exists")
+        self.staged_writes += 1
         info = encoder.info().as_dict()
         kind = persistence.resolve_kind(index, 0)
         space = VectorSpace(name, info, index, index=create_index(kind, info["dimension"]), dirty=True, rewrite=True,
@@ -126,6 +130,7 @@ class EmbeddedWrites:
         handle's next commit deleted what the write was replacing."""
         if not rowids and not items:
             return
+        self.staged_writes += 1
         removed = sorted(self.store.by_rowids(rowids).items()) if rowids else []  # metadata for the key counts, texts for BM25
         sparse = self._sparse_writer()
         in_worker = isinstance(sparse, SparseWorker)  # an index run's: sent once the rows are staged
