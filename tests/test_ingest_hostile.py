@@ -145,3 +145,30 @@ def test_chunk_arguments_are_bounded(tmp_path, collection, options, message):
     (tmp_path / "a.txt").write_text("words " * 20)
     with pytest.raises(InvalidInputError, match=message):
         ingest(collection, [tmp_path / "a.txt"], **options)
+
+
+@pytest.mark.parametrize("change", ["removed", "not UTF-8 any more"])
+def test_a_file_changed_between_its_hash_and_its_chunks_is_listed_and_the_run_goes_on(tmp_path, collection, monkeypatch, change):
+    """A file is read once for its hash and again for its chunks: an editor or a sync tool changing it
+    in between stopped the whole run with a traceback (unusable files are listed, never fatal)."""
+    import densekit.ingest as ingest_module
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.txt").write_text(f"the note called {name}")
+    real = ingest_module._ingest_document
+
+    def changing_b(target, document, *arguments, **options):
+        if document.id.endswith("b.txt"):
+            path = folder / "b.txt"
+            path.unlink() if change == "removed" else path.write_bytes(b"\xff\xfe broken")
+        return real(target, document, *arguments, **options)
+
+    monkeypatch.setattr(ingest_module, "_ingest_document", changing_b)
+    report = ingest(collection, [folder])
+    assert report.added == 2 and len(report.problems) == 1
+    path, reason = report.problems[0]
+    assert path.endswith("b.txt") and "changed or removed while it was read" in reason
+    collection.commit()
+    assert sorted(item.parent.rsplit("/", 1)[-1] for item in all_items(collection)) == ["a.txt", "c.txt"]

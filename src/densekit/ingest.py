@@ -196,13 +196,24 @@ def _ingest_document(collection, document: Document, writer: "_GroupWriter", rep
         legacy = document.legacy_id
     own_chunk_key = CHUNK_KEY in document.metadata
     count = 0
-    for chunk in chunk_stream(document.pieces(), token_spans, limit, overlap):
-        if count == 0:  # replaced only once its new chunks are being written
-            writer.replace([id_ for id_ in (document.id if previous is not None else None, legacy) if id_])
-        metadata = document.metadata if own_chunk_key else {**document.metadata, CHUNK_KEY: chunk.index}
-        writer.add(Item(id=f"{document.id}#{chunk.index}", text=chunk.text, metadata=metadata,
-                        parent=document.id, start=chunk.start, end=chunk.end, hash=document.hash))
-        count += 1
+    queued, flushes = (len(writer.items), len(writer.deletions)), writer.flushes
+    try:
+        for chunk in chunk_stream(document.pieces(), token_spans, limit, overlap):
+            if count == 0:  # replaced only once its new chunks are being written
+                writer.replace([id_ for id_ in (document.id if previous is not None else None, legacy) if id_])
+            metadata = document.metadata if own_chunk_key else {**document.metadata, CHUNK_KEY: chunk.index}
+            writer.add(Item(id=f"{document.id}#{chunk.index}", text=chunk.text, metadata=metadata,
+                            parent=document.id, start=chunk.start, end=chunk.end, hash=document.hash))
+            count += 1
+    except (OSError, UnicodeDecodeError) as error:
+        # The file went or changed since it was read for its hash. Nothing of it written yet (every
+        # document but one of more than GIANT_CHUNKS chunks): dropped from the queue, the run goes on.
+        if writer.flushes != flushes:
+            raise
+        del writer.items[queued[0]:], writer.deletions[queued[1]:]
+        report.problems.append((document.location, f"changed or removed while it was read ({error}); skipped, "
+                                "its indexed version (if any) is kept"))
+        return
     if count == 0:
         report.problems.append((document.location, "no text to index"))
         return
@@ -233,6 +244,7 @@ class _GroupWriter:
         self.items: list[Item] = []
         self.deletions: list[str] = []
         self.done = 0
+        self.flushes = 0  # writes made: a document read in part is dropped only if none was its
         self.uncommitted_documents = 0
         self.last_commit = time.monotonic()
 
@@ -297,6 +309,7 @@ class _GroupWriter:
         # Encoded first; only then are the old chunks of changed documents replaced, in one atomic write.
         vectors = self.collection.encode_items(self.items, batch_size=self.batch_size, progress=group_progress)
         self.collection.replace(self.deletions, self.items, vectors=vectors)
+        self.flushes += 1
         self.done += len(self.items)
         self.report.chunks += len(self.items)
         self.items, self.deletions = [], []

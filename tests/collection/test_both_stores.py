@@ -203,6 +203,28 @@ def test_delete_and_upsert(filled, hashing_encoder):
     assert_exact(filled.search("walnut", k=3, where={"n": {"$lt": 5}}), live, hashing_encoder, "walnut", 3, {"n": {"$lt": 5}})
 
 
+def test_replacing_a_document_leaves_another_documents_chunk_of_the_same_id(filled):
+    """A document "doc#1" and chunk 1 of document "doc" share an id: replacing the document goes for
+    its own chunks and a stand-alone item of that id, never for another document's chunk (a JSONL
+    row "doc#1" re-indexed took chunk 1 of "doc" with it, for good)."""
+    from densekit.collection.items import Item
+
+    chunks = [Item(f"doc#{n}", f"part {n} of the long document", parent="doc", start=n * 40, end=n * 40 + 30)
+              for n in range(3)]
+    filled.replace("doc", chunks)
+    filled.replace("doc#1", [Item("doc#1#0", "the first version of the short row", parent="doc#1", start=0, end=34)])
+    filled.commit()
+    assert filled.replace("doc#1", [Item("doc#1#0", "the second version of the short row", parent="doc#1",
+                                         start=0, end=35)]) == 1
+    filled.commit()
+    assert filled.get("doc#1").text == "part 1 of the long document"
+    assert filled.get("doc#1#0").text == "the second version of the short row"
+    filled.add(["a stand-alone note"], ids=["note"])
+    assert filled.replace("note", [Item("note#0", "the note, now a document", parent="note", start=0, end=24)]) == 1
+    filled.commit()
+    assert filled.get("note") is None and filled.get("note#0") is not None
+
+
 def test_a_reader_sees_committed_writes(store, filled, hashing_encoder):
     filled.delete(["item-5"])
     filled.commit()

@@ -203,7 +203,7 @@ class EmbeddedWrites:
 
     def _replace_documents(self, parents: list[str], items: list[Item], encoded: dict[str, np.ndarray]) -> int:
         # Staged together at the next generation: other handles see both halves at commit, or neither.
-        old = self._matching_rowids(parents)
+        old = self._matching_rowids(parents, documents=True)
         taken = self.store.rowids_for_ids([item.id for item in items], self.view)
         stray = {rowid for rowids in taken.values() for rowid in rowids} - set(old)
         if stray:
@@ -213,9 +213,15 @@ class EmbeddedWrites:
         self._change(old, items, encoded)
         return len(old)
 
-    def _matching_rowids(self, ids: list[str]) -> list[int]:
+    def _matching_rowids(self, ids: list[str], documents: bool = False) -> list[int]:
+        """The items ``ids`` names and their chunks. ``documents``: ``ids`` are whole documents (a
+        replace), and an item with such an id goes only when it is no other document's chunk (a JSONL
+        row "a#1" replaced took chunk 1 of document "a" with it)."""
         found = self.store.rowids_for_ids(ids, self.view)
         rowids = {rowid for values in found.values() for rowid in values}
+        if documents and rowids:
+            rowids = {rowid for rowid, item in self.store.by_rowids(sorted(rowids)).items()
+                      if item.parent is None or item.parent == item.id}
         rowids.update(self.store.rowids_for_parents(ids, self.view))
         return sorted(rowids)
 

@@ -129,7 +129,7 @@ class Writes:
         # One transaction: a crash of the writer or the server between the delete and the insert
         # rolls both back, so every document stays in its old version or its new one.
         with self._writing(items, encoded) as (connection, encoded):
-            removed = self._delete_rows(connection, parents, None)
+            removed = self._delete_rows(connection, parents, None, documents=True)
             self.on_write_step("replace:deleted")
             self._insert(connection, items, encoded, replace=False)
         return removed
@@ -142,12 +142,15 @@ class Writes:
         with self._write() as connection:
             return self._delete_rows(connection, ids, conditions)
 
-    def _delete_rows(self, connection, ids: list[str] | None, conditions) -> int:
+    def _delete_rows(self, connection, ids: list[str] | None, conditions, documents: bool = False) -> int:
+        """Delete the items ``ids`` names and their chunks. ``documents``: ``ids`` are whole documents
+        (a replace), and an item with such an id goes only when it is no other document's chunk."""
         from psycopg import sql
 
         clauses, parameters = [], []
         if ids is not None:
-            clauses.append("(id = ANY(%s) OR parent = ANY(%s))")
+            own = "(parent IS NULL OR parent = id)" if documents else "TRUE"
+            clauses.append(f"((id = ANY(%s) AND {own}) OR parent = ANY(%s))")
             parameters += [ids, ids]
         if conditions:
             clause, values = conditions_to_sql(conditions)
