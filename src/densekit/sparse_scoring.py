@@ -28,7 +28,7 @@ class Layout:
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.rowids = _joined([segment.rowids for segment in self.segments], np.int64)
         self.lengths = _joined([segment.lengths for segment in self.segments], np.float32)
-        self._order = None
+        self._order = self._sorted = None
 
     def matches(self, segments: Sequence[Segment]) -> bool:
         return len(segments) == len(self.segments) and all(a is b for a, b in zip(segments, self.segments))
@@ -37,14 +37,20 @@ class Layout:
         return _joined([segment.alive for segment in self.segments], bool)
 
     def positions(self, rowids: np.ndarray) -> np.ndarray:
-        """Positions (end to end) of the live documents among ``rowids`` (unique), in row id order."""
+        """Positions (end to end) of the live documents among ``rowids`` (unique), in row id order.
+        A row id may be in several segments: a document written again (its chunks changed) is dead
+        in the older one and live in the newer, so every copy is looked at (only the first was: a
+        filtered search lost every document written again since the last merge)."""
         if self._order is None:
             self._order = np.argsort(self.rowids, kind="stable")
-        sorted_ids = self.rowids[self._order]
-        if not len(sorted_ids):
+            self._sorted = self.rowids[self._order]
+        left = np.searchsorted(self._sorted, rowids, side="left")
+        counts = np.searchsorted(self._sorted, rowids, side="right") - left
+        total = int(counts.sum())
+        if not total:
             return np.zeros(0, dtype=np.int64)
-        slots = np.searchsorted(sorted_ids, rowids).clip(max=len(sorted_ids) - 1)
-        positions = self._order[slots[sorted_ids[slots] == rowids]]
+        firsts = np.cumsum(counts) - counts
+        positions = self._order[np.repeat(left, counts) + np.arange(total) - np.repeat(firsts, counts)]
         return positions[self.alive()[positions]]
 
 

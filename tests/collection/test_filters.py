@@ -56,3 +56,34 @@ def test_cli_options():
     }
     with pytest.raises(InvalidInputError, match="not key=value"):
         parse_where_options(["novalue"])
+
+
+@pytest.mark.parametrize("change", ["delete a chunk", "update a chunk's metadata", "upsert a chunk"])
+def test_a_filtered_sparse_search_finds_a_document_written_again(tmp_path, hashing_encoder, change):
+    """A change to one of a document's chunks writes its BM25 entry again under the same key (dead in
+    the older segment, live in a new one). A filter allowing few documents looked up only the first
+    copy, the dead one: sparse and hybrid search with such a filter lost the document until a merge."""
+    from densekit.collection import Collection
+    from densekit.collection.items import Item
+
+    chunks = [Item(f"d#{n}", text, {"doc": "d", "chunk": n}, parent="d", start=n * 12, end=n * 12 + 11)
+              for n, text in enumerate(["music apple", "river stone", "music tiger"])]
+    others = [Item(f"o{n}", "music paper", {"doc": "other"}) for n in range(5)]
+    with Collection.create(tmp_path / "c", encoder=hashing_encoder) as collection:
+        collection.add_items(chunks + others)
+        collection.commit()
+        if change == "delete a chunk":
+            collection.delete(["d#1"])
+        elif change == "update a chunk's metadata":
+            collection.update(["d#2"], {"reviewed": True})
+        else:
+            collection.add_items([Item("d#2", "music tiger", {"doc": "d", "chunk": 2, "reviewed": True},
+                                       parent="d", start=24, end=35)], replace=True)
+        collection.commit()
+    with Collection.open(tmp_path / "c", readonly=True, encoder=hashing_encoder) as reader:
+        assert [hit.id for hit in reader.search("music", k=5, mode="sparse", where={"doc": "d"})] == ["d#0"]
+        hybrid = reader.search("music", k=5, mode="hybrid", where={"doc": "d"}, explain=True)
+        assert hybrid[0].explain["sparse"] is not None
+        if change != "delete a chunk":
+            found = reader.search("music tiger", k=5, mode="sparse", where={"reviewed": True})
+            assert [hit.id for hit in found] == ["d#2"]
