@@ -11,8 +11,9 @@ def test_values_are_parameters_and_key_paths_literal():
     condition, parameters = where_to_sql({"lang": "en", "year": {"$gte": 2000, "$in": [2001, 2002]}})
     assert "'en'" not in condition and "2000" not in condition
     assert parameters == ["en", 2000, 2001, 2002]
-    # The key's path is written literally, so an expression index on the key serves the filter.
-    assert condition.count("""json_extract(metadata, '$."year"')""") == 2
+    # The key's path is written literally, so an expression index on the key serves the filter
+    # (twice for $gte: bounded by '' to numbers, as one range of the index).
+    assert condition.count("""json_extract(metadata, '$."year"')""") == 3
 
 
 def test_an_indexed_key_is_read_through_its_index(tmp_path, hashing_encoder):
@@ -87,3 +88,38 @@ def test_a_filtered_sparse_search_finds_a_document_written_again(tmp_path, hashi
         if change != "delete a chunk":
             found = reader.search("music tiger", k=5, mode="sparse", where={"reviewed": True})
             assert [hit.id for hit in found] == ["d#2"]
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def store_under_test(request, tmp_path):
+    """(location, name) of a new collection in either store."""
+    if request.param == "embedded":
+        return tmp_path / "c", None
+    return request.getfixturevalue("pg_url"), request.getfixturevalue("pg_name")
+
+
+def test_comparisons_hold_within_one_type_and_nulls_in_lists_match_nothing(store_under_test, hashing_encoder):
+    """Both stores alike: a number is never greater than a string (SQLite sorts text above every
+    number, so ``delete(where={"year": {"$gt": 2000}})`` took an "unknown" year too), a string never
+    less than a number; $nin with a null in its list matched nothing at all on SQLite."""
+    from densekit.collection import Collection
+
+    location, name = store_under_test
+    values = {"n1999": 1999, "n2005": 2005, "f2010": 2010.5, "unknown": "unknown", "early": "early", "none": None}
+    with Collection.create(location, encoder=hashing_encoder, name=name) as collection:
+        collection.add([f"a note from {key}" for key in values], ids=list(values),
+                       metadata=[{"year": value} for value in values.values()])
+        collection.add(["a note without a year"], ids=["missing"])
+
+        def matching(where):
+            return sorted(hit.id for hit in collection.search("a note", k=20, mode="dense", where=where))
+
+        assert matching({"year": {"$gt": 2000}}) == ["f2010", "n2005"]
+        assert matching({"year": {"$lte": 2005}}) == ["n1999", "n2005"]
+        assert matching({"year": {"$lt": "f"}}) == ["early"]
+        assert matching({"year": {"$gte": "a"}}) == ["early", "unknown"]
+        assert matching({"year": {"$nin": ["unknown", None]}}) == ["early", "f2010", "n1999", "n2005"]
+        assert matching({"year": {"$in": [1999, None, "early"]}}) == ["early", "n1999"]
+        assert collection.delete(where={"year": {"$gt": 2000}}) == 2
+        collection.commit()
+        assert matching({"year": {"$gte": "a"}}) == ["early", "unknown"]

@@ -24,21 +24,41 @@ def key_expression(key: str) -> str:
 
 
 def conditions_to_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
-    """Return (condition, parameters) for the items table; ("1", []) when there are no conditions."""
+    """Return (condition, parameters) for the items table; ("1", []) when there are no conditions.
+
+    As the PostgreSQL store (``postgres/filters.py``) where SQLite's index can say so: a comparison
+    ($gt ...) of a number holds only for numbers and one of a string only for strings (SQLite sorts
+    all text above every number: ``delete(where={"year": {"$gt": 2000}})`` took the items whose year
+    was "unknown" too), bounded by '' so the key's index still serves it as one range; $in / $nin
+    never match a missing or null key, and a null in their list matches nothing (``NOT IN (.., NULL)``
+    matched no item at all). Left to SQLite's JSON functions: true equals 1 and false 0, and a list
+    or object equals its JSON text (telling them apart reads every row's metadata: a 10% filter on
+    an indexed key at 100k items took 11 ms instead of 6)."""
     if not conditions:
         return "1", []
     clauses: list[str] = []
     parameters: list[Any] = []
     for condition in conditions:
-        extract = key_expression(condition.key)
-        if condition.operator in _SQL:
-            clauses.append(f"{extract} {_SQL[condition.operator]} ?")
-            parameters.append(_bound(condition.value))
+        key, operator, value = condition.key, condition.operator, condition.value
+        extract = key_expression(key)
+        if operator in ("$eq", "$ne"):
+            clauses.append(f"{extract} {_SQL[operator]} ?")
+            parameters.append(_bound(value))
+        elif operator in _SQL:
+            clauses.append(f"{extract} {_SQL[operator]} ?")
+            parameters.append(_bound(value))
+            if isinstance(value, str):
+                clauses.append(f"{extract} >= ''")  # text only: every number sorts below ''
+            elif value is not None and not isinstance(value, bool):
+                clauses.append(f"{extract} < ''")  # numbers only: every text sorts at or above ''
         else:
-            marks = ", ".join("?" for _ in condition.value)
-            negate = "NOT " if condition.operator == "$nin" else ""
-            clauses.append(f"{extract} {negate}IN ({marks})")
-            parameters += [_bound(value) for value in condition.value]
+            values = [_bound(item) for item in value if item is not None]
+            marks = ", ".join("?" for _ in values)
+            if operator == "$in":
+                clauses.append(f"{extract} IN ({marks})")
+            else:
+                clauses.append(f"{extract} IS NOT NULL AND {extract} NOT IN ({marks})")
+            parameters += values
     return " AND ".join(clauses), parameters
 
 
