@@ -41,12 +41,11 @@ def conditions_to_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
     for condition in conditions:
         key, operator, value = condition.key, condition.operator, condition.value
         extract = key_expression(key)
-        if operator in ("$eq", "$ne"):
+        if operator in _SQL:
             clauses.append(f"{extract} {_SQL[operator]} ?")
             parameters.append(_bound(value))
-        elif operator in _SQL:
-            clauses.append(f"{extract} {_SQL[operator]} ?")
-            parameters.append(_bound(value))
+            if operator in ("$eq", "$ne"):
+                continue
             if isinstance(value, str):
                 clauses.append(f"{extract} >= ''")  # text only: every number sorts below ''
             elif value is not None and not isinstance(value, bool):
