@@ -105,6 +105,47 @@ def test_merge_newer_merges_only_the_runs_segments_within_the_cap(connection, mo
     assert_identical(searches(reopened, [np.array([1, 65, 70, 299])]), before)
 
 
+def test_an_index_runs_segments_are_merged_once_into_full_ones_as_they_come(connection, monkeypatch):
+    """With ``run_since`` (an index run's writer), the run's segments are merged when they hold more than
+    a full segment's documents, the first of them into one full segment, and never again; the run's
+    end merges the rest. Earlier segments are left alone, and the scores never change."""
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 100)
+    texts = random_corpus(500, seed=8)
+    older = SegmentedSparseIndex(connection, "sparse", view=1)
+    older.add(range(0, 30), texts[:30])
+    connection.commit()
+    whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    whole.add(range(500), texts)
+    run = SegmentedSparseIndex(connection, "sparse", view=2)
+    run.run_since = 1
+    sizes = []
+    for start in range(30, 500, 20):  # 23 writes of 20 documents (the last of 10)
+        run.add(range(start, min(start + 20, 500)), texts[start : start + 20])
+        sizes.append(sorted(int(segment.alive.sum()) for segment in run._segments if segment.added_gen == 2))
+    assert sizes[3] == [20, 20, 20, 20]  # 80: not yet a full segment's worth
+    assert sizes[4] == [20, 20, 20, 20, 20]  # 100: not more than one
+    assert sizes[5] == [20, 100]  # 120: the first five merged into one
+    assert sizes[-1] == [10, 20, 20, 20, 100, 100, 100, 100]
+    full = {segment.key for segment in run._segments if segment.alive.sum() == 100}
+    older_keys = {segment.key for segment in run._segments if segment.added_gen == 1}
+    assert len(older_keys) == 1
+    expected = searches(whole, [np.array([1, 65, 70, 299, 480])])
+    assert_identical(searches(run, [np.array([1, 65, 70, 299, 480])]), expected)
+
+    assert run.merge_newer(1) == 4  # the run's end: only the four segments not yet full
+    keys = {segment.key for segment in run._segments}
+    assert full | older_keys <= keys
+    assert sorted(int(segment.alive.sum()) for segment in run._segments) == [30, 70, 100, 100, 100, 100]
+    assert_identical(searches(run, [np.array([1, 65, 70, 299, 480])]), expected)
+
+    run.run_since = None  # any other writer: size tiers of 8 again
+    for start in range(500, 580, 10):
+        run.add(range(start, start + 10), random_corpus(10, seed=start))
+    assert run.statistics()["segments"] == 7  # a tier of 8 merged (the 30 and seven of the 10s)
+
+
 def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
     path = tmp_path / "index.sqlite"
     texts = random_corpus(105, seed=11)

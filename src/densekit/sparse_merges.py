@@ -26,8 +26,43 @@ RUN_MERGE_DOCUMENTS = 32_768
 class SegmentMerges:
     """Mixin for ``SegmentedSparseIndex``."""
 
+    #: Set by an index run's writer (the BM25 worker) to the generation before its first write: the
+    #: run's segments are then merged only into segments of ``RUN_MERGE_DOCUMENTS``, each once, as
+    #: soon as there are that many documents in them, not in tiers of 8 (rewritten again at the run's
+    #: end: Quoref's 7,024 chunks wrote 31 MB of segments, 6.6 MB of them tier merges).
+    run_since: int | None = None
+
     def _merge_after_add(self) -> None:
-        self._merge(AUTO_MERGE_DOCUMENTS)
+        if self.run_since is not None:
+            self._fill_run_segments(self.run_since)
+        else:
+            self._merge(AUTO_MERGE_DOCUMENTS)
+
+    def _fill_run_segments(self, generation: int) -> None:
+        """Merge the smaller segments written after ``generation`` once they hold more than
+        ``RUN_MERGE_DOCUMENTS`` live documents: the first of them (in the order written) that fit
+        in one segment of that size. Between merges a reader of the run sees at most ~64 of them
+        (512-chunk writes)."""
+        small = [segment for segment in self._run_segments(generation, RUN_MERGE_DOCUMENTS)
+                 if not _full(segment, RUN_MERGE_DOCUMENTS)]
+        if sum(int(segment.alive.sum()) for segment in small) <= RUN_MERGE_DOCUMENTS:
+            return
+        group, total = [], 0
+        for segment in small:
+            live = int(segment.alive.sum())
+            if group and total + live > RUN_MERGE_DOCUMENTS:
+                break
+            group.append(segment)
+            total += live
+        if len(group) > 1:
+            self._rewrite(group)
+            return_free_memory()
+
+    def _run_segments(self, generation: int, limit: int) -> list[Segment]:
+        """The segments written after ``generation``: those of at least half ``limit`` live documents
+        first (each merged alone), then the others in the order written."""
+        newer = [segment for segment in self._segments if segment.added_gen > generation]
+        return sorted(newer, key=lambda segment: (not _full(segment, limit), segment.key))
 
     def merge(self, max_documents: int | None = None) -> None:
         """Merge segments (size tiers of 8) and drop deleted documents; None merges without a size cap.
@@ -51,10 +86,9 @@ class SegmentMerges:
         """
         limit = RUN_MERGE_DOCUMENTS if max_documents is None else max_documents
         rewritten = 0
-        newer = [segment for segment in sorted(self._segments, key=lambda s: s.key) if segment.added_gen > generation]
         group: list[Segment] = []
         total = 0
-        for segment in newer + [None]:
+        for segment in self._run_segments(generation, limit) + [None]:
             live = 0 if segment is None else int(segment.alive.sum())
             if segment is None or (group and total + live > limit):
                 if len(group) > 1 or (group and not group[0].alive.all()):  # one whole segment stays as it is
@@ -115,3 +149,9 @@ class SegmentMerges:
             merged.release(self._loader(merged.key))
             self._segments.append(merged)
         self._search_layout = None  # it holds the replaced segments: let them go now
+
+
+def _full(segment: Segment, limit: int) -> bool:
+    """At least half a merge's size ``limit``: never merged into a group of smaller segments (rewritten
+    again with every group it would join)."""
+    return int(segment.alive.sum()) >= limit // 2

@@ -39,6 +39,7 @@ class _Served:
         self.writer_pid = writer_pid
         self.store = ContentStore(Path(path))
         self.sparse = CollectionSparse(self.store, view)
+        self.sparse.serve_run(view)  # it serves an index run
         self.precounted = None  # (rows, plan, counts) of the last precount
 
     def write(self, work, *arguments):

@@ -312,6 +312,7 @@ class EmbeddedWrites:
             # tables on to the next generation: written at the committed one, the next writes would
             # show to readers before their commit, and never to readers already showing it.
             self._sparse_tables.advance(self.view)
+        self._sparse_tables.serve_run(self.view if IN_INDEX_RUN.get() else None)
         self._sparse = self._sparse_tables
         return self._sparse_tables
 
