@@ -100,6 +100,37 @@ def test_a_committing_ingest_leaves_one_segment_per_table(tmp_path):
     assert check_collection(tmp_path / "c") == []
 
 
+def test_a_long_run_merges_its_segments_into_full_ones_as_it_goes(tmp_path, monkeypatch):
+    """An index run (here with BM25 in this process, so the smaller full segment reaches it) merges
+    its segments once each into full ones as they come; its end leaves those and merges the rest.
+    The answers are those of one commit without any merge."""
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "0")
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 40)
+    rewrites = []
+    original = SegmentedSparseIndex._rewrite
+    monkeypatch.setattr(SegmentedSparseIndex, "_rewrite",
+                        lambda self, group: (rewrites.append((self.table, [int(s.alive.sum()) for s in group])),
+                                             original(self, group))[1])
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for number in range(60):
+        (corpus / f"doc{number:02d}.txt").write_text(" ".join(WORDS[(number * 7 + n) % len(WORDS)] for n in range(40)))
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder(32)) as collection:
+        ingest(collection, [corpus], max_tokens=20, overlap=4, commit_every=CommitEvery(documents=3, seconds=1e9))
+        # 20 commits of 3 documents: past 40 the first 13 segments (39) became one, never merged again;
+        # the run's end merged the other 7.
+        assert [sizes for table, sizes in rewrites if table == "sparse_documents"] == [[3] * 13, [3] * 7]
+        assert sorted(int(s.alive.sum()) for s in collection.sparse_index().documents._segments) == [21, 39]
+        merged = answers(collection)
+    with Collection.create(tmp_path / "staged", encoder=HashingEncoder(32)) as collection:  # one commit, no merge
+        ingest(collection, [corpus], max_tokens=20, overlap=4)
+        collection.commit()
+        assert answers(collection) == merged
+    assert check_collection(tmp_path / "c") == []
+
+
 def test_a_failure_during_the_merge_keeps_the_last_commit(tmp_path, monkeypatch):
     encoder = HashingEncoder(32)
     collection = written_in_commits(tmp_path / "c", encoder)
