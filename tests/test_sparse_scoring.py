@@ -146,6 +146,30 @@ def test_an_index_runs_segments_are_merged_once_into_full_ones_as_they_come(conn
     assert run.statistics()["segments"] == 7  # a tier of 8 merged (the 30 and seven of the 10s)
 
 
+def test_an_index_run_leaves_no_more_than_run_merge_segments_small_ones(connection, monkeypatch):
+    """Many small writes (few documents each) are merged once they are more than RUN_MERGE_SEGMENTS,
+    though they hold fewer documents than a full segment; that merge joins the next ones until full."""
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 100)
+    monkeypatch.setattr(merges, "RUN_MERGE_SEGMENTS", 4)
+    texts = random_corpus(60, seed=12)
+    run = SegmentedSparseIndex(connection, "sparse", view=1)
+    run.run_since = 0
+    sizes = []
+    for start in range(0, 60, 5):  # 12 writes of 5 documents
+        run.add(range(start, start + 5), texts[start : start + 5])
+        sizes.append(sorted(int(segment.alive.sum()) for segment in run._segments))
+    assert sizes[3] == [5, 5, 5, 5]
+    assert sizes[4] == [25]  # five segments: merged, though far from full
+    assert sizes[7] == [5, 5, 5, 25]
+    assert sizes[8] == [45]  # merged again with the next four (it is not half full)
+    assert sizes[-1] == [5, 5, 5, 45]
+    whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    whole.add(range(60), texts)
+    assert_identical(searches(run, [np.array([1, 30, 59])]), searches(whole, [np.array([1, 30, 59])]))
+
+
 def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
     path = tmp_path / "index.sqlite"
     texts = random_corpus(105, seed=11)

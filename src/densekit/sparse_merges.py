@@ -21,15 +21,19 @@ AUTO_MERGE_DOCUMENTS = 20_000
 #: (~150 MiB), whatever the size of the run; a search pays ~12 us per extra segment and table
 #: (a 1M-chunk run: 31 segments, ~0.4 ms). Measured with benchmarks/ingest_memory.py (docs/input.md).
 RUN_MERGE_DOCUMENTS = 32_768
+#: The most segments short of half ``RUN_MERGE_DOCUMENTS`` an index run leaves unmerged while it goes
+#: (a search pays ~12 us per segment and table): a write's ~100 documents would otherwise stay ~300
+#: segments in the documents' table until they filled one.
+RUN_MERGE_SEGMENTS = 64
 
 
 class SegmentMerges:
     """Mixin for ``SegmentedSparseIndex``."""
 
     #: Set by an index run's writer (the BM25 worker) to the generation before its first write: the
-    #: run's segments are then merged only into segments of ``RUN_MERGE_DOCUMENTS``, each once, as
-    #: soon as there are that many documents in them, not in tiers of 8 (rewritten again at the run's
-    #: end: Quoref's 7,024 chunks wrote 31 MB of segments, 6.6 MB of them tier merges).
+    #: run's segments are then merged into segments of ``RUN_MERGE_DOCUMENTS`` as they come
+    #: (``_fill_run_segments``), not in tiers of 8 that the run's end merged again (Quoref's 7,024
+    #: chunks wrote 31 MB of segments, 6.6 MB of them tier merges).
     run_since: int | None = None
 
     def _merge_after_add(self) -> None:
@@ -40,12 +44,14 @@ class SegmentMerges:
 
     def _fill_run_segments(self, generation: int) -> None:
         """Merge the smaller segments written after ``generation`` once they hold more than
-        ``RUN_MERGE_DOCUMENTS`` live documents: the first of them (in the order written) that fit
-        in one segment of that size. Between merges a reader of the run sees at most ~64 of them
-        (512-chunk writes)."""
+        ``RUN_MERGE_DOCUMENTS`` live documents or are more than ``RUN_MERGE_SEGMENTS``: the first
+        of them (in the order written) that fit in one segment of that size. A merge of full size is
+        never merged again; one made because the segments were many is merged again with the next
+        ones until it is full (a document rewritten at most ~3 times in all)."""
         small = [segment for segment in self._run_segments(generation, RUN_MERGE_DOCUMENTS)
                  if not _full(segment, RUN_MERGE_DOCUMENTS)]
-        if sum(int(segment.alive.sum()) for segment in small) <= RUN_MERGE_DOCUMENTS:
+        if (len(small) <= RUN_MERGE_SEGMENTS
+                and sum(int(segment.alive.sum()) for segment in small) <= RUN_MERGE_DOCUMENTS):
             return
         group, total = [], 0
         for segment in small:
