@@ -48,13 +48,15 @@ def _mallinfo2() -> Any:
 
 
 def free_heap_bytes() -> int | None:
-    """Bytes malloc holds free in its heaps (all arenas), or None where glibc cannot say."""
+    """Bytes malloc holds free in its heaps (all arenas), or None where glibc cannot say. Pages a
+    trim returned still count (their chunks stay free in malloc's bins)."""
     info = _mallinfo2()
     return None if info is None else int(info().fordblks)
 
 
-# Free bytes malloc still held right after the last trim: what a trim cannot return (free chunks
-# between live ones, smaller than a page), the baseline ``keep`` counts from.
+# Free bytes malloc held right after the last trim (returned pages included: glibc cannot say which
+# are resident), the baseline ``keep`` counts from. Memory later taken from those chunks and freed
+# again is not counted again: it is what the next write reuses, and never more than was resident.
 _held_after_trim = 0
 
 
@@ -63,7 +65,7 @@ def return_free_memory(keep: int = 0) -> bool:
 
     Args:
         keep: return nothing while malloc holds at most this many bytes more free than it did
-            after the last trim (what that trim could not return). The pages it returns
+            right after the last trim (``free_heap_bytes``). The pages a trim returns
             are faulted in again by the next allocations that land there: after every 512-chunk
             write of an index run that cost 0.07 s of 0.3 s of hashing encoding, for a few MB.
 
