@@ -146,9 +146,9 @@ def test_an_index_runs_segments_are_merged_once_into_full_ones_as_they_come(conn
     assert run.statistics()["segments"] == 7  # a tier of 8 merged (the 30 and seven of the 10s)
 
 
-def test_an_index_run_leaves_no_more_than_run_merge_segments_small_ones(connection, monkeypatch):
-    """Many small writes (few documents each) are merged once they are more than RUN_MERGE_SEGMENTS,
-    though they hold fewer documents than a full segment; that merge joins the next ones until full."""
+def test_an_index_runs_many_small_writes_are_merged_by_size(connection, monkeypatch):
+    """Writes of few documents are merged RUN_MERGE_SEGMENTS of one size at a time, before they hold
+    a full segment's documents, and a merge joins others only of its own size."""
     import densekit.sparse_merges as merges
 
     monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 100)
@@ -160,14 +160,32 @@ def test_an_index_run_leaves_no_more_than_run_merge_segments_small_ones(connecti
     for start in range(0, 60, 5):  # 12 writes of 5 documents
         run.add(range(start, start + 5), texts[start : start + 5])
         sizes.append(sorted(int(segment.alive.sum()) for segment in run._segments))
-    assert sizes[3] == [5, 5, 5, 5]
-    assert sizes[4] == [25]  # five segments: merged, though far from full
-    assert sizes[7] == [5, 5, 5, 25]
-    assert sizes[8] == [45]  # merged again with the next four (it is not half full)
-    assert sizes[-1] == [5, 5, 5, 45]
+    assert sizes[2] == [5, 5, 5]
+    assert sizes[3] == [20]  # four of one size: merged, though far from full
+    assert sizes[7] == [20, 20]  # not merged with the next small ones
+    assert sizes[-1] == [20, 20, 20]
     whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
     whole.add(range(60), texts)
     assert_identical(searches(run, [np.array([1, 30, 59])]), searches(whole, [np.array([1, 30, 59])]))
+
+
+def test_one_document_writes_are_merged_a_few_times_each_not_once_per_write(connection, monkeypatch):
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 1000)
+    monkeypatch.setattr(merges, "RUN_MERGE_SEGMENTS", 4)
+    texts = random_corpus(600, seed=13)
+    run = SegmentedSparseIndex(connection, "sparse", view=1)
+    run.run_since = 0
+    rewritten = []
+    original = SegmentedSparseIndex._rewrite
+    monkeypatch.setattr(SegmentedSparseIndex, "_rewrite",
+                        lambda self, group: (rewritten.append(sum(int(s.alive.sum()) for s in group)), original(self, group))[1])
+    for number in range(600):
+        run.add([number], [texts[number]])
+        assert len(run._segments) < 4 * 5  # fewer than 4 of each size (1, 4, 16, 64, 256)
+    assert sum(rewritten) <= 5 * 600  # each document merged once per size it passed (a merge with the
+    # next writes each time rewrote ~600 * 600 / 8 = 45,000)
 
 
 def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):

@@ -161,7 +161,7 @@ def ingest(
         # A committing run converts its index (flat -> HNSW past the threshold) and writes its
         # checkpoint at its end, after merging its BM25 segments (space.index_run): its writes and
         # its merge never hold memory on top of a graph or of a checkpoint's copy of the index.
-        with index_run() if commit_every is not None and started_at is not None else contextlib.nullcontext():
+        with index_run(started_at) if commit_every is not None and started_at is not None else contextlib.nullcontext():
             for source in with_path_metadata(discover(paths, report), path_metadata, report):
                 for document in read_documents(source, report):
                     if document.id in seen:

@@ -21,9 +21,9 @@ AUTO_MERGE_DOCUMENTS = 20_000
 #: (~150 MiB), whatever the size of the run; a search pays ~12 us per extra segment and table
 #: (a 1M-chunk run: 31 segments, ~0.4 ms). Measured with benchmarks/ingest_memory.py (docs/input.md).
 RUN_MERGE_DOCUMENTS = 32_768
-#: The most segments short of half ``RUN_MERGE_DOCUMENTS`` an index run leaves unmerged while it goes
-#: (a search pays ~12 us per segment and table): a write's ~100 documents would otherwise stay ~300
-#: segments in the documents' table until they filled one.
+#: How many smaller segments of about one size an index run merges into one while it goes (a search
+#: pays ~12 us per segment and table): a write's ~100 documents would otherwise stay ~300 segments in
+#: the documents' table until they filled a full one.
 RUN_MERGE_SEGMENTS = 64
 
 
@@ -43,23 +43,29 @@ class SegmentMerges:
             self._merge(AUTO_MERGE_DOCUMENTS)
 
     def _fill_run_segments(self, generation: int) -> None:
-        """Merge the smaller segments written after ``generation`` once they hold more than
-        ``RUN_MERGE_DOCUMENTS`` live documents or are more than ``RUN_MERGE_SEGMENTS``: the first
-        of them (in the order written) that fit in one segment of that size. A merge of full size is
-        never merged again; one made because the segments were many is merged again with the next
-        ones until it is full (a document rewritten at most ~3 times in all)."""
+        """Merge the smaller segments written after ``generation``: once they hold more than
+        ``RUN_MERGE_DOCUMENTS`` live documents, the first of them (in the order written) that fit in
+        one segment of that size, never merged again; else, once ``RUN_MERGE_SEGMENTS`` of about one
+        size (the same power of it) are there, those, into one of the next size. So a reader of the
+        run sees fewer than ``RUN_MERGE_SEGMENTS`` per size (3 sizes for one-document writes), and a
+        document is merged about once per size it passes through (one-document writes: ~3 times)."""
         small = [segment for segment in self._run_segments(generation, RUN_MERGE_DOCUMENTS)
                  if not _full(segment, RUN_MERGE_DOCUMENTS)]
-        if (len(small) <= RUN_MERGE_SEGMENTS
-                and sum(int(segment.alive.sum()) for segment in small) <= RUN_MERGE_DOCUMENTS):
-            return
-        group, total = [], 0
-        for segment in small:
-            live = int(segment.alive.sum())
-            if group and total + live > RUN_MERGE_DOCUMENTS:
-                break
-            group.append(segment)
-            total += live
+        group: list[Segment] = []
+        if sum(int(segment.alive.sum()) for segment in small) > RUN_MERGE_DOCUMENTS:
+            total = 0
+            for segment in small:
+                live = int(segment.alive.sum())
+                if group and total + live > RUN_MERGE_DOCUMENTS:
+                    break
+                group.append(segment)
+                total += live
+        else:
+            sizes: dict[int, list[Segment]] = {}
+            for segment in small:
+                size = int(np.log(max(int(segment.alive.sum()), 1)) / np.log(RUN_MERGE_SEGMENTS))
+                sizes.setdefault(size, []).append(segment)
+            group = next((same for same in sizes.values() if len(same) >= RUN_MERGE_SEGMENTS), [])
         if len(group) > 1:
             self._rewrite(group)
             return_free_memory()

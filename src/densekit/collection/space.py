@@ -19,17 +19,20 @@ _log = logging.getLogger(__name__)
 #: "auto" space past the HNSW threshold stays flat: exact, and without a graph) and start no
 #: background checkpoint (a second copy of the index, in a thread); its end does both, inline.
 IN_INDEX_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("in_index_run", default=False)
+#: The committed generation an index run started from (its segments are those written after it).
+INDEX_RUN_SINCE: contextvars.ContextVar[int | None] = contextvars.ContextVar("index_run_since", default=None)
 
 
 @contextlib.contextmanager
-def index_run():
+def index_run(since: int | None = None):
     """Commits inside are those of an index run (``ingest``), whose end (``Collection.merge_segments``)
     converts the index and writes its checkpoint once, after the run's BM25 segments are merged, so
     neither the run's writes nor its merge hold memory on top of a graph or a checkpoint's copy."""
-    token = IN_INDEX_RUN.set(True)
+    token, since_token = IN_INDEX_RUN.set(True), INDEX_RUN_SINCE.set(since)
     try:
         yield
     finally:
+        INDEX_RUN_SINCE.reset(since_token)
         IN_INDEX_RUN.reset(token)
 
 

@@ -162,7 +162,7 @@ def test_a_worker_whose_writer_ended_writes_nothing(tmp_path):
     killed one's generation."""
     with Collection.create(tmp_path / "c", model="hashing:384"):
         pass
-    served = sparse_worker_process._Served(str(tmp_path / "c" / CONTENT_NAME), 2, writer_pid=os.getppid() + 1_000_000)
+    served = sparse_worker_process._Served(str(tmp_path / "c" / CONTENT_NAME), 2, None, writer_pid=os.getppid() + 1_000_000)
     try:
         with pytest.raises(RuntimeError, match="has ended"):
             served.write(lambda: served.sparse.purge(1))
@@ -275,4 +275,38 @@ def test_the_writer_searching_during_a_run_finds_what_it_staged(tmp_path, passag
             assert isinstance(collection._sparse_tables, sparse_worker.SparseWorker)
             collection.commit()
         collection.merge_segments(1)
+    assert Collection.check_at(tmp_path / "c") == []
+
+
+def test_the_worker_merges_a_runs_many_small_writes_as_it_goes(tmp_path, monkeypatch):
+    """The worker merges the run's segments from the generation the run started at, the first
+    included: 200 writes of one document, one commit, leave fewer than RUN_MERGE_SEGMENTS (64) per
+    size before the run's end merge (200 when the run's first generation was left out)."""
+    from densekit.collection.embedded.commits import EmbeddedCommits
+    from densekit.encoders.hashing import HashingEncoder
+
+    monkeypatch.setenv("DENSEKIT_SPARSE_WORKER", "1")
+    monkeypatch.setattr(ingest_module, "GROUP_CHUNKS", 4)  # 4 chunks: one document a write
+    counts = {}
+    original = EmbeddedCommits.merge_segments
+
+    def counting(self, since):
+        self.commit()
+        counts["worker"] = isinstance(self._sparse_tables, sparse_worker.SparseWorker)
+        for table in ("sparse_documents", "sparse_chunks"):
+            counts[table] = self.store.connection.execute(
+                f"SELECT count(*) FROM {table}_segments WHERE retired_gen IS NULL").fetchone()[0]
+        return original(self, since)
+
+    monkeypatch.setattr(EmbeddedCommits, "merge_segments", counting)
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    words = "owl river stone cloud tiger violin garden rocket pepper castle mirror island lantern marble fox".split()
+    for number in range(200):
+        (corpus / f"doc{number:03d}.txt").write_text(" ".join(words[(number * 7 + n) % len(words)] for n in range(40)))
+    with Collection.create(tmp_path / "c", encoder=HashingEncoder(32)) as collection:
+        report = ingest(collection, [corpus], max_tokens=20, overlap=4, commit_every=CommitEvery(documents=10**6, seconds=1e9))
+        assert report.commits == 1 and counts["worker"]
+        assert counts["sparse_documents"] < 64 and counts["sparse_chunks"] < 64
+        assert collection.sparse_index().documents.statistics()["segments"] == 1
     assert Collection.check_at(tmp_path / "c") == []

@@ -78,9 +78,7 @@ class CollectionSparse:
     def serve_run(self, since: int | None) -> None:
         """Merge as an index run from generation ``since`` on does (``SegmentMerges.run_since``: into
         full segments as it goes), or, with None, in size tiers as any other writer."""
-        for table in (self.documents, self.chunks):
-            if since is None or table.run_since is None:
-                table.run_since = since
+        self.documents.run_since = self.chunks.run_since = since
 
     def discard_after(self, gen: int) -> None:
         self.documents.discard_after(gen)

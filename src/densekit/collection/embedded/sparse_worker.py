@@ -146,7 +146,7 @@ class SparseWorker:
     Every call but ``change`` waits for the worker's answer; a failure raises ``SparseWorkerError``
     from then on."""
 
-    def __init__(self, path: Path, view: int):
+    def __init__(self, path: Path, view: int, run_since: int | None = None):
         self.view = int(view)
         self._worker: _Process | None = _take()
         #: The parents of each change sent whose reads the worker has not confirmed yet, oldest first.
@@ -157,7 +157,7 @@ class SparseWorker:
         # Answered with the next request: a worker starting (~0.3 s) overlaps the writer's first batch.
         try:
             with self._exchange():
-                self._send(("open", str(Path(path).resolve()), self.view))  # a kept worker has its own directory
+                self._send(("open", str(Path(path).resolve()), self.view, run_since))  # a kept worker has its own directory
         except BaseException:
             self.kill()  # taken from the idle workers or started for this run: nobody else ends it
             raise

@@ -32,14 +32,14 @@ class SparseRow(NamedTuple):
 class _Served:
     """The worker's state while it serves one writer's run."""
 
-    def __init__(self, path: str, view: int, writer_pid: int):
+    def __init__(self, path: str, view: int, run_since: int | None, writer_pid: int):
         from .sparse_tables import CollectionSparse
         from .store import ContentStore
 
         self.writer_pid = writer_pid
         self.store = ContentStore(Path(path))
         self.sparse = CollectionSparse(self.store, view)
-        self.sparse.serve_run(view)  # it serves an index run
+        self.sparse.serve_run(view - 1 if run_since is None else run_since)  # it serves an index run
         self.precounted = None  # (rows, plan, counts) of the last precount
 
     def write(self, work, *arguments):

@@ -15,7 +15,7 @@ import numpy as np
 from ...encoders.base import Encoder
 from ...errors import CollectionError, InvalidInputError
 from ..items import Item
-from ..space import IN_INDEX_RUN, VectorSpace
+from ..space import IN_INDEX_RUN, INDEX_RUN_SINCE, VectorSpace
 from . import persistence, sparse_tables, sparse_worker, vector_log
 from .filters import conditions_to_sql
 from .lock import WriterLock
@@ -295,7 +295,7 @@ class EmbeddedWrites:
         if IN_INDEX_RUN.get() and segmented(self._manifest) and sparse_worker.wanted() and self._worker_pays_off():
             # It reads the tables at this view itself, with what this writer staged in them.
             try:
-                worker = SparseWorker(self.store.path, self.view)
+                worker = SparseWorker(self.store.path, self.view, self._run_since())
             except (SparseWorkerError, OSError):
                 worker = None  # not started, or ended before it was asked anything: BM25 stays here
             if worker is not None:
@@ -312,7 +312,7 @@ class EmbeddedWrites:
             # tables on to the next generation: written at the committed one, the next writes would
             # show to readers before their commit, and never to readers already showing it.
             self._sparse_tables.advance(self.view)
-        self._sparse_tables.serve_run(self.view if IN_INDEX_RUN.get() else None)
+        self._sparse_tables.serve_run(self._run_since() if IN_INDEX_RUN.get() else None)
         self._sparse = self._sparse_tables
         return self._sparse_tables
 
@@ -323,6 +323,10 @@ class EmbeddedWrites:
             if isinstance(sparse, SparseWorker):
                 self._worker_call(sparse.precount, items)
         return super().encode_items(items, **options)
+
+    def _run_since(self) -> int:  # the generation this index run started from (or the last committed)
+        since = INDEX_RUN_SINCE.get()
+        return self.generation if since is None else since
 
     def _worker_pays_off(self) -> bool:
         """A worker first reads the sparse tables (~1.2 us per indexed text: 0.23 s at 200,000), which
