@@ -146,16 +146,22 @@ def test_an_index_runs_segments_are_merged_once_into_full_ones_as_they_come(conn
     assert run.statistics()["segments"] == 7  # a tier of 8 merged (the 30 and seven of the 10s)
 
 
+def index_run(connection, monkeypatch, documents: int, segments: int) -> SegmentedSparseIndex:
+    """An index as an index run's writer has it (``run_since``), with small merge sizes."""
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", documents)
+    monkeypatch.setattr(merges, "RUN_MERGE_SEGMENTS", segments)
+    run = SegmentedSparseIndex(connection, "sparse", view=1)
+    run.run_since = 0
+    return run
+
+
 def test_an_index_runs_many_small_writes_are_merged_by_size(connection, monkeypatch):
     """Writes of few documents are merged RUN_MERGE_SEGMENTS of one size at a time, before they hold
     a full segment's documents, and a merge joins others only of its own size."""
-    import densekit.sparse_merges as merges
-
-    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 100)
-    monkeypatch.setattr(merges, "RUN_MERGE_SEGMENTS", 4)
+    run = index_run(connection, monkeypatch, documents=100, segments=4)
     texts = random_corpus(60, seed=12)
-    run = SegmentedSparseIndex(connection, "sparse", view=1)
-    run.run_since = 0
     sizes = []
     for start in range(0, 60, 5):  # 12 writes of 5 documents
         run.add(range(start, start + 5), texts[start : start + 5])
@@ -170,13 +176,8 @@ def test_an_index_runs_many_small_writes_are_merged_by_size(connection, monkeypa
 
 
 def test_one_document_writes_are_merged_a_few_times_each_not_once_per_write(connection, monkeypatch):
-    import densekit.sparse_merges as merges
-
-    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 1000)
-    monkeypatch.setattr(merges, "RUN_MERGE_SEGMENTS", 4)
+    run = index_run(connection, monkeypatch, documents=1000, segments=4)
     texts = random_corpus(600, seed=13)
-    run = SegmentedSparseIndex(connection, "sparse", view=1)
-    run.run_since = 0
     rewritten = []
     original = SegmentedSparseIndex._rewrite
     monkeypatch.setattr(SegmentedSparseIndex, "_rewrite",

@@ -57,9 +57,9 @@ __all__ = ["MAX_FILE_BYTES", "SUFFIXES", "TEXT_SUFFIXES", "CommitEvery", "Ingest
 # Chunks encoded and staged together: bounds the memory one run holds for text and vectors in flight.
 GROUP_CHUNKS = 512
 GIANT_CHUNKS = 8 * GROUP_CHUNKS
-# Free heap kept between writes for the next write's transients (beyond what a trim cannot return; glibc
-# maps blocks of 32 MiB and more apart, returned when freed): trimmed after every write, the pages
-# were faulted in again by the next (+25% hashing encoding time in an index run of ../shared/data/quoref).
+# Free heap kept between writes for the next write's transients (beyond what was free after the last
+# trim; glibc maps blocks of 32 MiB and more apart, returned when freed): trimmed after every write, the
+# pages were faulted in again by the next (+25% hashing encoding time in an index run of ../shared/data/quoref).
 KEEP_FREE_BYTES = 32 * 2**20
 CHUNK_KEY = "chunk"
 

@@ -61,11 +61,10 @@ class SegmentMerges:
                 group.append(segment)
                 total += live
         else:
-            sizes: dict[int, list[Segment]] = {}
+            tiers: dict[int, list[Segment]] = {}
             for segment in small:
-                size = int(np.log(max(int(segment.alive.sum()), 1)) / np.log(RUN_MERGE_SEGMENTS))
-                sizes.setdefault(size, []).append(segment)
-            group = next((same for same in sizes.values() if len(same) >= RUN_MERGE_SEGMENTS), [])
+                tiers.setdefault(tier(segment, RUN_MERGE_SEGMENTS), []).append(segment)
+            group = next((same for same in tiers.values() if len(same) >= RUN_MERGE_SEGMENTS), [])
         if len(group) > 1:
             self._rewrite(group)
             return_free_memory()

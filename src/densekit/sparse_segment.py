@@ -197,6 +197,7 @@ def _term_layout(by_document):
             coordinates.row[order].astype(np.int32), coordinates.data[order].astype(np.float32))
 
 
-def tier(segment: Segment) -> int:
-    """Size tier: 0 for up to 7 live documents, 1 up to 63, ... (merges happen within a tier)."""
-    return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(8))
+def tier(segment: Segment, base: int = 8) -> int:
+    """Size tier: 0 for up to ``base - 1`` live documents, 1 up to ``base**2 - 1``, ... (merges
+    happen within a tier)."""
+    return int(np.log(max(int(segment.alive.sum()), 1)) / np.log(base))

@@ -63,6 +63,14 @@ def written_in_commits(folder, encoder) -> Collection:
     return collection
 
 
+def answers_of_one_commit(folder, corpus) -> list:
+    """The answers of ``corpus`` ingested and committed once, with no merge."""
+    with Collection.create(folder, encoder=HashingEncoder(32)) as collection:
+        ingest(collection, [corpus], max_tokens=20, overlap=4)
+        collection.commit()
+        return answers(collection)
+
+
 def test_merging_the_segments_changes_no_answer(tmp_path):
     encoder = HashingEncoder(32)
     collection = written_in_commits(tmp_path / "c", encoder)
@@ -93,10 +101,7 @@ def test_a_committing_ingest_leaves_one_segment_per_table(tmp_path):
         assert report.commits == 15
         assert segment_counts(collection) == {"documents": 1, "chunks": 1}
         merged = answers(collection)
-    with Collection.create(tmp_path / "staged", encoder=HashingEncoder(32)) as collection:  # one commit, no merge
-        ingest(collection, [corpus], max_tokens=20, overlap=4)
-        collection.commit()
-        assert answers(collection) == merged
+    assert answers_of_one_commit(tmp_path / "staged", corpus) == merged
     assert check_collection(tmp_path / "c") == []
 
 
@@ -124,10 +129,7 @@ def test_a_long_run_merges_its_segments_into_full_ones_as_it_goes(tmp_path, monk
         assert [sizes for table, sizes in rewrites if table == "sparse_documents"] == [[3] * 13, [3] * 7]
         assert sorted(int(s.alive.sum()) for s in collection.sparse_index().documents._segments) == [21, 39]
         merged = answers(collection)
-    with Collection.create(tmp_path / "staged", encoder=HashingEncoder(32)) as collection:  # one commit, no merge
-        ingest(collection, [corpus], max_tokens=20, overlap=4)
-        collection.commit()
-        assert answers(collection) == merged
+    assert answers_of_one_commit(tmp_path / "staged", corpus) == merged
     assert check_collection(tmp_path / "c") == []
 
 
