@@ -206,3 +206,22 @@ def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
     reader.advance(2)
     assert reader.statistics()["segments"] == 1
     assert_identical(searches(reader, [np.array([1, 4, 30, 99])]), before)
+
+
+def test_positions_read_as_uint16_are_placed_after_a_segment_of_more_than_65536_documents():
+    """A segment's BLOB keeps its postings' document positions as uint16 (up to 2**16 documents); a
+    search adds the segment's start to them, which past 65,535 must not wrap or overflow."""
+    import scipy.sparse
+
+    from densekit.sparse_scoring import Layout, scan
+    from densekit.sparse_segment import Segment
+
+    big = 70_000
+    first = Segment(0, np.arange(big, dtype=np.int64), np.ones(big, dtype=np.float32),
+                    scipy.sparse.csr_matrix((np.ones(big), np.zeros(big, dtype=np.int32), np.arange(big + 1)), shape=(big, 2)))
+    small = Segment(0, np.array([big, big + 1], dtype=np.int64), np.ones(2, dtype=np.float32),
+                    scipy.sparse.csr_matrix(np.array([[0.0, 1.0], [0.0, 2.0]])))
+    small = Segment.from_blob(1, small.to_blob(), 2)
+    assert small.term_documents.dtype == np.uint16
+    scores = scan(Layout([first, small]), np.array([1], dtype=np.int64), np.array([1.0], dtype=np.float32), 1.0)
+    assert np.flatnonzero(scores).tolist() == [big, big + 1] and scores[big + 1] > scores[big]

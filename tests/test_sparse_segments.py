@@ -322,3 +322,38 @@ def test_tables_made_with_a_unique_vocabulary_are_written_and_read_as_before(tmp
     reopened = SegmentedSparseIndex(sqlite3.connect(path), "words")
     assert_matches(reopened, dict(enumerate(texts)), QUERIES)
     assert reopened.statistics() == index.statistics()
+
+
+@pytest.mark.parametrize(("values", "stored"), [([1, 2, 255], "|u1"), ([1, 256, 65535], "<u2"), ([1, 65536], "<f4"),
+                                                 ([1, 2.5], "<f4")])
+def test_a_blob_keeps_counts_in_the_smallest_exact_type(tmp_path, values, stored):
+    """Word counts are whole numbers: stored as uint8 (or uint16) they take a quarter (a half) of
+    float32's bytes; a count that does not fit, or is not whole, stays float32. Read back equal."""
+    from densekit.sparse_segment import Segment, unpack_arrays
+
+    counts = scipy.sparse.csr_matrix(np.asarray([values], dtype=np.float64))
+    segment = Segment(0, np.array([7], dtype=np.int64), np.asarray([sum(values)], dtype=np.float32), counts)
+    arrays = unpack_arrays(segment.to_blob())
+    assert arrays["counts"].dtype.str == stored and arrays["term_counts"].dtype.str == stored
+    back = Segment.from_blob(1, segment.to_blob(), len(values))
+    assert back.by_document.toarray().tolist() == [values] and back.term_counts.tolist() == values
+
+
+def test_scores_read_from_narrow_counts_are_the_same_bits(tmp_path):
+    """BM25 of a reopened index (counts read back as uint8 and uint16) equals, bit for bit, BM25 of the
+    index that wrote them (counts in memory as float32): the same float32 arithmetic on the same values."""
+    path = tmp_path / "items.sqlite"
+    texts = random_corpus(80, seed=11) + [" ".join(["comet"] * 300 + ["river"] * 3)]  # one count past 255
+    connection = sqlite3.connect(path)
+    index = SegmentedSparseIndex(connection, "words", stem=False)
+    index.add(range(40), texts[:40])
+    index.add(range(40, 81), texts[40:])
+    connection.commit()
+    written = {query: index.search(query, 20) for query in QUERIES}
+    reopened = SegmentedSparseIndex(sqlite3.connect(path), "words", stem=False)
+    kinds = {str(segment.term_counts.dtype) for segment in reopened._segments}
+    assert kinds == {"uint8", "uint16"}
+    assert {str(segment.term_documents.dtype) for segment in reopened._segments} == {"uint16"}
+    for query, (scores, rowids) in written.items():
+        again_scores, again_rowids = reopened.search(query, 20)
+        assert again_rowids.tolist() == rowids.tolist() and again_scores.tobytes() == scores.tobytes(), query

@@ -127,7 +127,9 @@ def _postings(segment: Segment, columns: np.ndarray):
     starts, ends = bounds[slots], bounds[slots + 1]
     sizes = ends - starts
     entries = ranges(starts, ends, sizes)
-    return segment.term_documents[entries], segment.term_counts[entries], present.repeat(sizes)
+    # Positions as int64: a BLOB keeps them as uint16 in a segment of up to 2**16 documents, and
+    # ``scan`` adds the segment's start to them.
+    return segment.term_documents[entries].astype(np.int64), segment.term_counts[entries], present.repeat(sizes)
 
 
 def _row_entries(segment: Segment, positions: np.ndarray, columns: np.ndarray):

@@ -85,10 +85,13 @@ class Segment:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         matrix = self.by_document
+        kind = count_dtype(matrix.data)
         return dict(rowids=self.rowids, lengths=self.lengths.astype(np.float32, copy=False), order=self.order,
                     indptr=matrix.indptr.astype(np.int64, copy=False), indices=matrix.indices.astype(np.int32, copy=False),
-                    counts=matrix.data.astype(np.float32, copy=False), terms=self.terms.astype(np.int64, copy=False),
-                    term_starts=self.term_starts, term_documents=self.term_documents, term_counts=self.term_counts)
+                    counts=matrix.data.astype(kind, copy=False), terms=self.terms.astype(np.int64, copy=False),
+                    term_starts=self.term_starts, term_documents=self.term_documents.astype(
+                        np.uint16 if len(self.rowids) <= 2**16 else np.int32, copy=False),  # positions in this segment
+                    term_counts=self.term_counts.astype(kind, copy=False))
 
     def to_blob(self) -> bytes:
         return pack_arrays(**self._arrays())
@@ -134,6 +137,22 @@ class Segment:
 
 
 _MAGIC = b"DKSEG1\n"
+
+
+def count_dtype(counts: np.ndarray) -> np.dtype:
+    """The type a segment's BLOB stores its word counts as: the smallest unsigned integer that holds
+    them all exactly (uint8 for chunk-sized texts), else float32. Stored as float32 until 3 Dec 2026:
+    a third of every BLOB, written by each write and again by each merge (~1/3 of an index run's
+    BM25 bytes). Read back as they are: BM25 mixes them with float32 weights and lengths, which gives
+    float32 arithmetic on the same values (whole numbers below 2**24 are exact in float32), so the
+    scores are the same bits whatever type a segment holds."""
+    if not len(counts):
+        return np.dtype(np.uint8)
+    low, high = counts.min(), counts.max()
+    for kind in (np.uint8, np.uint16):
+        if low >= 0 and high <= np.iinfo(kind).max and np.array_equal(counts, counts.astype(kind)):
+            return np.dtype(kind)
+    return np.dtype(np.float32)
 
 
 def pack_arrays(**arrays: np.ndarray) -> bytes:
