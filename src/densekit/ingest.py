@@ -61,6 +61,8 @@ GIANT_CHUNKS = 8 * GROUP_CHUNKS
 # trim; glibc maps blocks of 32 MiB and more apart, returned when freed): trimmed after every write, the
 # pages were faulted in again by the next (+25% hashing encoding time in an index run of ../shared/data/quoref).
 KEEP_FREE_BYTES = 32 * 2**20
+#: The longest a commit that is due waits for the next group to be read (``_GroupWriter.document_done``).
+COMMIT_DELAY_SECONDS = 1.0
 CHUNK_KEY = "chunk"
 
 
@@ -251,6 +253,7 @@ class _GroupWriter:
         self.flushes = 0  # writes made: a document read in part is dropped only if none was its
         self.uncommitted_documents = 0
         self.last_commit = time.monotonic()
+        self.due: float | None = None  # when the staged documents became due for a commit not made yet
 
     def replace(self, ids: list[str]) -> None:
         self.deletions += ids
@@ -263,6 +266,7 @@ class _GroupWriter:
         # or a re-run would find its hash and skip it.
         if len(self.items) >= GIANT_CHUNKS:
             if self.commit_every is not None and self.transaction is None:
+                self._commit_due()
                 self.transaction = self.collection.transaction()
                 self.transaction.__enter__()
             self.flush()
@@ -277,23 +281,30 @@ class _GroupWriter:
             self.uncommitted_documents, self.last_commit = 0, time.monotonic()
             return
         policy = self.commit_every
-        if policy is not None and (self.uncommitted_documents >= policy.documents
-                                   or time.monotonic() - self.last_commit >= policy.seconds):
-            self.commit()
-        elif len(self.items) >= GROUP_CHUNKS:
+        now = time.monotonic()
+        if policy is not None and (self.uncommitted_documents >= policy.documents or now - self.last_commit >= policy.seconds):
+            # Staged now, committed once the next group is read, before it is staged (so the commit
+            # holds exactly these documents): meanwhile an index run's BM25 worker writes this group's
+            # segment, which a commit made now waited for (docs/storage.md, 3 December).
+            self.flush()
+            self.due, self.uncommitted_documents, self.last_commit = now, 0, now
+        elif len(self.items) >= GROUP_CHUNKS or (self.due is not None and now - self.due >= COMMIT_DELAY_SECONDS):
             self.flush()
 
     def abandon(self, error: BaseException) -> None:
-        """The run failed: drop the parts of a long document written so far (the rest is the caller's)."""
+        """The run failed: drop the parts of a long document written so far, and commit the whole
+        documents due for a commit (they would have been before the next group); the rest is the caller's."""
         transaction, self.transaction = self.transaction, None
-        if transaction is not None:
-            try:
+        try:
+            if transaction is not None:
                 transaction.__exit__(type(error), error, error.__traceback__)
-            except BaseException:  # the original error is the one to report
-                pass
+            else:
+                self._commit_due()
+        except BaseException:  # the original error is the one to report
+            pass
 
     def commit(self) -> None:
-        """Write what is staged and commit it; called only between documents."""
+        """Write what is staged and commit it (a commit due first); called only between documents."""
         self.flush()
         if self.uncommitted_documents:
             self.collection.commit()
@@ -301,7 +312,14 @@ class _GroupWriter:
         self.uncommitted_documents = 0
         self.last_commit = time.monotonic()
 
+    def _commit_due(self) -> None:
+        if self.due is not None:
+            self.due = None
+            self.collection.commit()
+            self.report.commits += 1
+
     def flush(self) -> None:
+        self._commit_due()  # before this group is staged: the commit holds the documents due, no more
         if not self.items and not self.deletions:
             return
         offset = self.done
