@@ -186,3 +186,57 @@ def test_a_commit_due_is_made_before_the_next_group_and_kept_when_the_run_fails(
     assert [len(counts) for counts in seen] == [2, 4, 6]
     with make_collection(encoder) as reader:
         assert len({item.parent for item in reader.get(reader.list_ids(limit=1000).ids)}) == 6
+
+
+def test_a_commit_due_is_made_while_the_run_walks_past_unchanged_documents(tmp_path, monkeypatch):
+    """Unchanged documents write nothing, so the next group may never fill: the commit that fell due
+    is made once it has waited the policy's seconds (here 0) or COMMIT_DELAY_SECONDS, whichever is less."""
+    from densekit.encoders.hashing import HashingEncoder
+
+    corpus = write_corpus(tmp_path / "docs", [5] * 6)
+    encoder = HashingEncoder(64)
+    with Collection.create(tmp_path / "c", encoder=encoder) as collection:
+        ingest(collection, [corpus], commit_every=CommitEvery(documents=1, seconds=0))
+    (corpus / "doc00.txt").write_text("changed words here")
+    seen = {}
+    document = ingest_module._ingest_document
+
+    def looking_at_the_last(collection, source, *arguments, **options):
+        if source.id.endswith("doc05.txt"):
+            with Collection.open(tmp_path / "c", readonly=True) as reader:
+                seen["doc00"] = [item.text for item in reader.get(reader.list_ids(limit=100).ids)
+                                 if item.parent.endswith("doc00.txt")]
+        return document(collection, source, *arguments, **options)
+
+    monkeypatch.setattr(ingest_module, "_ingest_document", looking_at_the_last)
+    with Collection.open(tmp_path / "c") as collection:
+        report = ingest(collection, [corpus], commit_every=CommitEvery(documents=1, seconds=0))
+    assert (report.replaced, report.unchanged, report.commits) == (1, 5, 1)
+    assert seen["doc00"] == ["changed words here"]  # committed before the run reached the last document
+
+
+def test_a_run_stopped_with_a_commit_due_leaves_the_index_conversion_to_a_run_end(tmp_path, monkeypatch):
+    """The documents due are committed when the run stops (Ctrl-C) as one of the run's commits: the
+    conversion to HNSW that an index run leaves to its end is not done then (it built a whole graph
+    right after the user's Ctrl-C)."""
+    from densekit.encoders.hashing import HashingEncoder
+
+    monkeypatch.setenv("DENSEKIT_HNSW_THRESHOLD", "10")
+    corpus = write_corpus(tmp_path / "docs", [40] * 8)
+    collection = Collection.create(tmp_path / "c", encoder=HashingEncoder(64))
+    reached = []
+    document = ingest_module._ingest_document
+
+    def interrupted_at_the_seventh(collection, source, *arguments, **options):
+        reached.append(source.id)
+        if len(reached) == 7:
+            raise KeyboardInterrupt
+        return document(collection, source, *arguments, **options)
+
+    monkeypatch.setattr(ingest_module, "_ingest_document", interrupted_at_the_seventh)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(collection, [corpus], max_tokens=12, overlap=2, commit_every=CommitEvery(documents=2, seconds=1e9))
+    collection.close()
+    with Collection.open(tmp_path / "c", readonly=True) as reader:
+        assert len({item.parent for item in reader.get(reader.list_ids(limit=1000).ids)}) == 6
+        assert reader.space("text").index.kind == "flat" and reader.count() > 10

@@ -357,3 +357,22 @@ def test_scores_read_from_narrow_counts_are_the_same_bits(tmp_path):
     for query, (scores, rowids) in written.items():
         again_scores, again_rowids = reopened.search(query, 20)
         assert again_rowids.tolist() == rowids.tolist() and again_scores.tobytes() == scores.tobytes(), query
+
+
+def test_blobs_are_written_as_format_2_and_format_1_still_reads(tmp_path):
+    """A BLOB with uint16 positions is marked DKSEG2, which a densekit from before refuses (it added a
+    segment's start to them without casting and scored the wrong documents past 65,535); BLOBs of
+    format 1 (float32 counts, int32 positions) read back as before."""
+    from densekit.sparse_segment import Segment, pack_arrays, unpack_arrays
+
+    counts = scipy.sparse.csr_matrix(np.array([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]]))
+    segment = Segment(0, np.array([5, 9], dtype=np.int64), np.array([3.0, 3.0], dtype=np.float32), counts)
+    assert segment.to_blob().startswith(b"DKSEG2\n")
+    old = {name: array.astype(np.float32) if name in ("counts", "term_counts") else
+           array.astype(np.int32) if name == "term_documents" else array
+           for name, array in unpack_arrays(segment.to_blob()).items()}
+    blob = b"DKSEG1\n" + pack_arrays(**old)[len(b"DKSEG2\n"):]
+    back = Segment.from_blob(1, blob, 3)
+    assert back.term_counts.dtype == np.float32 and back.by_document.toarray().tolist() == counts.toarray().tolist()
+    with pytest.raises(ValueError, match="unknown format"):
+        unpack_arrays(b"DKSEG9\n" + blob[7:])

@@ -61,7 +61,8 @@ GIANT_CHUNKS = 8 * GROUP_CHUNKS
 # trim; glibc maps blocks of 32 MiB and more apart, returned when freed): trimmed after every write, the
 # pages were faulted in again by the next (+25% hashing encoding time in an index run of ../shared/data/quoref).
 KEEP_FREE_BYTES = 32 * 2**20
-#: The longest a commit that is due waits for the next group to be read (``_GroupWriter.document_done``).
+#: The longest a commit that is due waits for the next group to be read (``_GroupWriter.tick``), or the
+#: policy's ``seconds`` when shorter.
 COMMIT_DELAY_SECONDS = 1.0
 CHUNK_KEY = "chunk"
 
@@ -164,18 +165,25 @@ def ingest(
         # checkpoint at its end, after merging its BM25 segments (space.index_run): its writes and
         # its merge never hold memory on top of a graph or of a checkpoint's copy of the index.
         with index_run(started_at) if commit_every is not None and started_at is not None else contextlib.nullcontext():
-            for source in with_path_metadata(discover(paths, report), path_metadata, report):
-                for document in read_documents(source, report):
-                    if document.id in seen:
-                        report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
-                                                f"{seen[document.id]}, which is kept; this one is skipped"))
-                        continue
-                    seen[document.id] = document.location
-                    _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap,
-                                     seen if empty else None)
-            writer.flush()
-            if commit_every is not None:
-                writer.commit()
+            try:
+                for source in with_path_metadata(discover(paths, report), path_metadata, report):
+                    for document in read_documents(source, report):
+                        writer.tick()  # also past documents that write nothing (unchanged ones)
+                        if document.id in seen:
+                            report.problems.append((document.location, f"duplicate id {document.id!r}: first seen at "
+                                                    f"{seen[document.id]}, which is kept; this one is skipped"))
+                            continue
+                        seen[document.id] = document.location
+                        _ingest_document(collection, document, writer, report, encoder.token_spans, limit, overlap,
+                                         seen if empty else None)
+                writer.flush()
+                if commit_every is not None:
+                    writer.commit()
+            except BaseException as error:
+                # Inside the run: its commit of the documents due leaves the index's conversion and
+                # checkpoint to the run's end, as every commit of the run does.
+                writer.abandon(error)
+                raise
         if commit_every is not None and started_at is not None:
             # One segment per table for the whole run instead of one per write (a merge of the
             # run's own segments, committed like any write: a kill keeps the commit before it).
@@ -260,6 +268,7 @@ class _GroupWriter:
 
     def add(self, item: Item) -> None:
         self.items.append(item)
+        self.tick()
         # Only a document of more than GIANT_CHUNKS chunks is split between writes (bounded memory);
         # the others are replaced whole, each in one write. Committing as it goes, its parts go into
         # one transaction: a store whose every write is durable (PostgreSQL) must not keep half of it,
@@ -288,8 +297,16 @@ class _GroupWriter:
             # segment, which a commit made now waited for (docs/storage.md, 3 December).
             self.flush()
             self.due, self.uncommitted_documents, self.last_commit = now, 0, now
-        elif len(self.items) >= GROUP_CHUNKS or (self.due is not None and now - self.due >= COMMIT_DELAY_SECONDS):
+        elif len(self.items) >= GROUP_CHUNKS:
             self.flush()
+
+    def tick(self) -> None:
+        """Make the commit that fell due once it has waited ``COMMIT_DELAY_SECONDS`` (or the policy's
+        seconds): documents that write nothing, or one long document, can keep the next group from
+        filling. Nothing is staged after it fell due (``flush`` commits it first), so any moment will do."""
+        if (self.due is not None and self.transaction is None
+                and time.monotonic() - self.due >= min(COMMIT_DELAY_SECONDS, self.commit_every.seconds)):
+            self._commit_due()
 
     def abandon(self, error: BaseException) -> None:
         """The run failed: drop the parts of a long document written so far, and commit the whole

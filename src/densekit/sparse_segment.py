@@ -136,7 +136,11 @@ class Segment:
         return frequency
 
 
-_MAGIC = b"DKSEG1\n"
+_MAGIC = b"DKSEG2\n"
+#: Read as well: BLOBs written before 3 December 2026 (float32 counts, int32 positions). Written as 2
+#: since, so a densekit from before refuses a segment whose uint16 positions it would add to without
+#: casting (past 65,535 documents its searches scored the wrong documents) instead of misreading it.
+_MAGICS = (b"DKSEG1\n", _MAGIC)
 
 
 def count_dtype(counts: np.ndarray) -> np.dtype:
@@ -182,7 +186,7 @@ def packed_parts(**arrays: np.ndarray) -> tuple[bytes, list[np.ndarray]]:
 def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
     import json
 
-    if not blob.startswith(_MAGIC):
+    if not blob.startswith(_MAGICS):
         raise ValueError("not a sparse segment (unknown format)")
     size = int.from_bytes(blob[len(_MAGIC): len(_MAGIC) + 4], "little")
     start = len(_MAGIC) + 4 + size
