@@ -157,17 +157,8 @@ def test_a_long_document_that_fails_halfway_leaves_no_part_behind(tmp_path, make
     assert len(counts) == 4 and counts["docs/doc02.txt"] > 8
 
 
-def test_a_commit_due_is_made_before_the_next_group_and_kept_when_the_run_fails(tmp_path, make_collection, monkeypatch):
-    """A commit falls due after a whole document and is made once the next group is read, before that
-    group is staged: it holds exactly the documents due. When reading the next group fails (here
-    Ctrl-C), the documents due are committed all the same, as they would have been a moment later."""
-    from densekit.encoders.hashing import HashingEncoder
-
-    monkeypatch.setattr(ingest_module, "GROUP_CHUNKS", 3)
-    corpus = write_corpus(tmp_path / "docs", [5] * 8)
-    encoder = HashingEncoder(64)
-    collection = make_collection(encoder, create=True)
-    seen = watch_commits(collection)
+def run_stopped_at_the_seventh_document(collection, corpus, monkeypatch):
+    """An index run committing every 2 documents, stopped by Ctrl-C as it reaches the 7th document."""
     reached = []
     document = ingest_module._ingest_document
 
@@ -180,6 +171,20 @@ def test_a_commit_due_is_made_before_the_next_group_and_kept_when_the_run_fails(
     monkeypatch.setattr(ingest_module, "_ingest_document", interrupted_at_the_seventh)
     with pytest.raises(KeyboardInterrupt):
         ingest(collection, [corpus], max_tokens=12, overlap=2, commit_every=CommitEvery(documents=2, seconds=1e9))
+
+
+def test_a_commit_due_is_made_before_the_next_group_and_kept_when_the_run_fails(tmp_path, make_collection, monkeypatch):
+    """A commit falls due after a whole document and is made once the next group is read, before that
+    group is staged: it holds exactly the documents due. When reading the next group fails (here
+    Ctrl-C), the documents due are committed all the same, as they would have been a moment later."""
+    from densekit.encoders.hashing import HashingEncoder
+
+    monkeypatch.setattr(ingest_module, "GROUP_CHUNKS", 3)
+    corpus = write_corpus(tmp_path / "docs", [5] * 8)
+    encoder = HashingEncoder(64)
+    collection = make_collection(encoder, create=True)
+    seen = watch_commits(collection)
+    run_stopped_at_the_seventh_document(collection, corpus, monkeypatch)
     collection.close()
     # Due after documents 2, 4 and 6: made before documents 3-4 and 5-6 were staged (3 chunks a
     # group: one flush per two documents), and the last one when document 7 failed.
@@ -224,18 +229,7 @@ def test_a_run_stopped_with_a_commit_due_leaves_the_index_conversion_to_a_run_en
     monkeypatch.setenv("DENSEKIT_HNSW_THRESHOLD", "10")
     corpus = write_corpus(tmp_path / "docs", [40] * 8)
     collection = Collection.create(tmp_path / "c", encoder=HashingEncoder(64))
-    reached = []
-    document = ingest_module._ingest_document
-
-    def interrupted_at_the_seventh(collection, source, *arguments, **options):
-        reached.append(source.id)
-        if len(reached) == 7:
-            raise KeyboardInterrupt
-        return document(collection, source, *arguments, **options)
-
-    monkeypatch.setattr(ingest_module, "_ingest_document", interrupted_at_the_seventh)
-    with pytest.raises(KeyboardInterrupt):
-        ingest(collection, [corpus], max_tokens=12, overlap=2, commit_every=CommitEvery(documents=2, seconds=1e9))
+    run_stopped_at_the_seventh_document(collection, corpus, monkeypatch)
     collection.close()
     with Collection.open(tmp_path / "c", readonly=True) as reader:
         assert len({item.parent for item in reader.get(reader.list_ids(limit=1000).ids)}) == 6
