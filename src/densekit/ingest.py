@@ -63,7 +63,7 @@ GIANT_CHUNKS = 8 * GROUP_CHUNKS
 KEEP_FREE_BYTES = 32 * 2**20
 #: The longest a commit that is due waits for the next group to be read (``_GroupWriter.tick``), or the
 #: policy's ``seconds`` when shorter.
-COMMIT_DELAY_SECONDS = 1.0
+COMMIT_DELAY_SECONDS = 0.25
 CHUNK_KEY = "chunk"
 
 
