@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from densekit.errors import InvalidInputError
-from densekit.metadata import MAX_DEPTH, check_metadata
+from densekit.metadata import MAX_DEPTH, check_metadata, is_plain, metadata_json
 
 NON_FINITE = [math.nan, math.inf, -math.inf, float("nan"), json.loads("1e999"), json.loads("-1e999")]
 
@@ -82,5 +82,18 @@ def test_flat_metadata_is_judged_as_the_full_walk_judges_it(metadata, monkeypatc
             return ("refused", str(error))
 
     quick = outcome()
+    if is_plain(metadata):  # what a caller checking many items skips check_metadata for
+        assert quick == ("accepted", True)
     monkeypatch.setattr(module, "_plain", lambda metadata: False)
     assert quick == outcome()
+
+
+@pytest.mark.parametrize("metadata", [{}, {"b": 1, "a": "é ☕", "c": [1, {"z": None, "y": 2.5}]}, {"q": 'say "hi"\n'}])
+def test_metadata_json_is_json_dumps_sorted_and_unescaped(metadata):
+    assert metadata_json(metadata) == json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+
+
+def test_is_plain_only_for_flat_dicts_of_valid_plain_values():
+    assert is_plain({}) and is_plain({"title": "Dune", "chunk": 3, "score": 4.5, "read": True, "series": None})
+    for metadata in ({"s": "\ud800"}, {"x": math.nan}, {"nested": {"a": 1}}, {"tags": ["a"]}, {1: "a"}, [("a", 1)]):
+        assert not is_plain(metadata)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .errors import InvalidInputError
-from .metadata import check_metadata, check_unicode
+from .metadata import check_metadata, check_unicode, metadata_json
 from .snippets import title_from_text
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class _DocumentHasher:
             self._hash.update(json.dumps(piece, ensure_ascii=False)[1:-1].encode("utf-8"))
 
     def finish(self, metadata: dict[str, Any]) -> str:
-        self._hash.update(('", ' + json.dumps(metadata, sort_keys=True, ensure_ascii=False) + "]").encode("utf-8"))
+        self._hash.update(('", ' + metadata_json(metadata) + "]").encode("utf-8"))
         return self._hash.hexdigest()
 
 

@@ -104,10 +104,11 @@ class SpaceEncoders:
         progress: ProgressCallback | None = None,
     ) -> dict[str, np.ndarray]:
         """Vectors for items in every space (given ones are checked and kept), without storing anything."""
-        from ..metadata import check_metadata
+        from ..metadata import check_metadata, is_plain
 
         for item in items:  # every store's writes pass here before storing anything
-            check_metadata(item.metadata, f"item {item.id!r}")
+            if not is_plain(item.metadata):  # the item's name made only then (twice per chunk in an index run)
+                check_metadata(item.metadata, f"item {item.id!r}")
         encoded = {}
         for name, space in self.spaces.items():
             members = [item for item in items if item.kind == space.kind]

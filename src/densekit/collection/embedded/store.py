@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ...metadata import metadata_json
 from ..items import Item
 from .store_members import VISIBLE, MemberReads
 
@@ -158,7 +159,7 @@ class ContentStore(MemberReads):
             self.connection.executemany(
                 "INSERT INTO items (id, kind, text, metadata, parent, start, end, hash, added_gen)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(item.id, item.kind, item.text, json.dumps(item.metadata, ensure_ascii=False, sort_keys=True),
+                [(item.id, item.kind, item.text, metadata_json(item.metadata),
                   item.parent, item.start, item.end, item.hash, gen) for item in items],
             )
             # AUTOINCREMENT gives each new row an id above every id used before: the rows above the
