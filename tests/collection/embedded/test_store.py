@@ -111,3 +111,34 @@ def test_a_reader_that_could_not_create_the_wal_index_follows_later_commits(tmp_
         assert not reader.store._frozen
     finally:
         reader.close()
+
+
+
+def test_only_deleted_rows_are_in_the_deleted_index_and_an_older_full_index_answers_the_same(tmp_path):
+    """items_by_deleted holds the deleted rows only (partial: a live row's deleted_gen is NULL, and every
+    query on it compares it, so the planner still uses it); a collection made before, with an entry
+    for every row, is read and written the same way."""
+    answers = []
+    for full_index in (False, True):
+        store = ContentStore(tmp_path / f"content-{full_index}.sqlite")
+        if full_index:  # as collections made before 3 December 2026 have it
+            store.connection.executescript("DROP INDEX items_by_deleted; CREATE INDEX items_by_deleted ON items(deleted_gen);")
+        rowids = store.insert([Item(id=f"a{n}", text=f"text {n}", metadata={}) for n in range(6)], gen=1)
+        store.mark_deleted(rowids[:2], gen=2)
+        store.mark_deleted(rowids[2:3], gen=3)
+        entries = store.connection.execute(
+            "SELECT count(*) FROM items INDEXED BY items_by_deleted WHERE deleted_gen IS NOT NULL").fetchone()[0]
+        indexed = store.connection.execute("SELECT count(*) FROM pragma_index_info('items_by_deleted')").fetchone()[0]
+        plan = " ".join(str(row) for row in store.connection.execute(
+            "EXPLAIN QUERY PLAN SELECT rowid FROM items WHERE deleted_gen > ? AND deleted_gen <= ? AND added_gen <= ?", (1, 2, 1)))
+        assert "items_by_deleted" in plan and indexed == 1, plan
+        partial = store.connection.execute("SELECT partial FROM pragma_index_list('items') WHERE name = 'items_by_deleted'").fetchone()[0]
+        assert partial == (not full_index)
+        seen = [entries, store.removed_between(1, 2).tolist(), store.removed_between(1, 3).tolist()]
+        store.discard_after(2)  # the deletion staged at 3 undone
+        seen.append(store.removed_between(1, 3).tolist())
+        store.purge_before(2)
+        seen.append(sorted(store.by_rowids(rowids)))
+        answers.append(seen)
+        store.close()
+    assert answers[0] == answers[1] == [3, rowids[:2], rowids[:3], rowids[:2], rowids[2:]]

@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_id ON items(id);
 CREATE INDEX IF NOT EXISTS items_by_parent ON items(parent);
 CREATE INDEX IF NOT EXISTS items_by_added ON items(added_gen);
-CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen);
+-- Partial: a row's deleted_gen stays NULL until it is deleted, and every query on the column compares
+-- it (implying NOT NULL); an entry per live row cost ~15% of a write's row inserts. Collections made
+-- before keep their full index, which the same queries use.
+CREATE INDEX IF NOT EXISTS items_by_deleted ON items(deleted_gen) WHERE deleted_gen IS NOT NULL;
 CREATE TABLE IF NOT EXISTS vectors (
     space TEXT NOT NULL,
     item INTEGER NOT NULL,
