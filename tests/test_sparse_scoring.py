@@ -189,6 +189,45 @@ def test_one_document_writes_are_merged_a_few_times_each_not_once_per_write(conn
     # next writes each time rewrote ~600 * 600 / 8 = 45,000)
 
 
+@pytest.mark.parametrize("kept_bytes", [0, 10**9, "two"])
+def test_an_index_runs_segments_keep_their_rows_within_the_budget_and_merge_the_same(connection, monkeypatch, kept_bytes):
+    """An index run's writer keeps its small segments' rows by document in memory, up to
+    RUN_KEPT_ROW_BYTES, for the merges to come; the postings by term go, as before. Kept or read back
+    from the BLOBs, the merged segment is the same, byte for byte, and so are the scores."""
+    import densekit.sparse_merges as merges
+
+    texts = random_corpus(200, seed=21)
+
+    def index_run(into):
+        run = SegmentedSparseIndex(into, "sparse", view=1)
+        run.run_since = 0
+        for start in range(0, 200, 40):
+            run.add(range(start, start + 40), texts[start : start + 40])
+        return run
+
+    if kept_bytes == "two":  # the first two segments' rows fit, the third's do not
+        monkeypatch.setattr(merges, "RUN_KEPT_ROW_BYTES", 10**9)
+        kept_bytes = sum(segment.kept_row_bytes for segment in index_run(sqlite3.connect(":memory:"))._segments[:2])
+        expected_kept = [True, True, False, False, False]
+    else:
+        expected_kept = [kept_bytes > 0] * 5
+    monkeypatch.setattr(merges, "RUN_KEPT_ROW_BYTES", kept_bytes)
+    run = index_run(connection)
+    kept = [segment.kept_row_bytes > 0 for segment in run._segments]
+    assert kept == expected_kept
+    assert all(segment.is_released for segment in run._segments)  # by term: only in the BLOBs
+    whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    whole.add(range(200), texts)
+    expected = searches(whole, [np.array([1, 65, 70, 199])])
+    assert_identical(searches(run, [np.array([1, 65, 70, 199])]), expected)
+
+    assert run.merge_newer(0) == 5
+    (merged,) = run._segments
+    assert merged.kept_row_bytes == 0 and merged.is_released
+    assert merged.to_blob() == whole._segments[0].to_blob()
+    assert_identical(searches(run, [np.array([1, 65, 70, 199])]), expected)
+
+
 def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
     path = tmp_path / "index.sqlite"
     texts = random_corpus(105, seed=11)

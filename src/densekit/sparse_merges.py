@@ -21,6 +21,10 @@ AUTO_MERGE_DOCUMENTS = 20_000
 #: (~150 MiB), whatever the size of the run; a search pays ~12 us per extra segment and table
 #: (a 1M-chunk run: 31 segments, ~0.4 ms). Measured with benchmarks/ingest_memory.py (docs/input.md).
 RUN_MERGE_DOCUMENTS = 32_768
+#: Memory an index run's small segments may keep their rows in (per table) until merged: read back from
+#: their BLOBs, the rows cost the run's end merge a third of its time (Quoref's 7,024 chunks: 14 segments,
+#: ~3.4 MB of rows for the chunks' table, ~2.3 MB for the documents'). Beyond it, rows are read back as before.
+RUN_KEPT_ROW_BYTES = 8 * 2**20
 #: How many smaller segments of about one size an index run merges into one while it goes (a search
 #: pays ~12 us per segment and table): a write's ~100 documents would otherwise stay ~300 segments in
 #: the documents' table until they filled a full one.
@@ -68,6 +72,15 @@ class SegmentMerges:
         if len(group) > 1:
             self._rewrite(group)
             return_free_memory()
+
+    def _keeps_rows(self, rows) -> bool:
+        """Whether a segment an index run's writer just stored keeps its rows by document in memory: the
+        run merges its small segments soon (``_fill_run_segments``, the run's end), which otherwise read
+        them back from their BLOBs, while the rows kept stay within ``RUN_KEPT_ROW_BYTES``."""
+        if self.run_since is None:
+            return False
+        kept = sum(segment.kept_row_bytes for segment in self._segments)
+        return kept + rows.data.nbytes + rows.indices.nbytes + rows.indptr.nbytes <= RUN_KEPT_ROW_BYTES
 
     def _run_segments(self, generation: int, limit: int) -> list[Segment]:
         """The segments written after ``generation``: those of at least half ``limit`` live documents
@@ -126,14 +139,18 @@ class SegmentMerges:
 
     def _rewrite(self, group: list[Segment]) -> None:
         """Replace ``group`` by one segment of its live documents, in the caller's transaction."""
-        from scipy.sparse import vstack
+        from scipy.sparse import csr_matrix, vstack
 
         width = len(self._terms)
         parts = []
         for segment in group:
             released = segment.is_released
-            rows = segment.by_document[np.flatnonzero(segment.alive)]
-            rows.resize((rows.shape[0], width))
+            rows = segment.by_document
+            if segment.alive.all():  # its arrays as they are, wider (a run's segments: no row copied)
+                rows = csr_matrix((rows.data, rows.indices, rows.indptr), shape=(rows.shape[0], width), copy=False)
+            else:
+                rows = rows[np.flatnonzero(segment.alive)]
+                rows.resize((rows.shape[0], width))
             parts.append(rows)
             if released:  # read back for this merge only: let its postings go before the next one's
                 segment.release(self._loader(segment.key))

@@ -32,26 +32,38 @@ class Segment:
             _term_layout(by_document) if layout is None else layout
         )
 
-    def release(self, load: Callable[[], "Segment"]) -> None:
+    def release(self, load: Callable[[], "Segment"], keep_rows: bool = False) -> None:
         """Drop the postings from memory (they are in the segment's BLOB): a writer that only writes
         keeps memory flat however much it indexes; ``load`` reads them back when a search or a merge
-        needs them."""
+        needs them. ``keep_rows``: the rows by document stay (a merge soon reads them, and nothing else
+        does); only the postings by term go."""
         self._load = load
-        self._by_document = self._terms = self._term_starts = self._term_documents = self._term_counts = None
+        if not keep_rows:
+            self._by_document = None
+        self._terms = self._term_starts = self._term_documents = self._term_counts = None
 
     @property
     def is_released(self) -> bool:
-        """True while the postings are only in the BLOB (``release``)."""
-        return self._by_document is None
+        """True while the postings by term are only in the BLOB (``release``)."""
+        return self._terms is None
+
+    @property
+    def kept_row_bytes(self) -> int:
+        """Memory the rows kept by ``release(keep_rows=True)`` hold (0 when none are)."""
+        rows = self._by_document
+        if rows is None or self._terms is not None:
+            return 0
+        return rows.data.nbytes + rows.indices.nbytes + rows.indptr.nbytes
 
     def _postings(self) -> None:
-        if self._by_document is None:
+        if self._terms is None:
             stored = self._load()
             self._set_postings(stored._by_document, (stored._terms, stored._term_starts, stored._term_documents, stored._term_counts))
 
     @property
     def by_document(self):
-        self._postings()
+        if self._by_document is None:
+            self._postings()
         return self._by_document
 
     @property

@@ -299,7 +299,7 @@ class SegmentedSparseIndex(SegmentGenerations, SegmentMerges):
                                     (first_new, json.dumps(new_terms, ensure_ascii=False)))
         segment = with_generation(Segment(0, ids, lengths.astype(np.float32), matrix), self._write_gen)
         segment.key = self._last_segment = segment.insert(self.connection, f"{t}_segments", self._write_gen, self._blobs)
-        segment.release(self._loader(segment.key))
+        segment.release(self._loader(segment.key), keep_rows=self._keeps_rows(matrix))
         self._segments.append(segment)
         self._grow_frequency(width)
         self._frequency += np.bincount(matrix.indices, minlength=width)
