@@ -228,6 +228,27 @@ def test_an_index_runs_segments_keep_their_rows_within_the_budget_and_merge_the_
     assert_identical(searches(run, [np.array([1, 65, 70, 199])]), expected)
 
 
+def test_rows_kept_for_a_run_go_at_its_end_and_a_full_segment_keeps_none(connection, monkeypatch):
+    import densekit.sparse_merges as merges
+
+    monkeypatch.setattr(merges, "RUN_MERGE_DOCUMENTS", 100)
+    texts = random_corpus(130, seed=22)
+    run = SegmentedSparseIndex(connection, "sparse", view=1)
+    run.run_since = 0
+    run.add(range(0, 95), texts[:95])  # a full segment (at least half RUN_MERGE_DOCUMENTS): never merged in the run
+    run.add(range(95, 105), texts[95:105])
+    assert [segment.kept_row_bytes > 0 for segment in run._segments] == [False, True]
+    assert run.merge_newer(0) == 0  # each left as it is (95 + 10 > 100), and its rows go
+    assert all(segment.kept_row_bytes == 0 for segment in run._segments)
+    run.add(range(105, 115), texts[105:115])
+    assert run._segments[-1].kept_row_bytes > 0
+    run.run_since = None  # the run is over
+    assert all(segment.kept_row_bytes == 0 for segment in run._segments)
+    whole = SegmentedSparseIndex(sqlite3.connect(":memory:"), "sparse")
+    whole.add(range(115), texts[:115])
+    assert_identical(searches(run, [np.array([1, 65, 110])]), searches(whole, [np.array([1, 65, 110])]))
+
+
 def test_a_reader_that_searched_follows_a_merge_by_another_connection(tmp_path):
     path = tmp_path / "index.sqlite"
     texts = random_corpus(105, seed=11)

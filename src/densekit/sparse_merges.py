@@ -34,11 +34,22 @@ RUN_MERGE_SEGMENTS = 64
 class SegmentMerges:
     """Mixin for ``SegmentedSparseIndex``."""
 
-    #: Set by an index run's writer (the BM25 worker) to the generation before its first write: the
-    #: run's segments are then merged into segments of ``RUN_MERGE_DOCUMENTS`` as they come
-    #: (``_fill_run_segments``), not in tiers of 8 that the run's end merged again (Quoref's 7,024
-    #: chunks wrote 31 MB of segments, 6.6 MB of them tier merges).
-    run_since: int | None = None
+    _run_since: int | None = None
+
+    @property
+    def run_since(self) -> int | None:
+        """Set by an index run's writer (the BM25 worker) to the generation before its first write: the
+        run's segments are then merged into segments of ``RUN_MERGE_DOCUMENTS`` as they come
+        (``_fill_run_segments``), not in tiers of 8 that the run's end merged again (Quoref's 7,024
+        chunks wrote 31 MB of segments, 6.6 MB of them tier merges). None again: the rows the run
+        kept for its merges go (``_keeps_rows``)."""
+        return self._run_since
+
+    @run_since.setter
+    def run_since(self, since: int | None) -> None:
+        self._run_since = since
+        if since is None:
+            self._release_kept_rows()
 
     def _merge_after_add(self) -> None:
         if self.run_since is not None:
@@ -77,10 +88,15 @@ class SegmentMerges:
         """Whether a segment an index run's writer just stored keeps its rows by document in memory: the
         run merges its small segments soon (``_fill_run_segments``, the run's end), which otherwise read
         them back from their BLOBs, while the rows kept stay within ``RUN_KEPT_ROW_BYTES``."""
-        if self.run_since is None:
+        if self.run_since is None or rows.shape[0] >= RUN_MERGE_DOCUMENTS // 2:  # a full one is never merged in a run
             return False
         kept = sum(segment.kept_row_bytes for segment in self._segments)
         return kept + rows.data.nbytes + rows.indices.nbytes + rows.indptr.nbytes <= RUN_KEPT_ROW_BYTES
+
+    def _release_kept_rows(self) -> None:
+        for segment in self._segments:
+            if segment.kept_row_bytes:
+                segment.release(self._loader(segment.key))
 
     def _run_segments(self, generation: int, limit: int) -> list[Segment]:
         """The segments written after ``generation``: those of at least half ``limit`` live documents
@@ -123,6 +139,7 @@ class SegmentMerges:
             if segment is not None:
                 group.append(segment)
                 total += live
+        self._release_kept_rows()  # the run's end: a segment it left as it is keeps no rows
         return rewritten
 
     def _merge(self, max_documents: int | None) -> None:
