@@ -310,3 +310,13 @@ def test_the_worker_merges_a_runs_many_small_writes_as_it_goes(tmp_path, monkeyp
         assert counts["sparse_documents"] < 64 and counts["sparse_chunks"] < 64
         assert collection.sparse_index().documents.statistics()["segments"] == 1
     assert Collection.check_at(tmp_path / "c") == []
+
+
+def test_rows_sent_as_columns_come_back_as_the_rows():
+    from densekit.collection.items import Item
+
+    items = [Item("a#0", "The river bends.", {"chunk": 0}, parent="a", start=0, end=16),
+             Item("photo", None, kind="image"), Item("b", "No parent, no span.")]
+    rows = sparse_worker_process.rows_of_columns(sparse_worker_process.columns_of_rows(items))
+    assert rows == [sparse_worker._row(item) for item in items]
+    assert rows[0] == ("text", "The river bends.", "a", 0, 16) and rows[1].kind == "image" and rows[1].text is None

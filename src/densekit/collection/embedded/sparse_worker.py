@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CollectionError
-from .sparse_worker_process import SparseRow
+from .sparse_worker_process import SparseRow, columns_of_rows
 
 
 class SparseWorkerError(CollectionError):
@@ -169,7 +169,7 @@ class SparseWorker:
         rows turn out to be that (``change``), or counts again."""
         with self._exchange():
             self._precounted = list(items)
-            self._send(("precount", [_row(item) for item in items]))
+            self._send(("precount", columns_of_rows(items)))
 
     def change(self, added: list[tuple[int, Any]], removed: list[tuple[int, Any]]) -> None:
         """Send a change whose rows the writer's transaction has just committed (staged): only their

@@ -28,6 +28,18 @@ class SparseRow(NamedTuple):
     end: int | None
 
 
+def columns_of_rows(rows) -> tuple[list, ...]:
+    """Rows (any objects with SparseRow's fields) as one list per field: pickled as plain lists, a
+    write's 512 rows cost the writer a third of what as many named tuples did (each pickled through
+    Python-level ``__getnewargs__``)."""
+    return ([row.kind for row in rows], [row.text for row in rows], [row.parent for row in rows],
+            [row.start for row in rows], [row.end for row in rows])
+
+
+def rows_of_columns(columns: tuple[list, ...]) -> list[SparseRow]:
+    return list(map(SparseRow._make, zip(*columns)))
+
+
 # --- the worker process ------------------------------------------------------------------------
 class _Served:
     """The worker's state while it serves one writer's run."""
@@ -51,8 +63,9 @@ class _Served:
                 raise RuntimeError("the writer that started this worker has ended")
             return work(*arguments)
 
-    def precount(self, rows: list[SparseRow]) -> None:
+    def precount(self, columns: tuple[list, ...]) -> None:
         self.precounted = None
+        rows = rows_of_columns(columns)
         self.precounted = (rows, *_count_as_new(self.sparse, rows))
 
     def change(self, added: list, removed: list, precounted: bool, answer_read) -> None:
