@@ -23,7 +23,7 @@ AUTO_MERGE_DOCUMENTS = 20_000
 RUN_MERGE_DOCUMENTS = 32_768
 #: Memory an index run's small segments may keep their rows in (per table) until merged: read back from
 #: their BLOBs, the rows cost the run's end merge a third of its time (Quoref's 7,024 chunks: 14 segments,
-#: ~3.4 MB of rows for the chunks' table, ~2.3 MB for the documents'). Beyond it, rows are read back as before.
+#: ~3.2 MB of rows for the chunks' table, ~2.1 MB for the documents'). Beyond it, rows are read back as before.
 RUN_KEPT_ROW_BYTES = 8 * 2**20
 #: How many smaller segments of about one size an index run merges into one while it goes (a search
 #: pays ~12 us per segment and table): a write's ~100 documents would otherwise stay ~300 segments in
