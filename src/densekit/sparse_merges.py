@@ -47,8 +47,9 @@ class SegmentMerges:
 
     @run_since.setter
     def run_since(self, since: int | None) -> None:
+        ended = since is None and self._run_since is not None  # rows are kept only while a run is served
         self._run_since = since
-        if since is None:
+        if ended:
             self._release_kept_rows()
 
     def _merge_after_add(self) -> None:
